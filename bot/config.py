@@ -1,0 +1,138 @@
+"""Configuration of the bot and kbjuctl: read once from the environment (and .env), validated."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+TOKEN_RE = re.compile(r"^\d{1,20}:[A-Za-z0-9_-]{20,100}$")
+SECRET_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+DEFAULT_API_URL = "https://api.telegram.org"
+
+
+class ConfigError(Exception):
+    """Raised with one message naming every invalid setting and what is expected."""
+
+
+def _check_http_url(value: str, what: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"expected an http(s) URL for {what}, like https://example.org")
+    return value.rstrip("/")
+
+
+def check_database_url(value: str) -> str:
+    """Accept the plain libpq form postgresql://user[:password]@host[:port]/db."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise ValueError("expected postgresql://user[:password]@host[:port]/dbname")
+    if not parts.path.strip("/") :
+        raise ValueError("expected a database name: postgresql://user@host:5432/dbname")
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise ValueError("the port must be a number from 1 to 65535") from None
+    return value
+
+
+class Settings(BaseSettings):
+    """Every setting the bot and kbjuctl read; environment variable = upper-case field name."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    database_url: str | None = Field(None, description="postgresql://user[:password]@host[:port]/dbname")
+    bot_token: SecretStr | None = Field(None, description="the token from @BotFather")
+    telegram_api_url: str = Field(DEFAULT_API_URL, description="root URL of the Bot API server")
+    consultation_url: str = Field("https://t.me/kbju_specialist", description="link to the specialist")
+    specialist_name: str = Field("нашим специалистом по питанию", description="who the consultation is with")
+    funnel_delay_seconds: float = Field(60.0, ge=0, le=86400)
+    funnel_photo: Path | None = Field(None, description="image for the funnel message (default: built in)")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+
+    webhook_url: str | None = Field(None, description="public https URL Telegram posts updates to")
+    webhook_listen: str = "0.0.0.0"
+    webhook_port: int = Field(8443, ge=1, le=65535)
+    webhook_path: str = "/telegram/webhook"
+    webhook_secret: SecretStr | None = None
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(9101, ge=0, le=65535, description="0 turns the metrics endpoint off")
+
+    db_pool_min: int = Field(2, ge=1, le=100)
+    db_pool_max: int = Field(20, ge=1, le=500)
+    db_statement_timeout_ms: int = Field(5000, ge=100, le=600000)
+    concurrent_updates: int = Field(256, ge=1, le=4096)
+    backup_dir: Path = Path("backups")
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        return None if value in (None, "") else check_database_url(value)
+
+    @field_validator("bot_token")
+    @classmethod
+    def _bot_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or value.get_secret_value() == "":
+            return None
+        if not TOKEN_RE.match(value.get_secret_value()):
+            raise ValueError("expected a token like 123456789:AAE... as issued by @BotFather")
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or value.get_secret_value() == "":
+            return None
+        if not SECRET_TOKEN_RE.match(value.get_secret_value()):
+            raise ValueError("expected 1-256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule)")
+        return value
+
+    @field_validator("telegram_api_url")
+    @classmethod
+    def _api_url(cls, value: str) -> str:
+        return _check_http_url(value, "the Bot API server")
+
+    @field_validator("consultation_url")
+    @classmethod
+    def _consultation_url(cls, value: str) -> str:
+        if value.startswith("tg://"):
+            return value
+        return _check_http_url(value, "the consultation link")
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: str | None) -> str | None:
+        return None if not value else _check_http_url(value, "the webhook")
+
+    @field_validator("webhook_path")
+    @classmethod
+    def _webhook_path(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError("expected a path starting with /, like /telegram/webhook")
+        return value
+
+
+def _describe(errors: list[dict]) -> str:
+    lines = []
+    for err in errors:
+        name = "_".join(str(p) for p in err.get("loc", ())).upper() or "settings"
+        msg = err.get("msg", "invalid value").removeprefix("Value error, ")
+        # The input value is deliberately never echoed: it may be a token or a password.
+        lines.append(f"  {name}: {msg}")
+    return "Invalid configuration:\n" + "\n".join(lines)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read and validate the settings; overrides (e.g. CLI options) win over the environment."""
+    try:
+        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc.errors())) from None
+    if settings.db_pool_min > settings.db_pool_max:
+        raise ConfigError("Invalid configuration:\n  DB_POOL_MIN: must not exceed DB_POOL_MAX")
+    return settings

@@ -1,0 +1,1 @@
+"""kbjuctl: the one command-line tool that operates the KBJU platform."""

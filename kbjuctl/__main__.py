@@ -1,0 +1,3 @@
+from kbjuctl.main import main
+
+main()

@@ -1,0 +1,85 @@
+"""Finding a PostgreSQL server to work on: the machine's own, or an embedded one (pgserver).
+
+Used by the local sandbox (`kbjuctl run` without DATABASE_URL), the test suite, benchmarks and
+`kbjuctl loadtest --target local`. Databases are created and dropped with plain SQL on an
+admin connection.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from kbjuctl import dburl
+
+SYSTEM_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def _connect(url: str, timeout: float = 3.0):
+    import psycopg
+
+    return psycopg.connect(url, autocommit=True, connect_timeout=max(1, int(timeout)))
+
+
+def reachable(url: str, timeout: float = 2.0) -> bool:
+    try:
+        with _connect(url, timeout) as conn:
+            conn.execute("SELECT 1")
+        return True
+    except Exception:
+        return False
+
+
+def embedded_admin_url(data_dir: Path) -> str:
+    """Start (or reuse) an embedded PostgreSQL whose files live in data_dir; returns its admin URL.
+
+    The server keeps running after this process exits only as long as pgserver decides; it is
+    reused by the next call with the same folder.
+    """
+    import warnings
+
+    import pgserver
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        server = pgserver.get_server(str(data_dir), cleanup_mode=None)
+    return server.get_uri()
+
+
+def embedded_bin_dir() -> Path | None:
+    """The embedded server's own client tools (pg_dump, pg_restore) when pgserver is installed."""
+    try:
+        import pgserver
+    except ImportError:
+        return None
+    path = Path(pgserver.__file__).parent / "pginstall" / "bin"
+    return path if path.is_dir() else None
+
+
+def server_for_tests(data_dir: Path) -> tuple[str, str]:
+    """(admin URL, description): $KBJU_TEST_PG_URL, else 127.0.0.1:5432 if it answers, else embedded."""
+    explicit = os.environ.get("KBJU_TEST_PG_URL")
+    if explicit:
+        return explicit, f"KBJU_TEST_PG_URL ({dburl.redact(explicit)})"
+    if reachable(SYSTEM_ADMIN_URL):
+        return SYSTEM_ADMIN_URL, "the system PostgreSQL at 127.0.0.1:5432"
+    return embedded_admin_url(data_dir), f"an embedded PostgreSQL (pgserver) in {data_dir}"
+
+
+def unique_name(prefix: str) -> str:
+    return f"{prefix}_{os.getpid()}_{secrets.token_hex(4)}"
+
+
+def create_database(admin_url: str, name: str, template: str | None = None) -> str:
+    """Create a database (optionally cloned from a template); returns its URL."""
+    with _connect(admin_url) as conn:
+        sql = f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")
+        conn.execute(sql)
+    return dburl.with_database(admin_url, name)
+
+
+def drop_database(admin_url: str, name: str) -> None:
+    with _connect(admin_url) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -1,0 +1,121 @@
+"""Schema migrations: the sql/ folder applied and rolled back with yoyo-migrations."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from kbjuctl import dburl
+from kbjuctl.errors import BadInput, OperationFailed
+
+LOCK_TIMEOUT_S = 30
+
+
+def sql_dir() -> Path:
+    """The migrations folder: $KBJU_SQL_DIR, else sql/ beside the packages (repo or image)."""
+    env = os.environ.get("KBJU_SQL_DIR")
+    candidates = [Path(env)] if env else []
+    candidates += [Path(__file__).resolve().parents[1] / "sql", Path.cwd() / "sql"]
+    for path in candidates:
+        if (path / "0001.initial.sql").is_file():
+            return path
+    raise BadInput("Cannot find the sql/ migrations folder; set KBJU_SQL_DIR to its path.")
+
+
+@dataclass(frozen=True)
+class MigrationState:
+    id: str
+    applied: bool
+    applied_at: datetime | None
+
+
+@contextmanager
+def _backend(url: str) -> Iterator[object]:
+    from yoyo import get_backend
+
+    try:
+        backend = get_backend(dburl.to_yoyo(url))
+    except Exception as exc:  # psycopg raises its own OperationalError family
+        raise BadInput(f"Cannot connect to {dburl.redact(url)}: {_first_line(exc)}") from None
+    try:
+        yield backend
+    finally:
+        try:
+            backend.connection.close()
+        except Exception:
+            pass
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
+
+
+def _migrations():
+    from yoyo import read_migrations
+
+    return read_migrations(str(sql_dir()))
+
+
+@contextmanager
+def _locked(backend) -> Iterator[None]:
+    from yoyo.exceptions import LockTimeout
+
+    try:
+        with backend.lock(timeout=LOCK_TIMEOUT_S):
+            yield
+    except LockTimeout:
+        raise OperationFailed(
+            f"The migration lock is still held after {LOCK_TIMEOUT_S} s. Another `kbjuctl db upgrade` "
+            "may be running; if none is (a crashed run left its lock behind), break it with "
+            "`kbjuctl db break-lock` and run the command again."
+        ) from None
+
+
+def status(url: str) -> list[MigrationState]:
+    with _backend(url) as backend:
+        migrations = _migrations()
+        applied = _applied_at(backend)
+        return [MigrationState(m.id, m.id in applied, applied.get(m.id)) for m in migrations]
+
+
+def _applied_at(backend) -> dict[str, datetime]:
+    table = backend.migration_table
+    try:
+        cursor = backend.execute(f"SELECT migration_id, applied_at_utc FROM {table}")
+        return {row[0]: row[1] for row in cursor.fetchall()}
+    except Exception:
+        backend.rollback()
+        return {}
+
+
+def upgrade(url: str) -> list[str]:
+    """Apply every pending migration; returns their ids (empty: already up to date)."""
+    with _backend(url) as backend, _locked(backend):
+        pending = backend.to_apply(_migrations())
+        backend.apply_migrations(pending)
+        return [m.id for m in pending]
+
+
+def downgrade(url: str, steps: int | None) -> list[str]:
+    """Roll back the newest `steps` applied migrations (None: all); returns their ids."""
+    with _backend(url) as backend, _locked(backend):
+        applied = backend.to_rollback(_migrations())  # newest first
+        chosen = applied if steps is None else applied[:steps]
+        backend.rollback_migrations(chosen)
+        return [m.id for m in chosen]
+
+
+def break_lock(url: str) -> None:
+    with _backend(url) as backend:
+        backend.break_lock()
+
+
+def current_version(url: str) -> str | None:
+    """The id of the newest applied migration, or None for an empty database."""
+    applied = [m for m in status(url) if m.applied]
+    return applied[-1].id if applied else None

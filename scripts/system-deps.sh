@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Install the Debian packages the test suite drives, when any is missing (needs root + apt).
+set -euo pipefail
+declare -A need=(
+  [promtool]=prometheus
+  [prometheus]=prometheus
+  [prometheus-postgres-exporter]=prometheus-postgres-exporter
+  [pgloader]=pgloader
+  [docker-compose]=docker-compose
+)
+missing=()
+for cmd in "${!need[@]}"; do
+  command -v "$cmd" >/dev/null 2>&1 || missing+=("${need[$cmd]}")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+pkgs=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')
+if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+  echo "Missing tools for the tests: $pkgs(install them with apt-get as root)." >&2
+  exit 0
+fi
+echo "Installing Debian packages for the tests: $pkgs" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >/dev/null
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $pkgs >/dev/null
