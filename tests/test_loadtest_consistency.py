@@ -1,0 +1,109 @@
+"""The consistency checker finds what a load run got wrong in PostgreSQL, on a real database."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from loadtests import consistency, seed
+from loadtests.journal import Journal
+from loadtests.people import make_person
+
+BASE = 4_000_000_000_000
+
+
+@pytest.fixture
+def seeded(database_url: str, tmp_path: Path) -> tuple[str, Path]:
+    assert seed.seed_to_folder(database_url, range(BASE, BASE + 6), 7, tmp_path) == 6
+    return database_url, tmp_path
+
+
+def _journal(tmp_path: Path) -> Journal:
+    return Journal(tmp_path / "journal-test-1.jsonl")
+
+
+def test_untouched_seed_is_consistent(seeded):
+    url, folder = seeded
+    report = consistency.check(url, folder.glob("journal-*.jsonl"))
+    assert report.ok, report.as_dict()
+    assert report.people == 6 and report.facts == 6
+
+
+def test_a_corrupted_row_is_found(seeded):
+    url, folder = seeded
+    with psycopg.connect(url) as conn:
+        conn.execute("UPDATE user_records SET weight = weight + 0.5 WHERE id = (SELECT min(id) FROM user_records)")
+    report = consistency.check(url, folder.glob("journal-*.jsonl"))
+    assert not report.ok
+    assert len(report.mismatches) == 1 and "weight" in report.mismatches[0].what
+
+
+def _register(url: str, person, record_date: str = "2030-01-01") -> None:
+    with psycopg.connect(url) as conn:
+        conn.execute("INSERT INTO users (telegram_id, first_name, last_name, sex, date_of_birth) "
+                      "VALUES (%s, %s, %s, %s, %s)",
+                      (person.telegram_id, person.first_name, person.last_name, person.sex, person.birth_date))
+        r = person.record_fact()
+        conn.execute("INSERT INTO user_records (telegram_id, date, weight, waist, neck, hip, height, goal, steps, "
+                     "sport_type, sport_freq) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                     (person.telegram_id, record_date, r["weight"], r["waist"], r["neck"], r["hip"], r["height"],
+                      r["goal"], r["steps"], r["sport_type"], r["sport_freq"]))
+
+
+def test_a_registration_a_doubled_record_and_a_stuck_conversation(database_url, tmp_path):
+    person = make_person(BASE + 100, random.Random(1))
+    _register(database_url, person)
+    journal = _journal(tmp_path)
+    journal.write(person.telegram_id, "registered", user=person.user_fact(), record=person.record_fact())
+    journal.close()
+    assert consistency.check(database_url, [journal.path]).ok
+
+    with psycopg.connect(database_url) as conn:
+        conn.execute("INSERT INTO conversations (chat_id, user_id, flow, step) VALUES (%s, %s, 'measure', 'neck')",
+                     (person.telegram_id, person.telegram_id))
+    report = consistency.check(database_url, [journal.path])
+    assert [m.what for m in report.mismatches] == ["conversation (stuck?)"]
+
+    with psycopg.connect(database_url) as conn:
+        conn.execute("DELETE FROM conversations")
+        conn.execute("INSERT INTO user_records (telegram_id, date, weight, waist, neck, height, goal, steps, "
+                     "sport_type, sport_freq) SELECT telegram_id, date + 1, weight, waist, neck, height, goal, steps, "
+                     "sport_type, sport_freq FROM user_records WHERE telegram_id = %s", (person.telegram_id,))
+    report = consistency.check(database_url, [journal.path])
+    assert any("doubled" in m.what for m in report.mismatches), report.as_dict()
+
+
+def test_an_unanswered_update_is_lost_unless_processed(database_url, tmp_path):
+    person = make_person(BASE + 200, random.Random(2))
+    journal = _journal(tmp_path)
+    then = {"kind": "registered", "user": person.user_fact(), "record": person.record_fact()}
+    journal.write(person.telegram_id, "unanswered", update_id=555, flow="survey", step="goal", then=then)
+    journal.close()
+    report = consistency.check(database_url, [journal.path])
+    assert report.lost_updates == [555] and not report.ok
+
+    # Processed (its reply died with the replica): then its effects must be there.
+    with psycopg.connect(database_url) as conn:
+        conn.execute("INSERT INTO processed_updates (update_id) VALUES (555)")
+    report = consistency.check(database_url, [journal.path])
+    assert not report.lost_updates and report.replies_lost == 1
+    assert {m.what for m in report.mismatches} == {"users row", "new record"}
+    _register(database_url, person)
+    assert consistency.check(database_url, [journal.path]).ok
+
+
+def test_food_preferences_must_match_the_last_entry(seeded):
+    url, folder = seeded
+    journal = _journal(folder)
+    journal.write(BASE + 1, "food", food={"likes": "рыба и рис", "dislikes": ""})
+    journal.close()
+    report = consistency.check(url, folder.glob("journal-*.jsonl"))
+    assert [m.what for m in report.mismatches] == ["food preferences"]
+    with psycopg.connect(url) as conn:
+        conn.execute("INSERT INTO user_food_preferences (telegram_id, likes_raw, dislikes_raw) VALUES (%s, %s, '') "
+                     "ON CONFLICT (telegram_id) DO UPDATE SET likes_raw = excluded.likes_raw, "
+                     "dislikes_raw = excluded.dislikes_raw", (BASE + 1, "рыба и рис"))
+    assert consistency.check(url, folder.glob("journal-*.jsonl")).ok
