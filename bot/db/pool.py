@@ -1,0 +1,121 @@
+"""The asyncpg pool and the timed query helpers every repository uses."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from bot import metrics
+
+Connection = asyncpg.Connection
+Pool = asyncpg.Pool
+Record = asyncpg.Record
+
+# Failures that mean "the database cannot be reached right now", as opposed to a bug or a
+# constraint violation: the update is then answered with "try again" and not marked handled.
+UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,  # ConnectionRefusedError, ConnectionResetError, ...
+    asyncio.TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.InterfaceError,  # e.g. "connection was closed in the middle of operation"
+    asyncpg.AdminShutdownError,
+    asyncpg.ConnectionFailureError,
+    asyncpg.TooManyConnectionsError,
+)
+
+IntegrityError = asyncpg.IntegrityConstraintViolationError
+CheckViolation = asyncpg.CheckViolationError
+UniqueViolation = asyncpg.UniqueViolationError
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    return isinstance(exc, UNAVAILABLE_ERRORS)
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """A named SQL statement: the name labels its timing metric, the text uses $n parameters."""
+
+    name: str
+    sql: str
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def create_pool(database_url: str, *, min_size: int = 2, max_size: int = 20,
+                      statement_timeout_ms: int = 5000, connect_timeout: float = 5.0) -> asyncpg.Pool:
+    """A pool whose sessions run in UTC with a statement timeout; jsonb arrives as Python objects."""
+    return await asyncpg.create_pool(
+        database_url,
+        min_size=min_size,
+        max_size=max_size,
+        # The client gives up a little after the server would have cancelled the statement.
+        command_timeout=statement_timeout_ms / 1000 + 1,
+        timeout=connect_timeout,
+        # Idle connections are recycled so a restarted server is reconnected to quickly.
+        max_inactive_connection_lifetime=60,
+        server_settings={
+            "timezone": "UTC",
+            "statement_timeout": str(statement_timeout_ms),
+            "application_name": "kbju-bot",
+        },
+        init=_init_connection,
+    )
+
+
+async def ping(pool: asyncpg.Pool, timeout: float = 1.0) -> bool:
+    """True when the database answers SELECT 1 within timeout seconds."""
+    try:
+        async with asyncio.timeout(timeout):
+            async with pool.acquire() as conn:
+                return await conn.fetchval("SELECT 1") == 1
+    except Exception:  # noqa: BLE001 - any failure means "not healthy"
+        return False
+
+
+def record_pool_gauges(pool: asyncpg.Pool) -> None:
+    size = pool.get_size()
+    idle = pool.get_idle_size()
+    metrics.db_pool_connections.labels("size").set(size)
+    metrics.db_pool_connections.labels("idle").set(idle)
+    metrics.db_pool_connections.labels("in_use").set(size - idle)
+
+
+async def fetch(conn: asyncpg.Connection, query: Query, *args: Any) -> list[asyncpg.Record]:
+    start = time.perf_counter()
+    try:
+        return await conn.fetch(query.sql, *args)
+    finally:
+        metrics.db_query_seconds.labels(query.name).observe(time.perf_counter() - start)
+
+
+async def fetchrow(conn: asyncpg.Connection, query: Query, *args: Any) -> asyncpg.Record | None:
+    start = time.perf_counter()
+    try:
+        return await conn.fetchrow(query.sql, *args)
+    finally:
+        metrics.db_query_seconds.labels(query.name).observe(time.perf_counter() - start)
+
+
+async def fetchval(conn: asyncpg.Connection, query: Query, *args: Any) -> Any:
+    start = time.perf_counter()
+    try:
+        return await conn.fetchval(query.sql, *args)
+    finally:
+        metrics.db_query_seconds.labels(query.name).observe(time.perf_counter() - start)
+
+
+async def execute(conn: asyncpg.Connection, query: Query, *args: Any) -> str:
+    start = time.perf_counter()
+    try:
+        return await conn.execute(query.sql, *args)
+    finally:
+        metrics.db_query_seconds.labels(query.name).observe(time.perf_counter() - start)

@@ -1,0 +1,72 @@
+"""Prometheus metrics of the bot: names and labels are a contract with monitoring (docs/bot.md).
+
+Every label takes values from a small fixed set, so no person, chat or free text ever becomes a
+series. Gauges computed from the database are refreshed by the job loop, not per update.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram, start_http_server
+
+log = logging.getLogger(__name__)
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_DB_BUCKETS = (0.0002, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0)
+
+UPDATE_KINDS = ("message", "command", "callback", "other")
+COMMANDS = ("start", "menu", "data", "cancel", "other")
+OUTCOMES = ("ok", "duplicate", "error", "db_unavailable", "ignored")
+
+updates_received = Counter("kbju_updates_received", "Updates received, by kind", ["kind"])
+commands = Counter("kbju_commands", "Commands received", ["command"])
+update_handling = Histogram("kbju_update_handling_seconds", "Time to handle one update (DB work and replies)",
+                            ["flow", "step"], buckets=_LATENCY_BUCKETS)
+updates = Counter("kbju_updates", "Updates handled, by outcome", ["outcome"])
+active_users = Gauge("kbju_active_users", "Chats that sent an update within the window", ["window"])
+bot_api_requests = Counter("kbju_bot_api_requests", "Bot API requests, by method and outcome",
+                           ["method", "outcome"])
+bot_api_request_seconds = Histogram("kbju_bot_api_request_seconds", "Bot API request duration", ["method"],
+                                    buckets=_LATENCY_BUCKETS)
+bot_api_retry_after = Counter("kbju_bot_api_retry_after_seconds", "Seconds waited because of flood control")
+db_query_seconds = Histogram("kbju_db_query_seconds", "Duration of each named SQL statement", ["query"],
+                             buckets=_DB_BUCKETS)
+db_pool_connections = Gauge("kbju_db_pool_connections", "asyncpg pool connections", ["state"])
+errors = Counter("kbju_errors", "Errors, by kind", ["kind"])
+survey_started = Counter("kbju_survey_started", "Registration surveys started")
+survey_completed = Counter("kbju_survey_completed", "Registration surveys completed")
+survey_abandoned = Counter("kbju_survey_abandoned", "Registration surveys cancelled, by step", ["step"])
+survey_in_progress = Gauge("kbju_survey_in_progress", "Chats currently in the survey, by step", ["step"])
+registrations = Counter("kbju_registrations", "New people registered")
+scheduled_jobs = Gauge("kbju_scheduled_jobs", "Scheduled jobs not yet done", ["state"])
+update_lag = Histogram("kbju_update_lag_seconds", "Reply sent minus the update's Telegram date",
+                       buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0))
+goal_users = Gauge("kbju_goal_users", "People by the goal of their latest record", ["goal"])
+build_info = Gauge("kbju_build_info", "Version of the bot and of the schema it runs on",
+                   ["version", "schema_version"])
+
+# Pre-create the bounded label sets so dashboards see zeros instead of missing series.
+for _kind in UPDATE_KINDS:
+    updates_received.labels(_kind)
+for _command in COMMANDS:
+    commands.labels(_command)
+for _outcome in OUTCOMES:
+    updates.labels(_outcome)
+for _window in ("5m", "24h", "30d"):
+    active_users.labels(_window)
+for _state in ("pending", "overdue"):
+    scheduled_jobs.labels(_state)
+
+
+def command_label(command: str) -> str:
+    return command if command in COMMANDS else "other"
+
+
+def start_server(host: str, port: int) -> bool:
+    """Serve /metrics on its own port (never on the webhook's); port 0 turns it off."""
+    if not port:
+        return False
+    start_http_server(port, addr=host, registry=REGISTRY)
+    log.info("metrics on http://%s:%d/metrics", host, port)
+    return True

@@ -1,0 +1,250 @@
+"""Every repository query against a real migrated database: values in, dataclasses out."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date
+
+import asyncpg
+import pytest
+
+from bot.db import conversations, food, jobs, records, stats, updates, users
+from bot.db.pool import create_pool, ping
+from bot.db.records import Measurement
+
+MAN = Measurement(weight=85, waist=95, neck=42, hip=None, height=180, goal="healthy", steps="8000-10000",
+                  sport_type="running", sport_freq="3-4", bodyfat=27.1)
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+async def _with_conn(url, fn):
+    pool = await create_pool(url, min_size=1, max_size=4)
+    try:
+        async with pool.acquire() as conn:
+            return await fn(conn)
+    finally:
+        await pool.close()
+
+
+def test_user_upsert_splits_the_full_name_and_reports_creation(database_url):
+    async def body(conn):
+        user, created = await users.upsert_user(conn, 1, "ivan", "Иванов Иван Петрович", "male", date(1990, 5, 1))
+        assert created and user.last_name == "Иванов" and user.first_name == "Иван Петрович"
+        assert user.full_name == "Иванов Иван Петрович"
+        again, created = await users.upsert_user(conn, 1, None, "Петров Пётр", "male", date(1991, 1, 1))
+        assert not created and again.last_name == "Петров" and again.username is None
+        assert (await users.get_user(conn, 1)).date_of_birth == date(1991, 1, 1)
+        assert await users.get_user(conn, 2) is None
+    run(_with_conn(database_url, body))
+
+
+def test_record_upsert_keeps_one_row_per_day(database_url):
+    async def body(conn):
+        await users.upsert_user(conn, 1, None, "Иванов Иван", "male", date(1990, 1, 1))
+        first = await records.upsert_record(conn, 1, date(2024, 1, 1), MAN)
+        again = await records.upsert_record(conn, 1, date(2024, 1, 1), Measurement(
+            **{**_fields(MAN), "weight": 80.5}))
+        assert again.id == first.id and again.weight == 80.5
+        later = await records.upsert_record(conn, 1, date(2024, 2, 1), MAN)
+        assert later.id != first.id
+        assert [r.date for r in await records.list_records(conn, 1)] == [date(2024, 1, 1), date(2024, 2, 1)]
+        assert (await records.latest_record(conn, 1)).id == later.id
+        assert await records.latest_record(conn, 2) is None
+        changed = await records.set_goal(conn, later.id, "lean")
+        assert changed.goal == "lean"
+    run(_with_conn(database_url, body))
+
+
+def _fields(m: Measurement) -> dict:
+    return {name: getattr(m, name) for name in m.__slots__}
+
+
+CHECKS = [
+    ("goal", "skinny"), ("steps", "10000-plus"), ("sport_type", "chess"), ("sport_freq", "1"),
+    ("weight", 29.9), ("weight", 300.1), ("waist", 49), ("waist", 201), ("neck", 19), ("neck", 101),
+    ("hip", 49), ("hip", 201), ("height", 99), ("height", 251), ("bodyfat", 100.1), ("bodyfat", -0.1),
+]
+
+
+@pytest.mark.parametrize(("column", "value"), CHECKS)
+def test_check_constraints_reject_out_of_domain_values(database_url, column, value):
+    async def body(conn):
+        await users.upsert_user(conn, 1, None, "Иванов Иван", "male", date(1990, 1, 1))
+        bad = Measurement(**{**_fields(MAN), column: value})
+        with pytest.raises(asyncpg.CheckViolationError):
+            await records.upsert_record(conn, 1, date(2024, 1, 1), bad)
+    run(_with_conn(database_url, body))
+
+
+def test_bodyfat_100_is_accepted_and_sex_is_checked(database_url):
+    async def body(conn):
+        await users.upsert_user(conn, 1, None, "Иванов Иван", "male", date(1990, 1, 1))
+        saved = await records.upsert_record(conn, 1, date(2024, 1, 1), Measurement(**{**_fields(MAN), "bodyfat": 100.0}))
+        assert saved.bodyfat == 100.0
+        with pytest.raises(asyncpg.CheckViolationError):
+            await users.upsert_user(conn, 2, None, "Иванов Иван", "other", date(1990, 1, 1))
+    run(_with_conn(database_url, body))
+
+
+def test_food_preferences_upsert(database_url):
+    async def body(conn):
+        await users.upsert_user(conn, 1, None, "Иванов Иван", "male", date(1990, 1, 1))
+        assert await food.get_food(conn, 1) is None
+        saved = await food.upsert_food(conn, 1, "курица, рис", "")
+        assert saved.dislikes == ""
+        updated = await food.upsert_food(conn, 1, "рыба и овощи", "лук")
+        assert (await food.get_food(conn, 1)) == updated
+        assert updated.likes == "рыба и овощи"
+        assert await conn.fetchval("SELECT count(*) FROM user_food_preferences") == 1
+    run(_with_conn(database_url, body))
+
+
+def test_claim_and_lock_runs_an_update_once_and_versions_the_state(database_url):
+    async def body(conn):
+        async with conn.transaction():
+            conv = await conversations.claim_and_lock(conn, 100, 7, 7)
+            assert conv.idle and conv.answers == {} and conv.version == 0
+            version = await conversations.save(conn, 7, "survey", "birth_date", {"full_name": "Иванов Иван"})
+            assert version == 1
+        async with conn.transaction():
+            assert await conversations.claim_and_lock(conn, 100, 7, 7) is None  # same update again
+        assert await updates.is_processed(conn, 100)
+        async with conn.transaction():
+            conv = await conversations.claim_and_lock(conn, 101, 7, 7)
+            assert (conv.flow, conv.step, conv.answers) == ("survey", "birth_date", {"full_name": "Иванов Иван"})
+            await conversations.reset(conn, 7)
+        assert (await conversations.get(conn, 7)).idle
+    run(_with_conn(database_url, body))
+
+
+def test_a_rolled_back_update_is_not_marked_processed(database_url):
+    async def body(conn):
+        with pytest.raises(RuntimeError):
+            async with conn.transaction():
+                await conversations.claim_and_lock(conn, 5, 7, 7)
+                raise RuntimeError("crash")
+        assert not await updates.is_processed(conn, 5)
+    run(_with_conn(database_url, body))
+
+
+def test_a_second_transaction_waits_for_the_conversation_lock(database_url):
+    async def body():
+        pool = await create_pool(database_url, min_size=2, max_size=2)
+        order = []
+        try:
+            async with pool.acquire() as a, pool.acquire() as b:
+                tx = a.transaction()
+                await tx.start()
+                await conversations.claim_and_lock(a, 1, 7, 7)
+
+                async def second():
+                    async with b.transaction():
+                        conv = await conversations.claim_and_lock(b, 2, 7, 7)
+                        order.append(("b", conv.step))
+
+                task = asyncio.create_task(second())
+                await asyncio.sleep(0.2)
+                assert not task.done()  # blocked on the row lock
+                await conversations.save(a, 7, "survey", "sex", {})
+                order.append(("a", "committed"))
+                await tx.commit()
+                await task
+            assert order == [("a", "committed"), ("b", "sex")]  # b saw a's committed state
+        finally:
+            await pool.close()
+    run(body())
+
+
+def test_prune_forgets_only_old_update_ids(database_url):
+    async def body(conn):
+        await conn.execute("INSERT INTO processed_updates (update_id, processed_at) VALUES "
+                           "(1, now() - interval '8 days'), (2, now())")
+        assert await updates.prune(conn) == 1
+        assert not await updates.is_processed(conn, 1) and await updates.is_processed(conn, 2)
+    run(_with_conn(database_url, body))
+
+
+def test_jobs_are_scheduled_once_per_dedupe_key_and_claimed_when_due(database_url):
+    async def body(conn):
+        job_id = await jobs.schedule(conn, "funnel", 7, 0, {"x": 1}, dedupe_key="funnel:7")
+        assert job_id and await jobs.schedule(conn, "funnel", 7, 0, dedupe_key="funnel:7") is None
+        await jobs.schedule(conn, "funnel", 8, 3600, dedupe_key="funnel:8")
+        claimed = await jobs.claim_due(conn, 10, lease_seconds=60)
+        assert [(j.id, j.chat_id, j.payload, j.attempts) for j in claimed] == [(job_id, 7, {"x": 1}, 1)]
+        assert await jobs.claim_due(conn, 10) == []  # leased
+        await jobs.mark_done(conn, job_id)
+        assert await jobs.get_status(conn, job_id) == "done"
+    run(_with_conn(database_url, body))
+
+
+def test_an_expired_lease_or_a_failure_makes_a_job_claimable_again(database_url):
+    async def body(conn):
+        job_id = await jobs.schedule(conn, "funnel", 7, 0)
+        await jobs.claim_due(conn, 10, lease_seconds=60)
+        await conn.execute("UPDATE scheduled_jobs SET locked_until = now() - interval '1 second'")
+        (again,) = await jobs.claim_due(conn, 10)
+        assert again.id == job_id and again.attempts == 2
+        await jobs.mark_failed(conn, job_id, "network down")
+        assert await jobs.get_status(conn, job_id) == "pending"
+        assert await jobs.claim_due(conn, 10) == []  # backed off
+        await jobs.mark_failed(conn, job_id, "still down", max_attempts=2)
+        assert await jobs.get_status(conn, job_id) == "failed"
+    run(_with_conn(database_url, body))
+
+
+def test_two_connections_claim_disjoint_jobs_with_skip_locked(database_url):
+    async def body():
+        pool = await create_pool(database_url, min_size=2, max_size=2)
+        try:
+            async with pool.acquire() as setup:
+                for chat in range(10):
+                    await jobs.schedule(setup, "funnel", chat, 0)
+            async with pool.acquire() as a, pool.acquire() as b:
+                tx = a.transaction()
+                await tx.start()
+                first = await jobs.claim_due(a, 4)  # rows stay locked until commit
+                async with b.transaction():
+                    second = await jobs.claim_due(b, 10)  # does not wait: skips the locked rows
+                await tx.commit()
+            assert len(first) == 4 and len(second) == 6
+            assert not {j.id for j in first} & {j.id for j in second}
+        finally:
+            await pool.close()
+    run(body())
+
+
+def test_stats_count_active_chats_survey_steps_goals_and_jobs(database_url):
+    async def body(conn):
+        await users.upsert_user(conn, 1, None, "Иванов Иван", "male", date(1990, 1, 1))
+        await records.upsert_record(conn, 1, date(2024, 1, 1), MAN)
+        await records.upsert_record(conn, 1, date(2024, 2, 1), Measurement(**{**_fields(MAN), "goal": "lean"}))
+        async with conn.transaction():
+            await conversations.lock(conn, 1, 1)
+            await conversations.lock(conn, 2, 2)
+            await conversations.save(conn, 2, "survey", "height", {})
+        await conn.execute("UPDATE conversations SET updated_at = now() - interval '2 days' WHERE chat_id = 1")
+        await jobs.schedule(conn, "funnel", 1, 0)
+        await conn.execute("UPDATE scheduled_jobs SET run_at = now() - interval '5 minutes'")
+        s = await stats.collect(conn)
+        assert (s.active_5m, s.active_24h, s.active_30d) == (1, 1, 2)
+        assert s.survey_steps == {"height": 1} and s.goals == {"lean": 1}
+        assert (s.jobs_pending, s.jobs_overdue) == (1, 1)
+    run(_with_conn(database_url, body))
+
+
+def test_ping_tells_a_live_database_from_a_dead_one(database_url):
+    async def body():
+        pool = await create_pool(database_url, min_size=1, max_size=1)
+        try:
+            assert await ping(pool)
+        finally:
+            await pool.close()
+        dead = await create_pool("postgresql://nobody@127.0.0.1:1/none", min_size=0, max_size=1)
+        try:
+            assert not await ping(dead, timeout=1.0)
+        finally:
+            await dead.close()
+    run(body())
