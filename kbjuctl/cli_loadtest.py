@@ -1,8 +1,98 @@
-"""`kbjuctl loadtest` (placeholder until the load-test issue lands)."""
+"""`kbjuctl loadtest`: Locust load and fault runs against the bot, with SLO and consistency verdicts."""
 
-from kbjuctl.errors import OperationFailed
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from kbjuctl.console import err, out, print_json
+from kbjuctl.errors import BadInput, VerificationFailed
+from kbjuctl.loadtest import FAULTS, Plan, parse_duration
+from kbjuctl.loadtest import run as run_loadtest
+from kbjuctl.loadtest.report import Summary
+from kbjuctl.options import JsonOutput
 
 
-def loadtest() -> None:
-    """Run Locust load tests against the bot (not built yet)."""
-    raise OperationFailed("loadtest is not available yet.")
+def _think(text: str) -> tuple[float, float]:
+    try:
+        low, high = (float(part) for part in text.split(","))
+    except ValueError:
+        raise BadInput(f"--think: expected MIN,MAX seconds like 3,15, got {text!r}") from None
+    return low, high
+
+
+def loadtest(
+    users: Annotated[int, typer.Option("--users", "-u", help="Concurrent simulated people.")] = 1000,
+    spawn_rate: Annotated[float, typer.Option("--spawn-rate", "-r", help="People started per second.")] = 50.0,
+    duration: Annotated[str, typer.Option("--duration", "-t", help="Run time: 90s, 5m, 1h30m.")] = "5m",
+    replicas: Annotated[int, typer.Option("--replicas", help="Bot replicas behind the front (local).")] = 1,
+    workers: Annotated[int, typer.Option("--workers", help="Locust worker processes (0: one process).")] = 0,
+    target: Annotated[str, typer.Option(
+        "--target", help="'local' (a fresh stack of our own) or the URL of the Bot API stand-in "
+                         "a deployed bot talks to.")] = "local",
+    report: Annotated[Path, typer.Option("--report", help="Folder for the HTML report, CSVs, "
+                                                           "summary.json and logs.")] = Path("loadtest-report"),
+    web: Annotated[bool, typer.Option("--web", help="Open Locust's web UI (http://127.0.0.1:8089) "
+                                                    "instead of a headless run; Ctrl-C ends it.")] = False,
+    fault: Annotated[str | None, typer.Option(
+        "--fault", help=f"Inject a failure mid-run: {', '.join(FAULTS)}.", show_default=False)] = None,
+    database_url: Annotated[str | None, typer.Option(
+        "--database-url", envvar="LOADTEST_DATABASE_URL",
+        help="Remote target only: the bot's database, read for the consistency check "
+             "[env: LOADTEST_DATABASE_URL].", show_default=False)] = None,
+    bot_token: Annotated[str | None, typer.Option(
+        "--bot-token", envvar="LOADTEST_BOT_TOKEN", help="Remote target only: the bot's token at the "
+        "stand-in, when it serves several bots [env: LOADTEST_BOT_TOKEN].", show_default=False)] = None,
+    think: Annotated[str, typer.Option("--think", help="Think time between a person's answers, MIN,MAX "
+                                                       "seconds.")] = "3,15",
+    seed: Annotated[int, typer.Option("--seed", help="Random seed of the simulated people.")] = 1,
+    as_json: JsonOutput = False,
+) -> None:
+    """Load-test the bot with Locust: simulated people talk to it through the Bot API stand-in.
+
+    Writes Locust's HTML report and CSVs, summary.json and every process's log into --report;
+    exits 1 when an SLO (p95 < 1 s, errors < 0.1 %, 1000 requests/min at 1000 people) or the
+    consistency check fails, 2 on bad input.
+    """
+    plan = Plan(users=users, spawn_rate=spawn_rate, duration_s=parse_duration(duration), replicas=replicas,
+                workers=workers, target=target, report_dir=report, web=web, fault=fault,
+                database_url=database_url, think_s=_think(think), seed=seed).validate()
+    summary = run_loadtest(plan, progress=lambda message: err.print(f"[dim]{message}[/]", highlight=False),
+                           bot_token=bot_token)
+    if as_json:
+        print_json(summary.as_dict())
+    else:
+        render(summary)
+    if not summary.passed:
+        failed = [c.name for c in summary.checks if c.gating and not c.ok]
+        raise VerificationFailed(f"The load run failed: {'; '.join(failed)}. Details: {report / 'summary.json'}")
+
+
+def render(summary: Summary) -> None:
+    steps = Table(title="Steps (time from sending an update to the bot's reply at the Bot API)")
+    for column in ("step", "requests", "errors", "p50 ms", "p95 ms", "p99 ms", "max ms"):
+        steps.add_column(column, justify="left" if column == "step" else "right")
+    rows = [*summary.steps, *([summary.total] if summary.total else [])]
+    for s in rows:
+        steps.add_row(f"{s.kind} {s.name}".strip(), str(s.requests), str(s.failures), f"{s.p50_ms:.0f}",
+                      f"{s.p95_ms:.0f}", f"{s.p99_ms:.0f}", f"{s.max_ms:.0f}")
+    out.print(steps)
+    res = summary.resources
+    full = summary.requests_per_min_at_full_load
+    out.print(f"requests/min: {summary.requests_per_min:.0f} over the run"
+              + (f", {full:.0f} at full load" if full is not None else "")
+              + f"; errors {100 * summary.error_ratio:.3f} %"
+              + (f"; bot peak RSS {res.get('peak_rss_mib', 0):.0f} MiB per replica, "
+                 f"peak CPU {res.get('peak_cpu_percent', 0):.0f} %, mean CPU {res.get('mean_cpu_percent', 0):.0f} %"
+                 if res else ""))
+    verdict = Table(title="Verdict")
+    for column in ("check", "result", "detail"):
+        verdict.add_column(column)
+    for check in summary.checks:
+        mark = "[green]pass[/]" if check.ok else ("[red]FAIL[/]" if check.gating else "[yellow]miss (not gating)[/]")
+        verdict.add_row(check.name, mark, check.detail)
+    out.print(verdict)
+    out.print("[bold green]PASSED[/]" if summary.passed else "[bold red]FAILED[/]")

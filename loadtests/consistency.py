@@ -98,6 +98,13 @@ def _apply(exp: Expected, fact: dict[str, Any]) -> None:
         exp.entered.append(fact["record"])
     elif kind == "food":
         exp.food = fact["food"]
+    elif kind == "goal":
+        # The goal flow changes the newest record in place (bot.db.records.set_goal).
+        if exp.entered:
+            exp.entered[-1] = {**exp.entered[-1], "goal": fact["goal"]}
+        elif exp.seeded:
+            newest = max(exp.seeded)
+            exp.seeded[newest] = {**exp.seeded[newest], "goal": fact["goal"]}
     else:
         raise ValueError(f"unknown fact kind {kind!r}")
     exp.must_be_idle = True

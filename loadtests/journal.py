@@ -9,6 +9,7 @@ Kinds (each line also has "person" and "t", the wall time):
 - registered:  {"user": USER, "record": RECORD}          the survey finished
 - measured:    {"record": RECORD}                         new measurements (height, goal carried over)
 - food:        {"food": {"likes": str, "dislikes": str}}
+- goal:        {"goal": str}                              the newest record's goal changed
 - abandoned:   {"flow": str, "step": str}                 the person left in the middle of a flow
 - unanswered:  {"update_id": int, "flow": str, "step": str, "then": FACT | null}
 USER = {"first_name", "last_name", "sex", "date_of_birth" (ISO)}; RECORD = the user_records columns.

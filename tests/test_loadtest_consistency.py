@@ -107,3 +107,20 @@ def test_food_preferences_must_match_the_last_entry(seeded):
                      "ON CONFLICT (telegram_id) DO UPDATE SET likes_raw = excluded.likes_raw, "
                      "dislikes_raw = excluded.dislikes_raw", (BASE + 1, "рыба и рис"))
     assert consistency.check(url, folder.glob("journal-*.jsonl")).ok
+
+
+def test_a_goal_change_applies_to_the_newest_seeded_record(seeded):
+    url, folder = seeded
+    person = BASE + 2
+    with psycopg.connect(url) as conn:
+        old = conn.execute("SELECT goal FROM user_records WHERE telegram_id = %s ORDER BY date DESC LIMIT 1",
+                           (person,)).fetchone()[0]
+    new = "athletic" if old != "athletic" else "lean"
+    journal = _journal(folder)
+    journal.write(person, "goal", goal=new)
+    journal.close()
+    assert [m.what.split()[-1] for m in consistency.check(url, folder.glob("journal-*.jsonl")).mismatches] == ["goal"]
+    with psycopg.connect(url) as conn:
+        conn.execute("UPDATE user_records SET goal = %s WHERE id = (SELECT id FROM user_records WHERE telegram_id = %s "
+                     "ORDER BY date DESC LIMIT 1)", (new, person))
+    assert consistency.check(url, folder.glob("journal-*.jsonl")).ok

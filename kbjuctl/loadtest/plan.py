@@ -1,0 +1,79 @@
+"""What a load run is asked to do, validated before anything starts."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from kbjuctl.errors import BadInput
+
+# flood: the stand-in answers with Telegram's flood control (429 + retry_after) while load runs;
+# pg-restart: PostgreSQL stops and starts again mid-run; replica-kill: one of two replicas is
+# SIGKILLed mid-run; api-errors: 5xx, slow answers and dropped connections from the Bot API.
+FAULTS = ("flood", "pg-restart", "replica-kill", "api-errors")
+_DURATION = re.compile(r"^\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+)s?)?\s*$")
+
+
+def parse_duration(text: str) -> float:
+    """'90', '90s', '5m', '1h30m' -> seconds."""
+    match = _DURATION.match(text or "")
+    if not match or not any(match.groups()):
+        raise BadInput(f"--duration: expected a time like 90s, 5m or 1h30m, got {text!r}")
+    hours, minutes, seconds = (int(g or 0) for g in match.groups())
+    total = hours * 3600 + minutes * 60 + seconds
+    if total <= 0:
+        raise BadInput("--duration must be longer than 0 s")
+    return float(total)
+
+
+@dataclass(frozen=True)
+class Plan:
+    users: int = 1000
+    spawn_rate: float = 50.0
+    duration_s: float = 300.0
+    replicas: int = 1
+    workers: int = 0
+    target: str = "local"
+    report_dir: Path = Path("loadtest-report")
+    web: bool = False
+    fault: str | None = None
+    database_url: str | None = None      # remote target: where the consistency check reads
+    think_s: tuple[float, float] = (3.0, 15.0)
+    reply_timeout_s: float = 30.0
+    seed: int = 1
+    bot_args: tuple[str, ...] = ()
+
+    @property
+    def local(self) -> bool:
+        return self.target == "local"
+
+    def validate(self) -> Plan:
+        if self.users < 1:
+            raise BadInput("--users must be at least 1")
+        if self.spawn_rate <= 0:
+            raise BadInput("--spawn-rate must be more than 0")
+        if not 1 <= self.replicas <= 16:
+            raise BadInput("--replicas must be between 1 and 16")
+        if not 0 <= self.workers <= 64:
+            raise BadInput("--workers must be between 0 (no master/worker split) and 64")
+        if self.fault is not None and self.fault not in FAULTS:
+            raise BadInput(f"--fault: expected one of {', '.join(FAULTS)}, got {self.fault!r}")
+        if self.fault == "replica-kill" and self.replicas < 2:
+            raise BadInput("--fault replica-kill needs --replicas 2 or more (one is killed, another carries on)")
+        if not self.local:
+            parts = urlsplit(self.target)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise BadInput("--target: expected 'local' or the http(s) URL of the Bot API stand-in the bot "
+                               f"under test talks to, got {self.target!r}")
+            if self.fault in ("pg-restart", "replica-kill"):
+                raise BadInput(f"--fault {self.fault} needs --target local (it stops processes it started)")
+            if self.replicas != 1:
+                raise BadInput("--replicas applies to --target local only")
+        lo, hi = self.think_s
+        if not 0 <= lo <= hi:
+            raise BadInput("--think: expected MIN,MAX seconds with 0 <= MIN <= MAX")
+        if self.report_dir.exists() and not self.report_dir.is_dir():
+            raise BadInput(f"--report: {self.report_dir} exists and is not a folder")
+        return self

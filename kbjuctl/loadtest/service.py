@@ -1,0 +1,144 @@
+"""One load run from start to verdict: stack up, seed, Locust, fault, stack down, check, summarise."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+
+from kbjuctl.loadtest import faults, locustrun, report
+from kbjuctl.loadtest.monitor import ResourceMonitor
+from kbjuctl.loadtest.plan import Plan
+from kbjuctl.loadtest.report import Check, Summary
+from kbjuctl.loadtest.stack import LocalStack, wait_idle
+from loadtests import consistency, seed
+from loadtests.journal import journal_files
+
+# Telegram ids are below 2**52; each run gets its own block of 10**7 ids, from the clock.
+ID_BLOCK = 10**7
+SEEDED_BLOCK = 10**6
+TRACEBACK = re.compile(r"^Traceback \(most recent call last\):", re.MULTILINE)
+
+Progress = Callable[[str], None]
+
+
+def new_id_base() -> int:
+    return 10**15 + (int(time.time()) - 1_700_000_000) * ID_BLOCK + secrets.randbelow(10) * SEEDED_BLOCK // 10
+
+
+def count_tracebacks(log_paths: list[Path]) -> dict[str, int]:
+    found = {}
+    for path in log_paths:
+        try:
+            found[path.name] = len(TRACEBACK.findall(path.read_text(errors="replace")))
+        except OSError:
+            found[path.name] = 0
+    return found
+
+
+def locust_environment(plan: Plan, standin_url: str, token: str | None, id_base: int, seeded: int,
+                       journal_dir: Path) -> dict[str, str]:
+    env = {
+        "LOADTEST_STANDIN_URL": standin_url,
+        "LOADTEST_ID_BASE": str(id_base),
+        "LOADTEST_SEEDED": str(seeded),
+        "LOADTEST_SEED": str(plan.seed),
+        "LOADTEST_JOURNAL_DIR": str(journal_dir),
+        "LOADTEST_THINK": f"{plan.think_s[0]},{plan.think_s[1]}",
+        "LOADTEST_REPLY_TIMEOUT": str(plan.reply_timeout_s),
+    }
+    if token:
+        env["LOADTEST_BOT_TOKEN"] = token
+    return env
+
+
+def run(plan: Plan, progress: Progress | None = None, bot_token: str | None = None) -> Summary:
+    """Runs the plan and returns its summary (also written to <report>/summary.json)."""
+    plan.validate()
+    say = progress or (lambda _message: None)
+    report_dir = plan.report_dir
+    log_dir = report_dir / "logs"
+    report_dir.mkdir(parents=True, exist_ok=True)
+    for old in [*journal_files(report_dir), *report_dir.glob("locust*.csv")]:
+        old.unlink()
+    summary = Summary(plan={**asdict(plan), "report_dir": str(report_dir)})
+    id_base = new_id_base()
+    stack: LocalStack | None = None
+    monitor: ResourceMonitor | None = None
+    started = time.monotonic()
+    try:
+        if plan.local:
+            say(f"Starting PostgreSQL, the Bot API stand-in, the front and {plan.replicas} bot replica(s)")
+            stack = LocalStack(log_dir=log_dir, replicas=plan.replicas,
+                               dedicated_postgres=plan.fault == "pg-restart").start()
+            summary.stack = stack.describe()
+            standin_url, token, database_url = stack.standin_url, stack.token, stack.database_url
+            seeded = seed.seed_to_folder(database_url, range(id_base, id_base + 2 * plan.users), plan.seed,
+                                         report_dir)
+            say(f"Seeded {seeded} registered people")
+        else:
+            standin_url, token, database_url, seeded = plan.target.rstrip("/"), bot_token, plan.database_url, 0
+        fault = faults.make(plan.fault, stack=stack, standin_url=standin_url, token=token,
+                            duration_s=plan.duration_s) if plan.fault else None
+        if fault is not None:
+            fault.before()
+        if stack is not None:
+            monitor = ResourceMonitor(stack.bot_pids()).start()
+        say(f"Locust: {plan.users} people, spawn rate {plan.spawn_rate}/s, {plan.duration_s:.0f} s"
+            + (f", {plan.workers} workers" if plan.workers else "") + (" (web UI on http://127.0.0.1:8089)"
+                                                                       if plan.web else ""))
+        env = locust_environment(plan, standin_url, token, id_base, seeded, report_dir)
+        locustrun.run(plan, standin_url, env, report_dir, log_dir)
+        say("Locust finished; letting the bot finish what it was sent")
+        drained = wait_idle(standin_url, timeout_s=30)
+        if fault is not None:
+            fault.after()
+            summary.fault = fault.report()
+            summary.checks += fault.checks()
+        summary.checks.append(Check("every sent update was delivered to the bot", drained,
+                                    "the stand-in's queue drained" if drained else "updates still pending"))
+    finally:
+        if monitor is not None:
+            monitor.stop()
+            summary.resources = monitor.as_dict(time.monotonic() - started)
+        if stack is not None:
+            say("Stopping the stack")
+            exit_codes = stack.stop()
+            summary.stack["exit_codes"] = exit_codes
+    summary.wall_s = round(time.monotonic() - started, 1)
+    try:
+        _judge(plan, summary, report_dir, database_url, stack)
+    finally:
+        if stack is not None:
+            stack.drop_database()
+    summary.write(report_dir / "summary.json")
+    return summary
+
+
+def _judge(plan: Plan, summary: Summary, report_dir: Path, database_url: str | None,
+           stack: LocalStack | None) -> None:
+    prefix = report_dir / locustrun.CSV_PREFIX
+    summary.steps, summary.total = report.read_stats(prefix)
+    summary.requests_per_min, summary.requests_per_min_at_full_load = report.rate_at_full_load(prefix, plan.users)
+    if summary.total is not None and summary.total.requests:
+        summary.error_ratio = summary.total.failures / summary.total.requests
+    summary.checks[:0] = report.slo_checks(summary, plan.users, gate_latency=plan.fault is None)
+
+    if database_url:
+        result = consistency.check(database_url, journal_files(report_dir))
+        summary.consistency = result.as_dict()
+        summary.checks.append(Check("consistency: every person's state equals what they entered", result.ok,
+                                    f"{result.people} people, {len(result.mismatches)} mismatches, "
+                                    f"{len(result.lost_updates)} lost updates, {result.replies_lost} replies lost "
+                                    "after commit"))
+    else:
+        summary.checks.append(Check("consistency", False, "not checked: give --database-url for a remote target",
+                                    gating=False))
+    if stack is not None:
+        summary.tracebacks = count_tracebacks([c.log_path for c in stack.bots])
+        total = sum(summary.tracebacks.values())
+        summary.checks.append(Check("no traceback in the bot's logs", total == 0,
+                                    f"{total} tracebacks" + ("" if not total else f" in {summary.tracebacks}")))

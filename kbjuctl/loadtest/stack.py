@@ -1,0 +1,196 @@
+"""The local system under test: a fresh database, the Bot API stand-in, K bot replicas in webhook
+mode and the round-robin front before them. Everything started here is stopped here."""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+from kbjuctl import dburl, localpg, migrations
+from kbjuctl.errors import OperationFailed
+from kbjuctl.loadtest import procs
+
+WEBHOOK_PATH = "/telegram/webhook"
+
+
+def bot_token() -> str:
+    """A token of Telegram's shape; the stand-in accepts any."""
+    return f"{secrets.randbelow(10**9) + 10**9}:" + secrets.token_urlsafe(27)[:35]
+
+
+class EmbeddedPostgres:
+    """A PostgreSQL of this run's own (pgserver), so stopping it disturbs nothing else."""
+
+    def __init__(self) -> None:
+        self.data_dir = Path(tempfile.mkdtemp(prefix="kbju-loadtest-pg-"))
+        self.admin_url = localpg.embedded_admin_url(self.data_dir)
+        self.socket_dir = parse_qs(urlsplit(self.admin_url).query).get("host", [str(self.data_dir)])[0]
+
+    def _pg_ctl(self, *args: str) -> None:
+        import os
+
+        from pgserver._commands import pg_ctl
+
+        user = "pgserver" if os.geteuid() == 0 else None  # pgserver runs the server as this user under root
+        try:
+            pg_ctl(["-w", *args], pgdata=self.data_dir, user=user, timeout=60)
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+            raise OperationFailed(f"pg_ctl {' '.join(args)} failed: {exc}") from None
+
+    def stop(self) -> None:
+        self._pg_ctl("-m", "fast", "stop")
+
+    def start(self) -> None:
+        self._pg_ctl("-o", '-h ""', "-o", f"-k {self.socket_dir}", "-l", str(self.data_dir / "log"), "start")
+
+    def remove(self) -> None:
+        try:
+            self.stop()
+        except OperationFailed:
+            pass
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+@dataclass
+class LocalStack:
+    log_dir: Path
+    replicas: int = 1
+    dedicated_postgres: bool = False
+    bot_env: dict[str, str] = field(default_factory=dict)
+    token: str = field(default_factory=bot_token)
+    secret: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    database_url: str = ""
+    standin_url: str = ""
+    front_url: str = ""
+    postgres: EmbeddedPostgres | None = None
+    standin: procs.Child | None = None
+    front: procs.Child | None = None
+    bots: list[procs.Child] = field(default_factory=list)
+    bot_ports: list[int] = field(default_factory=list)
+    _admin_url: str = ""
+    _db_name: str = ""
+
+    # -- start ---------------------------------------------------------------------------------------
+    def start(self) -> LocalStack:
+        try:
+            self._start_database()
+            self._start_standin()
+            self._start_front()
+            for index in range(self.replicas):
+                self._start_bot(index)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start_database(self) -> None:
+        if self.dedicated_postgres or not localpg.reachable(localpg.SYSTEM_ADMIN_URL):
+            self.postgres = EmbeddedPostgres()
+            self._admin_url = self.postgres.admin_url
+        else:
+            self._admin_url = localpg.SYSTEM_ADMIN_URL
+        self._db_name = localpg.unique_name("kbju_loadtest")
+        self.database_url = localpg.create_database(self._admin_url, self._db_name)
+        migrations.upgrade(self.database_url)
+
+    def _start_standin(self) -> None:
+        port = procs.free_port()
+        self.standin_url = f"http://127.0.0.1:{port}"
+        self.standin = procs.start("standin", [sys.executable, "-m", "tgstandin", "--host", "127.0.0.1",
+                                               "--port", str(port)], self.log_dir)
+        procs.wait_http(f"{self.standin_url}/_standin/stats", self.standin)
+
+    def _start_front(self) -> None:
+        self.bot_ports = [procs.free_port() for _ in range(self.replicas)]
+        port = procs.free_port()
+        self.front_url = f"http://127.0.0.1:{port}"
+        argv = [sys.executable, "-m", "loadtests.front", "--listen", f"127.0.0.1:{port}"]
+        for bot_port in self.bot_ports:
+            argv += ["--upstream", f"http://127.0.0.1:{bot_port}"]
+        self.front = procs.start("front", argv, self.log_dir)
+        procs.wait_http(f"{self.front_url}/_front/stats", self.front)
+
+    def bot_environment(self, index: int) -> dict[str, str]:
+        return {
+            "BOT_TOKEN": self.token,
+            "DATABASE_URL": self.database_url,
+            "TELEGRAM_API_URL": self.standin_url,
+            "WEBHOOK_URL": self.front_url + WEBHOOK_PATH,
+            "WEBHOOK_LISTEN": "127.0.0.1",
+            "WEBHOOK_PORT": str(self.bot_ports[index]),
+            "WEBHOOK_PATH": WEBHOOK_PATH,
+            "WEBHOOK_SECRET": self.secret,
+            "METRICS_PORT": str(procs.free_port()),
+            "LOG_LEVEL": "INFO",
+            **self.bot_env,
+        }
+
+    def _start_bot(self, index: int) -> None:
+        env = self.bot_environment(index)
+        child = procs.start(f"bot-{index + 1}", [sys.executable, "-m", "kbjuctl", "run", "--webhook"],
+                            self.log_dir, env=env, cwd=self.log_dir)  # cwd: no stray .env is read
+        self.bots.append(child)
+        procs.wait_http(f"http://127.0.0.1:{self.bot_ports[index]}/healthz", child, timeout_s=60)
+
+    # -- during the run --------------------------------------------------------------------------------
+    def bot_pids(self) -> dict[str, int]:
+        return {child.name: child.pid for child in self.bots}
+
+    def kill_bot(self, index: int) -> None:
+        self.bots[index].kill()
+
+    # -- stop ----------------------------------------------------------------------------------------
+    def stop(self) -> dict[str, int | None]:
+        """Stops everything (bots first, so nothing they do is cut short by the others); exit codes."""
+        codes: dict[str, int | None] = {}
+        for child in [*self.bots, self.front, self.standin]:
+            if child is not None:
+                codes[child.name] = child.stop()
+        return codes
+
+    def drop_database(self) -> None:
+        if self._db_name:
+            try:
+                localpg.drop_database(self._admin_url, self._db_name)
+            except Exception as exc:  # noqa: BLE001 - a leftover database must not hide the run's verdict
+                print(f"could not drop {self._db_name}: {exc}", file=sys.stderr)
+        if self.postgres is not None:
+            self.postgres.remove()
+
+    def describe(self) -> dict[str, object]:
+        return {"database": dburl.redact(self.database_url), "standin": self.standin_url, "front": self.front_url,
+                "replicas": self.replicas, "dedicated_postgres": self.postgres is not None}
+
+
+def wait_idle(standin_url: str, timeout_s: float = 30.0) -> bool:
+    """Until the stand-in has nothing left to deliver (every sent update acknowledged)."""
+    import json
+    import urllib.request
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{standin_url}/_standin/stats", timeout=5) as resp:
+                stats = json.load(resp)
+        except OSError:
+            return False
+        if pending_updates(stats) == 0:
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def pending_updates(stats: dict) -> int:
+    """Updates the stand-in still holds for delivery, from its stats (shape tolerant)."""
+    total = 0
+    for bot in (stats.get("bots") or {}).values() if isinstance(stats.get("bots"), dict) else stats.get("bots") or []:
+        if isinstance(bot, dict):
+            total += int(bot.get("pending_update_count") or bot.get("pending") or 0)
+    return total
