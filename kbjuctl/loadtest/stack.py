@@ -188,9 +188,5 @@ def wait_idle(standin_url: str, timeout_s: float = 30.0) -> bool:
 
 
 def pending_updates(stats: dict) -> int:
-    """Updates the stand-in still holds for delivery, from its stats (shape tolerant)."""
-    total = 0
-    for bot in (stats.get("bots") or {}).values() if isinstance(stats.get("bots"), dict) else stats.get("bots") or []:
-        if isinstance(bot, dict):
-            total += int(bot.get("pending_update_count") or bot.get("pending") or 0)
-    return total
+    """Updates the stand-in still holds for delivery (tgstandin.control's stats)."""
+    return int((stats.get("updates") or {}).get("pending") or 0)
