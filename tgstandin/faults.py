@@ -1,0 +1,176 @@
+"""Fault injection and Telegram-like flood control, both off unless configured.
+
+Load and fault tests need the Bot API to misbehave the way the real one does: 429 with
+retry_after, 500/502, slow answers, connections dropped before or after the call took
+effect, and the per-chat / global sending limits. Settings apply per bot token or globally;
+with nothing configured the per-request cost is one dictionary lookup.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, fields
+
+SEND_METHODS = frozenset({
+    "sendmessage", "sendphoto", "senddocument", "sendaudio", "sendvideo", "sendanimation", "sendvoice",
+    "sendvideonote", "sendmediagroup", "sendlocation", "sendvenue", "sendcontact", "sendpoll", "senddice",
+    "sendsticker", "copymessage", "copymessages", "forwardmessage", "forwardmessages",
+})
+ACTIONS = ("429", "500", "502", "drop", "drop_after")
+
+
+@dataclass(slots=True)
+class FaultConfig:
+    """What to inject. Rates are fractions of matching Bot API calls (0..1)."""
+
+    rate_429: float = 0.0
+    retry_after: int = 1
+    rate_500: float = 0.0
+    rate_502: float = 0.0
+    rate_drop: float = 0.0          # close the connection without running the call
+    rate_drop_after: float = 0.0    # run the call, then close the connection without an answer
+    delay_ms: float = 0.0
+    rate_delay: float = 1.0         # fraction of calls delayed by delay_ms
+    methods: list[str] | None = None  # only these methods (case-insensitive); None = all
+    flood_control: bool = False     # enforce Telegram's sending limits on send* methods
+    per_chat_per_second: float = 1.0
+    per_chat_burst: int = 3
+    global_per_second: float = 30.0
+    global_burst: int = 30
+    seed: int | None = None
+
+    @classmethod
+    def from_json(cls, body: dict) -> FaultConfig:
+        """Validated settings; ValueError names what is wrong."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(body) - known - {"token"})
+        if unknown:
+            raise ValueError(f"unknown fault settings {unknown}; known: {sorted(known)}")
+        config = cls(**{k: v for k, v in body.items() if k in known})
+        total = sum(getattr(config, f"rate_{a}") for a in ACTIONS)
+        rates = [getattr(config, f"rate_{a}") for a in ACTIONS] + [config.rate_delay]
+        if any(not isinstance(r, int | float) or not 0 <= r <= 1 for r in rates) or total > 1:
+            raise ValueError("rates must be numbers in 0..1 and the error/drop rates must sum to at most 1")
+        if not isinstance(config.retry_after, int) or config.retry_after < 1:
+            raise ValueError("retry_after must be a positive integer")
+        if config.methods is not None:
+            if not isinstance(config.methods, list) or not all(isinstance(m, str) for m in config.methods):
+                raise ValueError("methods must be a list of method names")
+            config.methods = [m.lower() for m in config.methods]
+        if config.per_chat_per_second <= 0 or config.global_per_second <= 0:
+            raise ValueError("per-second limits must be positive")
+        return config
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+class TokenBucket:
+    __slots__ = ("capacity", "rate", "stamp", "tokens")
+
+    def __init__(self, rate: float, capacity: int) -> None:
+        self.rate = rate
+        self.capacity = max(capacity, 1)
+        self.tokens = float(self.capacity)
+        self.stamp = time.monotonic()
+
+    def wait_time(self, now: float) -> float:
+        """Seconds until a token is available (0 when one is)."""
+        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        return 0.0 if self.tokens >= 1 else (1 - self.tokens) / self.rate
+
+
+@dataclass(slots=True)
+class Decision:
+    delay: float = 0.0
+    action: str | None = None  # one of ACTIONS or "flood"
+    retry_after: int = 0
+
+
+NOTHING = Decision()
+
+
+class _Rule:
+    __slots__ = ("chat_buckets", "config", "global_buckets", "methods", "rng")
+
+    def __init__(self, config: FaultConfig) -> None:
+        self.config = config
+        self.rng = random.Random(config.seed)
+        self.methods = frozenset(config.methods) if config.methods is not None else None
+        self.chat_buckets: dict[tuple[str, object], TokenBucket] = {}
+        self.global_buckets: dict[str, TokenBucket] = {}
+
+
+class FaultInjector:
+    """Per-token rules override the global rule; counts every injected fault."""
+
+    def __init__(self) -> None:
+        self.global_rule: _Rule | None = None
+        self.rules: dict[str, _Rule] = {}
+        self.injected: Counter[str] = Counter()
+
+    def configure(self, config: FaultConfig, token: str | None = None) -> None:
+        if token is None:
+            self.global_rule = _Rule(config)
+        else:
+            self.rules[token] = _Rule(config)
+
+    def clear(self, token: str | None = None) -> None:
+        if token is None:
+            self.global_rule = None
+            self.rules.clear()
+        else:
+            self.rules.pop(token, None)
+
+    def describe(self, bot_id_of: dict[str, int]) -> dict:
+        return {
+            "global": self.global_rule.config.to_json() if self.global_rule else None,
+            "per_bot": {str(bot_id_of.get(t, "?")): r.config.to_json() for t, r in self.rules.items()},
+        }
+
+    def decide(self, token: str, method: str, chat_id: object) -> Decision:
+        rule = self.rules.get(token) or self.global_rule
+        if rule is None or (rule.methods is not None and method not in rule.methods):
+            return NOTHING
+        config = rule.config
+        decision = Decision()
+        if config.delay_ms > 0 and rule.rng.random() < config.rate_delay:
+            decision.delay = config.delay_ms / 1000
+            self.injected["delay"] += 1
+        draw = rule.rng.random()
+        for action in ACTIONS:
+            rate = getattr(config, f"rate_{action}")
+            if draw < rate:
+                decision.action = action
+                decision.retry_after = config.retry_after
+                self.injected[action] += 1
+                return decision
+            draw -= rate
+        if config.flood_control and method in SEND_METHODS:
+            wait = self._flood_wait(rule, token, chat_id)
+            if wait > 0:
+                decision.action = "flood"
+                decision.retry_after = max(1, math.ceil(wait))
+                self.injected["flood_429"] += 1
+        return decision
+
+    @staticmethod
+    def _flood_wait(rule: _Rule, token: str, chat_id: object) -> float:
+        config = rule.config
+        now = time.monotonic()
+        chat = rule.chat_buckets.get((token, chat_id))
+        if chat is None:
+            chat = rule.chat_buckets[(token, chat_id)] = TokenBucket(config.per_chat_per_second,
+                                                                     config.per_chat_burst)
+        overall = rule.global_buckets.get(token)
+        if overall is None:
+            overall = rule.global_buckets[token] = TokenBucket(config.global_per_second, config.global_burst)
+        wait = max(chat.wait_time(now), overall.wait_time(now))
+        if wait == 0:
+            chat.tokens -= 1
+            overall.tokens -= 1
+        return wait
