@@ -1,0 +1,71 @@
+"""`kbjuctl loadtest` refuses bad input with exit code 2 and a message, before starting anything;
+the report and verdict pieces read Locust's own CSV files."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kbjuctl.errors import BadInput
+from kbjuctl.loadtest import parse_duration
+from kbjuctl.loadtest.report import Summary, rate_at_full_load, read_stats, slo_checks
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--users", "0"], "--users must be at least 1"),
+    (["--duration", "soon"], "--duration: expected a time"),
+    (["--fault", "meteor"], "--fault: expected one of"),
+    (["--fault", "replica-kill"], "needs --replicas 2"),
+    (["--target", "ftp://example.org"], "--target: expected 'local'"),
+    (["--target", "http://standin:8081", "--fault", "pg-restart"], "needs --target local"),
+    (["--think", "9,1"], "--think"),
+    (["--replicas", "0"], "--replicas must be between"),
+])
+def test_bad_input_exits_2_with_a_message(args, message, tmp_path):
+    result = subprocess.run([sys.executable, "-m", "kbjuctl", "loadtest", "--report", str(tmp_path / "r"), *args],
+                            check=False, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr
+    assert not (tmp_path / "r").exists()  # nothing was started or written
+
+
+def test_durations():
+    assert parse_duration("90") == 90 and parse_duration("90s") == 90
+    assert parse_duration("5m") == 300 and parse_duration("1h30m") == 5400
+    with pytest.raises(BadInput):
+        parse_duration("5 minutes")
+
+
+STATS = """Type,Name,Request Count,Failure Count,Median Response Time,Average Response Time,Min Response Time,\
+Max Response Time,Average Content Size,Requests/s,Failures/s,50%,66%,75%,80%,90%,95%,98%,99%,99.9%,99.99%,100%
+message,survey:height,100,0,40,45,10,900,2,1.6,0,40,50,60,60,80,120,300,500,900,900,900
+press,menu:progress,50,1,300,350,100,1500,3,0.8,0,300,350,400,450,700,1100,1400,1500,1500,1500,1500
+,Aggregated,150,1,60,120,10,1500,2,2.4,0,60,80,120,200,400,700,1100,1300,1500,1500,1500
+"""
+HISTORY_HEADER = "Timestamp,User Count,Type,Name,Requests/s,Failures/s,50%,95%,Total Request Count\n"
+
+
+def test_summary_and_verdict_from_locust_csv(tmp_path: Path):
+    (tmp_path / "locust_stats.csv").write_text(STATS)
+    rows = [(0, 0, 0), (10, 10, 20), (20, 20, 60), (80, 20, 150)]
+    (tmp_path / "locust_stats_history.csv").write_text(
+        HISTORY_HEADER + "".join(f"{t},{u},,Aggregated,0,0,0,0,{n}\n" for t, u, n in rows))
+    summary = Summary(plan={})
+    summary.steps, summary.total = read_stats(tmp_path / "locust")
+    assert [s.name for s in summary.steps] == ["survey:height", "menu:progress"]
+    assert summary.total.requests == 150 and summary.total.p95_ms == 700
+    summary.requests_per_min, summary.requests_per_min_at_full_load = rate_at_full_load(tmp_path / "locust", 20)
+    assert summary.requests_per_min == pytest.approx(112.5)
+    assert summary.requests_per_min_at_full_load == pytest.approx(90.0)
+    summary.error_ratio = 1 / 150
+    checks = {c.name: c for c in slo_checks(summary, users=20, gate_latency=True)}
+    assert not checks["p95 < 1 s (every step)"].ok and "menu:progress" in checks["p95 < 1 s (every step)"].detail
+    assert not checks["errors < 0.1 %"].ok
+    assert checks["throughput"].ok  # 90/min >= 20/min (1000/min at 1000 people, scaled)
+    summary.checks = list(checks.values())
+    assert not summary.passed
+    relaxed = slo_checks(summary, users=20, gate_latency=False)
+    assert all(not c.gating for c in relaxed)

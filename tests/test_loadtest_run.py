@@ -1,0 +1,73 @@
+"""Small, bounded load runs end to end through `kbjuctl loadtest`: the real bot in webhook mode
+behind the front, the real stand-in, a fresh PostgreSQL; the verdict, reports and consistency."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("bot.app", reason="the bot (bot/app.py, `kbjuctl run --webhook`) has not landed yet")
+
+pytestmark = pytest.mark.slow
+
+
+def loadtest(report: Path, *args: str, timeout: float = 150) -> tuple[int, dict, str]:
+    result = subprocess.run(
+        [sys.executable, "-m", "kbjuctl", "loadtest", "--report", str(report), "--spawn-rate", "20",
+         "--think", "0.3,1.5", "--json", *args], check=False, capture_output=True, text=True, timeout=timeout)
+    summary_path = report / "summary.json"
+    summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
+    return result.returncode, summary, result.stderr
+
+
+def _checks(summary: dict) -> dict[str, dict]:
+    return {c["name"]: c for c in summary.get("checks", [])}
+
+
+def _assert_nothing_lost(summary: dict, stderr: str) -> None:
+    consistency = summary["consistency"]
+    assert consistency["ok"], (consistency, stderr[-2000:])
+    assert consistency["lost_updates"] == 0 and consistency["mismatches"] == 0
+    assert consistency["people"] > 0
+    assert _checks(summary)["no traceback in the bot's logs"]["ok"], summary["tracebacks"]
+
+
+def test_a_small_local_run_writes_reports_and_a_verdict(tmp_path):
+    report = tmp_path / "report"
+    code, summary, stderr = loadtest(report, "--users", "20", "--duration", "20s")
+    for name in ("locust.html", "locust_stats.csv", "locust_stats_history.csv", "locust_failures.csv",
+                 "summary.json", "logs/bot-1.log", "logs/standin.log"):
+        assert (report / name).is_file(), name
+    assert {"p95 < 1 s (every step)", "errors < 0.1 %", "throughput"} <= set(_checks(summary))
+    assert summary["total"]["requests"] > 20
+    assert any(s["name"].startswith("survey:") for s in summary["steps"])
+    assert summary["resources"]["peak_rss_mib"] > 0
+    _assert_nothing_lost(summary, stderr)
+    assert code == (0 if summary["passed"] else 1)
+
+
+def test_flood_control_429s_lose_nothing(tmp_path):
+    _code, summary, stderr = loadtest(tmp_path / "r", "--users", "10", "--duration", "15s", "--fault", "flood")
+    assert _checks(summary)["faults were injected"]["ok"], summary["fault"]
+    _assert_nothing_lost(summary, stderr)
+
+
+def test_postgresql_restart_mid_run_loses_nothing(tmp_path):
+    _code, summary, stderr = loadtest(tmp_path / "r", "--users", "10", "--duration", "20s", "--fault", "pg-restart")
+    checks = _checks(summary)
+    assert checks["postgresql was restarted mid-run"]["ok"], summary["fault"]
+    assert checks["every replica survived the outage"]["ok"]
+    _assert_nothing_lost(summary, stderr)
+
+
+def test_one_of_two_replicas_killed_mid_run_loses_nothing(tmp_path):
+    _code, summary, stderr = loadtest(tmp_path / "r", "--users", "10", "--duration", "16s", "--replicas", "2",
+                                     "--fault", "replica-kill")
+    checks = _checks(summary)
+    assert checks["a replica was killed mid-run"]["ok"], summary["fault"]
+    assert checks["the other replicas carried on"]["ok"], checks["the other replicas carried on"]
+    _assert_nothing_lost(summary, stderr)
