@@ -1,55 +1,31 @@
 """What the bot's people do, step by step: the survey, new measurements, progress, food, goal, data.
 
-A journey drives one `Chat`; it knows which buttons a person presses (the exact callback data of
-bot.domain.choices when that module has it, otherwise the button whose data names the choice)
+A journey drives one `Chat`; it presses buttons by their exact callback data, built by bot.domain.choices,
 and writes each confirmed result into the journal. Failures leave as exceptions: the Locust user
 decides what the person does next.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 
 import gevent
 
+from bot.domain import choices
 from loadtests.chat import Answer, Chat, RetryAsked, StepFailed, buttons, message_with, new_messages
 from loadtests.journal import Journal
 from loadtests.people import DISLIKES, LIKES, Body, Person, body_fat, weight_text
 
 MAX_RETRIES = 5
-# What a menu action's or a choice's button data may be called (its ':'-separated parts).
-ALIASES = {
-    "my_data": ("my_data", "mydata", "data", "profile", "me"),
-    "progress": ("progress", "chart"),
-    "measure": ("measure", "measurements", "new_measurements", "record", "new"),
-    "food": ("food", "food_prefs", "preferences"),
-    "goal": ("goal",),
-    "consult": ("consult", "consultation"),
-    "edit": ("edit", "change"),
-    "10000+": ("10000+", "10000-plus", "10000plus", "10000"),
-}
 
 
-def _parts(data: str) -> list[str]:
-    return [p.lower() for p in re.split(r"[:|/]", data)]
+def answer(field: str, code: str) -> str:
+    """The exact callback data of a button question's answer (bot.domain.choices builds it)."""
+    return choices.build_answer(field, code)
 
 
-def button_data(message: dict, code: str, group: str | None = None) -> str | None:
-    """The callback data of the button on `message` that chooses `code` (in `group`, if given)."""
-    names = ALIASES.get(code, (code,))
-    for button in buttons(message):
-        data = button.get("callback_data")
-        if not data:
-            continue
-        parts = _parts(data)
-        if any(name.lower() in parts for name in names) and (group is None or any(group in p for p in parts)):
-            return data
-    return None
-
-
-def has_choice(code: str, group: str | None = None) -> Callable[[dict], bool]:
-    return lambda message: button_data(message, code, group) is not None
+def has_button(data: str) -> Callable[[dict], bool]:
+    return lambda message: any(b.get("callback_data") == data for b in buttons(message))
 
 
 def has_buttons(count: int = 1) -> Callable[[dict], bool]:
@@ -95,20 +71,15 @@ class Journey:
         return self._retrying(f"{self.flow}:{name}", lambda: self.chat.step(
             f"{self.flow}:{name}", expect, text=text, valid=valid))
 
-    def choose(self, name: str, prompt: Answer, code: str, expect=None, group: str | None = None) -> Answer:
-        message = prompt.latest_with(has_choice(code, group))
+    def choose(self, name: str, prompt: Answer, data: str, expect=None) -> Answer:
+        message = prompt.latest_with(has_button(data))
         if message is None:
-            raise StepFailed(f"{self.flow}:{name}: no button for {code!r} on screen")
-        data = button_data(message, code, group)
+            raise StepFailed(f"{self.flow}:{name}: no button {data!r} on screen")
         expect = expect or new_messages(1)
-
-        def act() -> Answer:
-            answer = self.chat.step(f"{self.flow}:{name}", expect, press=(message["message_id"], data))
-            return answer
-
         if self.double_press and self.rng.random() < 0.3:
-            self.chat.press_only(message["message_id"], data)  # an impatient second tap, a moment later
-        return self._retrying(f"{self.flow}:{name}", act)
+            self.chat.press_only(message["message_id"], data)  # an impatient first tap, the measured one follows
+        return self._retrying(f"{self.flow}:{name}", lambda: self.chat.step(
+            f"{self.flow}:{name}", expect, press=(message["message_id"], data)))
 
     # -- the registration survey -----------------------------------------------------------------
     def survey(self, abandon_at: str | None, invalid_steps: set[str]) -> bool:
@@ -116,15 +87,11 @@ class Journey:
         p = self.person
         self.flow = "survey"
         welcome = self.say("start", "/start", expect=message_with(has_buttons(1)))
-        start_button = welcome.latest_with(has_buttons(1))
         self.think()
-        first = buttons(start_button)[0]["callback_data"]
-        self.step_name = "start_test"
-        prompt = self._retrying("survey:start_test", lambda: self.chat.step(
-            "survey:start_test", new_messages(1), press=(start_button["message_id"], first)))
+        prompt = self.choose("start_test", welcome, choices.build_start())
         texts: list[tuple[str, str, Callable | None]] = [
             ("full_name", p.full_name, None),
-            ("birth_date", p.birth_date.strftime("%d.%m.%Y"), message_with(has_choice("male"))),
+            ("birth_date", p.birth_date.strftime("%d.%m.%Y"), message_with(has_button(answer("sex", choices.MALE)))),
         ]
         for name, value, expect in texts:
             if self._leave(abandon_at, name):
@@ -132,31 +99,31 @@ class Journey:
             prompt = self._text_step(name, value, expect, name in invalid_steps)
         if self._leave(abandon_at, "sex"):
             return False
-        prompt = self.choose("sex", prompt, p.sex)
+        prompt = self.choose("sex", prompt, answer("sex", p.sex))
         for name, value, expect in [("height", str(p.height), None),
-                                    ("weight", weight_text(p.body.weight, self.rng), message_with(has_choice(p.steps)))]:
+                                    ("weight", weight_text(p.body.weight, self.rng), message_with(has_button(answer("steps", p.steps))))]:
             if self._leave(abandon_at, name):
                 return False
             prompt = self._text_step(name, value, expect, name in invalid_steps)
-        for name, code, nxt in [("steps", p.steps, message_with(has_choice(p.sport))),
-                                ("sport", p.sport, message_with(has_choice(p.frequency))),
-                                ("frequency", p.frequency, None)]:
+        for name, data, nxt in [("steps", answer("steps", p.steps), message_with(has_button(answer("sport", p.sport)))),
+                                ("sport", answer("sport", p.sport), message_with(has_button(answer("freq", p.frequency)))),
+                                ("frequency", answer("freq", p.frequency), None)]:
             if self._leave(abandon_at, name):
                 return False
             self.think()
-            prompt = self.choose(name, prompt, code, expect=nxt)
+            prompt = self.choose(name, prompt, data, expect=nxt)
         lengths = [("waist", p.body.waist), ("neck", p.body.neck)] + ([("hip", p.body.hip)] if p.sex == "female" else [])
         for index, (name, value) in enumerate(lengths):
             if self._leave(abandon_at, name):
                 return False
             last = index == len(lengths) - 1
-            prompt = self._text_step(name, f"{value:g}", message_with(has_choice(p.goal, "goal")) if last else None,
+            prompt = self._text_step(name, f"{value:g}", message_with(has_button(answer("goal", p.goal))) if last else None,
                                      name in invalid_steps)
         if self._leave(abandon_at, "goal"):
             return False
         self.think()
         self.pending_then = {"kind": "registered", "user": p.user_fact(), "record": p.record_fact()}
-        self.choose("goal", prompt, p.goal, expect=new_messages(2), group="goal")
+        self.choose("goal", prompt, answer("goal", p.goal), expect=new_messages(2))
         self.journal.write(p.telegram_id, "registered", user=p.user_fact(), record=p.record_fact())
         self.pending_then = None
         self.flow = ""
@@ -179,29 +146,29 @@ class Journey:
     # -- the menu ------------------------------------------------------------------------------------
     def open_menu(self) -> dict:
         self.flow = "menu"
-        answer = self.say("/menu", "/menu", expect=message_with(has_choice("progress")))
-        return answer.latest_with(has_choice("progress"))
+        progress = has_button(choices.build_menu(choices.MENU_PROGRESS))
+        return self.say("/menu", "/menu", expect=message_with(progress)).latest_with(progress)
 
     def menu_action(self, menu: dict, action: str, expect=None) -> Answer:
-        data = button_data(menu, action)
-        if data is None:
-            raise StepFailed(f"menu has no {action!r} button")
+        data = choices.build_menu(action)
+        if not has_button(data)(menu):
+            raise StepFailed(f"menu has no {data!r} button")
         self.step_name = action
         return self._retrying(f"menu:{action}", lambda: self.chat.step(
             f"menu:{action}", expect or new_messages(1), press=(menu["message_id"], data)))
 
     def my_data(self, menu: dict) -> None:
-        self.menu_action(menu, "my_data")
+        self.menu_action(menu, choices.MENU_DATA)
 
     def progress(self, menu: dict) -> None:
-        self.menu_action(menu, "progress", expect=message_with(has_photo))
+        self.menu_action(menu, choices.MENU_PROGRESS, expect=message_with(has_photo))
 
     def consult(self, menu: dict) -> None:
-        self.menu_action(menu, "consult")
+        self.menu_action(menu, choices.MENU_CONSULT)
 
     def measure(self, menu: dict) -> None:
         p = self.person
-        prompt = self.menu_action(menu, "measure")
+        prompt = self.menu_action(menu, choices.MENU_MEASURE)
         self.flow = "measure"
         body = p.next_body()
         steps, sport, frequency = p.steps, p.sport, p.frequency
@@ -211,16 +178,17 @@ class Journey:
         lengths = [("waist", body.waist), ("neck", body.neck)] + ([("hip", body.hip)] if p.sex == "female" else [])
         for name, value in lengths:
             prompt = self._text_step(name, f"{value:g}", None, self.rng.random() < 0.05)
-        prompt = self._text_step("weight", weight_text(body.weight, self.rng), message_with(has_choice(steps)), False)
+        prompt = self._text_step("weight", weight_text(body.weight, self.rng), message_with(has_button(answer("steps", steps))), False)
         record = {**p.record_fact(), "weight": body.weight, "waist": body.waist, "neck": body.neck, "hip": body.hip,
                   "steps": steps, "sport_type": sport, "sport_freq": frequency}
         self.think()
-        prompt = self.choose("steps", prompt, steps, expect=message_with(has_choice(sport)))
+        prompt = self.choose("steps", prompt, answer("steps", steps), expect=message_with(has_button(answer("sport", sport))))
         self.think()
-        prompt = self.choose("sport", prompt, sport, expect=message_with(has_choice(frequency)))
+        prompt = self.choose("sport", prompt, answer("sport", sport),
+                             expect=message_with(has_button(answer("freq", frequency))))
         self.think()
         self.pending_then = {"kind": "measured", "record": record}
-        self.choose("frequency", prompt, frequency)
+        self.choose("frequency", prompt, answer("freq", frequency))
         self.journal.write(p.telegram_id, "measured", record=record)
         self.pending_then = None
         p.body, p.steps, p.sport, p.frequency = Body(body.weight, body.waist, body.neck, body.hip), steps, sport, frequency
@@ -228,11 +196,12 @@ class Journey:
 
     def food(self, menu: dict, has_saved: bool) -> None:
         p = self.person
-        prompt = self.menu_action(menu, "food", expect=message_with(has_choice("edit")) if has_saved else None)
+        edit = choices.build_food(choices.FOOD_EDIT)
+        prompt = self.menu_action(menu, choices.MENU_FOOD, expect=message_with(has_button(edit)) if has_saved else None)
         self.flow = "food"
         if has_saved:
             self.think()
-            prompt = self.choose("edit", prompt, "edit")
+            prompt = self.choose("edit", prompt, edit)
         likes, dislikes = self.rng.choice(LIKES), self.rng.choice([d for d in DISLIKES if d])
         self.think()
         self.say("likes", likes)
@@ -248,11 +217,11 @@ class Journey:
         choices = ["healthy", "athletic"] + (["lean"] if body_fat(p.sex, p.height, p.body.waist, p.body.neck,
                                                                      p.body.hip) >= 8 else [])
         goal = self.rng.choice([g for g in choices if g != p.goal] or choices)
-        prompt = self.menu_action(menu, "goal", expect=message_with(has_choice(goal, "goal")))
+        prompt = self.menu_action(menu, choices.MENU_GOAL, expect=message_with(has_button(choices.build_goal(goal))))
         self.flow = "goal"
         self.think()
         self.pending_then = {"kind": "goal", "goal": goal}
-        self.choose("choose", prompt, goal, group="goal")
+        self.choose("choose", prompt, choices.build_goal(goal))
         self.journal.write(p.telegram_id, "goal", goal=goal)
         self.pending_then = None
         p.goal = goal

@@ -130,9 +130,9 @@ class Person(User):
         journey.chat.settle()
         menu = journey.open_menu()
         journey.think()
-        action = rng.choices(["my_data", "progress", "measure", "food", "goal", "consult"],
+        action = rng.choices(["data", "progress", "measure", "food", "goal", "consult"],
                              weights=[3, 3, 2, 1.5, 1, 0.5])[0]
-        if action == "my_data":
+        if action == "data":
             journey.my_data(menu)
         elif action == "progress":
             journey.progress(menu)
