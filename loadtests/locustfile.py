@@ -53,11 +53,12 @@ class Settings:
 
 
 class Shared:
-    """Per process: one control API client, one journal, slot counters per kind of person."""
+    """Per process: one control API client, one journal, one slot counter (ids never collide
+    between kinds of people, nor, with LOADTEST_WORKERS, between worker processes)."""
 
     api: ControlApi | None = None
     journal: Journal | None = None
-    counters: ClassVar[dict[str, itertools.count]] = {}
+    slots: ClassVar[itertools.count] = itertools.count()
 
 
 @events.test_start.add_listener
@@ -84,13 +85,11 @@ class Person(User):
     """Base: a slot that is one person at a time; a person who gives up is followed by a new one."""
 
     abstract = True
-    kind = "person"
 
     def on_start(self) -> None:
         runner = self.environment.runner
         worker = getattr(runner, "worker_index", 0) or 0
-        counter = Shared.counters.setdefault(self.kind, itertools.count())
-        self.slot = next(counter) * Settings.workers + worker
+        self.slot = next(Shared.slots) * Settings.workers + worker
         self.incarnation = 0
         self.journey: Journey | None = None
         self.registered = False
@@ -178,7 +177,6 @@ class NewPerson(Person):
     looks around the menu a little, and leaves; then the next new person comes."""
 
     weight = 1
-    kind = "new"
 
     @task
     def live(self) -> None:
@@ -198,7 +196,6 @@ class RegisteredPerson(Person):
     changes the goal, asks for their data, again and again."""
 
     weight = 2
-    kind = "registered"
 
     @task
     def live(self) -> None:
