@@ -1,0 +1,287 @@
+"""migrate_from_sqlite: the whole run, DEV SQLite file in, verified PostgreSQL rows out (no Typer here).
+
+One PostgreSQL transaction holds the run: bookkeeping row, COPY of the three tables, quarantine,
+read-back verification, and the run marked verified. Any failure (a mismatch, an error, SIGKILL)
+rolls all of it back, so the target is exactly as before and a rerun starts clean.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import asyncpg
+
+from kbjuctl import dburl
+from kbjuctl.errors import BadInput, OperationFailed
+from kbjuctl.sqlite_migration import target
+from kbjuctl.sqlite_migration.mapping import (
+    TARGET_COLUMNS,
+    FoodMapper,
+    RecordMapper,
+    Reject,
+    Unmapped,
+    UserMapper,
+)
+from kbjuctl.sqlite_migration.report import (
+    ALREADY_MIGRATED,
+    DRY_RUN,
+    MIGRATED,
+    VERIFICATION_FAILED,
+    MigrationReport,
+    NoProgress,
+    Progress,
+    QuarantineBuffer,
+    unmapped_summary,
+)
+from kbjuctl.sqlite_migration.source import TABLES, SourceReader, columns
+from kbjuctl.sqlite_migration.verify import verify
+
+ON_CONFLICT = ("fail", "skip")
+TOOL_VERSION = "kbjuctl migrate-from-sqlite 1"
+SQL_QUARANTINE_SUMMARY = """
+SELECT source_table, reason_code, count(*), (array_agg(source_id ORDER BY source_id))[1:5], min(reason)
+FROM migration_quarantine WHERE run_id = $1 GROUP BY 1, 2 ORDER BY 1, 2
+"""
+
+
+@dataclass(frozen=True)
+class MigrationOptions:
+    source_path: Path
+    database_url: str | None  # None only for a dry run that looks at the source alone
+    dry_run: bool = False
+    batch_size: int = 10_000
+    on_conflict: str = "fail"
+
+
+class _Rollback(Exception):
+    pass
+
+
+def migrate_from_sqlite(options: MigrationOptions, progress: Progress | None = None) -> MigrationReport:
+    """Run the migration; returns the report (status verification_failed: nothing was changed)."""
+    if options.on_conflict not in ON_CONFLICT:
+        raise BadInput(f"--on-conflict must be one of {', '.join(ON_CONFLICT)}, not {options.on_conflict!r}.")
+    if options.batch_size < 1:
+        raise BadInput("--batch-size must be at least 1.")
+    if options.database_url is None and not options.dry_run:
+        raise BadInput("No database given: pass --database-url postgresql://user@host:5432/db or set DATABASE_URL.")
+    return asyncio.run(_migrate(options, progress or NoProgress()))
+
+
+async def _migrate(options: MigrationOptions, progress: Progress) -> MigrationReport:
+    started = time.perf_counter()
+    with SourceReader(options.source_path) as source:
+        facts = source.facts()
+        if facts.counts["users"] == 0:
+            raise BadInput(
+                f"{options.source_path}: nothing to migrate: the source has no users "
+                f"({facts.counts['user_records']} records, {facts.counts['user_food_preferences']} food rows). "
+                "Is this the DEV bot's kbju_bot.db?"
+            )
+        report = MigrationReport(
+            status=DRY_RUN if options.dry_run else MIGRATED, source_path=str(options.source_path),
+            source_sha256=source.sha256(), source_bytes=facts.size,
+            target=dburl.redact(options.database_url) if options.database_url else None,
+            on_conflict=options.on_conflict, dry_run=options.dry_run,
+        )
+        for table in TABLES:
+            report.counts[table].source = facts.counts[table]
+        report.timings_s["read_source_facts"] = round(time.perf_counter() - started, 3)
+        if options.database_url is None:
+            await _load_all(None, source, report, options, progress, datetime.now().astimezone(), None, {})
+            report.message = "Dry run on the source alone (no target given): conflicts were not checked."
+        else:
+            await _run_against_target(options, source, report, progress)
+    report.timings_s["total"] = round(time.perf_counter() - started, 3)
+    return report
+
+
+async def _run_against_target(options: MigrationOptions, source: SourceReader, report: MigrationReport,
+                              progress: Progress) -> None:
+    conn = await target.connect(options.database_url)
+    try:
+        await target.check_schema(conn, options.database_url)
+        try:
+            async with conn.transaction():
+                await target.lock(conn)
+                done = await target.verified_run(conn, report.source_sha256)
+                if done is not None:
+                    await _verify_existing_run(conn, source, report, options, progress, done)
+                else:
+                    await _new_run(conn, source, report, options, progress)
+        except _Rollback:
+            pass
+    except asyncpg.PostgresError as exc:
+        raise OperationFailed(
+            f"PostgreSQL refused the migration ({type(exc).__name__}: {exc}). "
+            "The transaction was rolled back: the target is unchanged."
+        ) from None
+    finally:
+        await conn.close()
+
+
+async def _new_run(conn, source, report: MigrationReport, options: MigrationOptions, progress) -> None:
+    before = report.target_rows_before = await target.target_counts(conn)
+    existing: dict[str, set[int]] = {}
+    if any(before.values()):
+        existing = await _existing_source_rows(conn, source, options.batch_size)
+        if options.on_conflict == "fail":
+            overlap = sum(len(ids) for ids in existing.values())
+            raise BadInput(
+                f"The target already holds data ({before['users']} users, {before['user_records']} records, "
+                f"{before['user_food_preferences']} food rows; {overlap} of them are rows of this source) "
+                "and --on-conflict is fail. Nothing was written. Use --on-conflict skip to keep the "
+                "existing rows and migrate the rest, or migrate into an empty database."
+            )
+    imported_at = await conn.fetchval("SELECT now()")
+    report.imported_at = imported_at.isoformat()
+    run_id = None
+    if not options.dry_run:
+        run_id = await target.start_run(
+            conn, path=str(options.source_path.resolve()), sha256=report.source_sha256,
+            size=report.source_bytes, imported_at=imported_at, on_conflict=options.on_conflict,
+            tool_version=TOOL_VERSION)
+        report.run_id = run_id
+    if options.dry_run:
+        await _load_all(conn, source, report, options, progress, imported_at, run_id, existing)
+        raise _Rollback
+    suspended = await target.suspend_constraints(conn)
+    await _load_all(conn, source, report, options, progress, imported_at, run_id, existing)
+    started = time.perf_counter()
+    await target.restore_constraints(conn, suspended)
+    report.timings_s["restore indexes and foreign keys"] = round(time.perf_counter() - started, 3)
+    started = time.perf_counter()
+    check = await verify(conn, source, run_id=run_id, imported_at=imported_at, batch_size=options.batch_size,
+                         progress=progress)
+    report.timings_s["verify"] = round(time.perf_counter() - started, 3)
+    _apply_verification(report, check)
+    if report.status == VERIFICATION_FAILED:
+        raise _Rollback
+    await target.finish_run(conn, run_id, _counts_json(report))
+
+
+async def _verify_existing_run(conn, source, report: MigrationReport, options, progress, done) -> None:
+    """The same file was migrated and verified before: verify again, write nothing."""
+    report.status = ALREADY_MIGRATED
+    report.run_id, imported_at = done["id"], done["imported_at"]
+    report.imported_at = imported_at.isoformat()
+    started = time.perf_counter()
+    check = await verify(conn, source, run_id=report.run_id, imported_at=imported_at,
+                         batch_size=options.batch_size, progress=progress)
+    report.timings_s["verify"] = round(time.perf_counter() - started, 3)
+    report.quarantine = [
+        {"table": t, "reason_code": code, "count": n, "example_source_ids": list(ids), "example_reason": reason}
+        for t, code, n, ids, reason in await conn.fetch(SQL_QUARANTINE_SUMMARY, report.run_id)
+    ]
+    report.unmapped = unmapped_summary(check.unmapped)
+    _apply_verification(report, check)
+    report.message = (
+        "Already migrated, verified: this file was imported by run "
+        f"{report.run_id} at {report.imported_at}; nothing was written."
+        if report.status == ALREADY_MIGRATED else
+        f"This file was imported by run {report.run_id}, but the target no longer matches it."
+    )
+    raise _Rollback  # nothing to keep; the verification only read
+
+
+def _apply_verification(report: MigrationReport, check) -> None:
+    for table, counts in check.counts.items():
+        report.counts[table].migrated = counts.migrated
+        report.counts[table].quarantined = counts.quarantined
+    report.mismatch_count, report.mismatches = check.mismatch_count, check.mismatches
+    unaccounted = [t for t, c in check.counts.items() if not c.accounted]
+    if not check.ok:
+        report.status = VERIFICATION_FAILED
+        report.message = (
+            f"Verification failed: {check.mismatch_count} mismatching row(s)"
+            + (f"; source rows != migrated + quarantined in {', '.join(unaccounted)}" if unaccounted else "")
+            + ". The transaction was rolled back: the target is unchanged."
+        )
+
+
+def _counts_json(report: MigrationReport) -> dict:
+    return {t: {"source": c.source, "migrated": c.migrated, "quarantined": c.quarantined}
+            for t, c in report.counts.items()}
+
+
+async def _existing_source_rows(conn, source: SourceReader, batch_size: int) -> dict[str, set[int]]:
+    """Source rows the (non-empty) target already holds: users by telegram_id, others by source id."""
+    found: dict[str, set[int]] = {}
+    for table in TABLES:
+        ids: set[int] = set()
+        for batch in source.batches_of(f"SELECT {'telegram_id' if table == 'users' else 'id'} FROM {table}",
+                                       max(batch_size, 10_000)):
+            ids |= await target.existing(conn, table, (row[0] for row in batch))
+        found[table] = ids
+    return found
+
+
+async def _load_all(conn, source: SourceReader, report: MigrationReport, options: MigrationOptions,
+                    progress: Progress, imported_at: datetime, run_id: int | None,
+                    existing: dict[str, set[int]]) -> None:
+    """COPY the three tables and their quarantine (conn None or dry run: only count)."""
+    quarantine = QuarantineBuffer()
+    unmapped = Unmapped()
+    excluded_owners: dict[int, str] = {}  # user id -> reason code for that user's rows
+    mappers = {"users": UserMapper(imported_at), "user_records": RecordMapper(imported_at, unmapped),
+               "user_food_preferences": FoodMapper(imported_at)}
+    write = conn is not None and not options.dry_run
+    for table in TABLES:
+        started = time.perf_counter()
+        counts = report.counts[table]
+        progress.start(table, counts.source)
+        duplicates = source.duplicate_ids(table) if table != "users" else set()
+        rows = _accepted_rows(table, source, mappers[table].map, options.batch_size, quarantine,
+                              excluded_owners, duplicates, existing.get(table, set()), progress)
+        if write:
+            written = await target.copy_rows(conn, table, TARGET_COLUMNS[table], rows)
+        else:
+            written = sum(1 for _ in rows)
+        counts.migrated = written
+        counts.quarantined = sum(n for (t, _), n in quarantine.by_reason.items() if t == table)
+        report.timings_s[f"load {table}"] = round(time.perf_counter() - started, 3)
+    report.quarantine = quarantine.summary()
+    report.unmapped = unmapped_summary(unmapped)
+    started = time.perf_counter()
+    if write:
+        await target.copy_rows(conn, "migration_quarantine", target.QUARANTINE_COLUMNS,
+                               ((run_id, t, sid, code, text, original, imported_at)
+                                for t, sid, code, text, original in quarantine.drain()))
+    else:
+        for _ in quarantine.drain():
+            pass
+    report.timings_s["load quarantine"] = round(time.perf_counter() - started, 3)
+
+
+def _accepted_rows(table: str, source: SourceReader, map_row, batch_size: int, quarantine: QuarantineBuffer,
+                   excluded_owners: dict[int, str], duplicates: set[int], existing: set[int],
+                   progress: Progress) -> Iterator[tuple]:
+    """The table's rows that PostgreSQL can hold, mapped; every other row goes to the quarantine."""
+    ncols = len(columns(table))
+    owned = table != "users"
+    orphan = "orphan_record" if table == "user_records" else "orphan_food"
+    duplicate = "duplicate_record_date" if table == "user_records" else "duplicate_food"
+    for batch in source.batches(table, batch_size):
+        for row in batch:
+            try:
+                if owned:
+                    if not row[ncols]:
+                        raise Reject(orphan, f"telegram_id {row[1]!r}")
+                    if excluded_owners and row[1] in excluded_owners:
+                        raise Reject(excluded_owners[row[1]], f"telegram_id {row[1]!r}")
+                    if duplicates and row[0] in duplicates:
+                        raise Reject(duplicate, f"telegram_id {row[1]!r}")
+                if existing and row[0] in existing:
+                    raise Reject("exists_in_target", f"source id {row[0]!r}")
+                yield map_row(row)
+            except Reject as reject:
+                quarantine.add(table, row[0], reject, row[:ncols])
+                if not owned:
+                    excluded_owners[row[0]] = (
+                        "owner_skipped" if reject.code == "exists_in_target" else "owner_quarantined")
+        progress.advance(table, len(batch))

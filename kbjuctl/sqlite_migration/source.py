@@ -1,0 +1,214 @@
+"""Reading the DEV SQLite file: read-only, one read transaction, exact schema check, row batches."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+from kbjuctl.errors import BadInput
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+BUSY_TIMEOUT_MS = 2000
+
+# The DEV schema exactly as SQLAlchemy 1.4 created it: (column, declared type), in order.
+DEV_SCHEMA: dict[str, tuple[tuple[str, str], ...]] = {
+    "users": (
+        ("telegram_id", "INTEGER"), ("username", "VARCHAR"), ("first_name", "VARCHAR"),
+        ("last_name", "VARCHAR"), ("sex", "VARCHAR"), ("date_of_birth", "DATE"), ("created_at", "DATETIME"),
+    ),
+    "user_records": (
+        ("id", "INTEGER"), ("telegram_id", "INTEGER"), ("date", "DATE"), ("weight", "FLOAT"),
+        ("waist", "FLOAT"), ("neck", "FLOAT"), ("hip", "FLOAT"), ("height", "INTEGER"), ("goal", "VARCHAR"),
+        ("steps", "VARCHAR"), ("sport_type", "VARCHAR"), ("sport_freq", "VARCHAR"),
+        ("step_multiplier", "FLOAT"), ("bodyfat", "FLOAT"),
+    ),
+    "user_food_preferences": (
+        ("id", "INTEGER"), ("telegram_id", "INTEGER"), ("likes_raw", "TEXT"), ("dislikes_raw", "TEXT"),
+        ("created_at", "DATETIME"),
+    ),
+}
+TABLES = tuple(DEV_SCHEMA)
+SOURCE_KEY = {"users": "telegram_id", "user_records": "id", "user_food_preferences": "id"}
+
+
+def columns(table: str) -> tuple[str, ...]:
+    return tuple(name for name, _ in DEV_SCHEMA[table])
+
+
+# Every statement names its columns and orders by the rowid, so rows come back in source-id order
+# straight off the table b-tree (no sort, no temporary storage).
+SELECT_USERS = "SELECT " + ", ".join(columns("users")) + " FROM users ORDER BY telegram_id"
+# has_owner is 1 when the record's user exists in the source (the join is a rowid lookup).
+SELECT_RECORDS = (
+    "SELECT " + ", ".join(f"r.{c}" for c in columns("user_records"))
+    + ", u.telegram_id IS NOT NULL FROM user_records AS r"
+    " LEFT JOIN users AS u ON u.telegram_id = r.telegram_id ORDER BY r.id"
+)
+SELECT_FOOD = (
+    "SELECT " + ", ".join(f"f.{c}" for c in columns("user_food_preferences"))
+    + ", u.telegram_id IS NOT NULL FROM user_food_preferences AS f"
+    " LEFT JOIN users AS u ON u.telegram_id = f.telegram_id ORDER BY f.id"
+)
+SELECT = {"users": SELECT_USERS, "user_records": SELECT_RECORDS, "user_food_preferences": SELECT_FOOD}
+
+# Later rows of one (user, date) and of one user's food preferences. The DEV bot looked rows up
+# with `.first()`, i.e. the lowest id, and kept updating that one: the lowest id is kept.
+SELECT_DUPLICATE_RECORD_IDS = """
+SELECT r.id FROM user_records AS r
+JOIN (SELECT telegram_id, date, min(id) AS kept FROM user_records
+      GROUP BY telegram_id, date HAVING count(*) > 1) AS d
+  ON d.telegram_id IS r.telegram_id AND d.date IS r.date
+WHERE r.id <> d.kept
+"""
+SELECT_DUPLICATE_FOOD_IDS = """
+SELECT f.id FROM user_food_preferences AS f
+JOIN (SELECT telegram_id, min(id) AS kept FROM user_food_preferences
+      GROUP BY telegram_id HAVING count(*) > 1) AS d
+  ON d.telegram_id IS f.telegram_id
+WHERE f.id <> d.kept
+"""
+
+
+@dataclass(frozen=True)
+class SourceFacts:
+    path: Path
+    size: int
+    counts: dict[str, int]
+
+
+def _read_uri(path: Path) -> str:
+    # mode=ro: SQLite itself refuses every write. Not immutable=1: locks are still taken, so a DEV
+    # bot writing at the same time cannot change the file under our read transaction.
+    return "file:" + quote(str(path.resolve())) + "?mode=ro"
+
+
+def check_is_sqlite_file(path: Path) -> None:
+    if not path.exists():
+        raise BadInput(f"{path}: no such file.")
+    if not path.is_file():
+        raise BadInput(f"{path}: not a file.")
+    try:
+        with path.open("rb") as f:
+            header = f.read(len(SQLITE_HEADER))
+    except OSError as exc:
+        raise BadInput(f"{path}: cannot be read ({exc.strerror}).") from None
+    if header != SQLITE_HEADER:
+        what = "an empty file" if not header else "not a SQLite database (wrong file header)"
+        raise BadInput(f"{path}: {what}.")
+
+
+def sqlite_problem(path: Path, exc: sqlite3.Error) -> BadInput:
+    """A clear BadInput for an error raised while opening or reading the source."""
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        return BadInput(
+            f"{path}: the database is locked by another process (a writer holds it) and stayed locked for "
+            f"{BUSY_TIMEOUT_MS / 1000:g} s. Stop the DEV bot, or copy the file, and run the command again."
+        )
+    if "malformed" in text or "not a database" in text or "corrupt" in text:
+        return BadInput(f"{path}: the SQLite file is corrupt ({text}). Nothing was written.")
+    return BadInput(f"{path}: cannot read the SQLite file ({text}). Nothing was written.")
+
+
+class SourceReader:
+    """The source file opened read-only, inside one read transaction until close().
+
+    While the transaction is open SQLite holds a SHARED lock: a writer cannot commit, so every
+    read (the load and the verification's second read) sees the same snapshot.
+    """
+
+    def __init__(self, path: Path):
+        check_is_sqlite_file(path)
+        self.path = path
+        try:
+            self.conn = sqlite3.connect(_read_uri(path), uri=True, isolation_level=None,
+                                        timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise sqlite_problem(path, exc) from None
+        try:
+            self.conn.execute("BEGIN")
+            # The first read takes the SHARED lock; a writer holding EXCLUSIVE makes it wait, then fail.
+            self.conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            self._check_schema()
+        except sqlite3.Error as exc:
+            self.close()
+            raise sqlite_problem(path, exc) from None
+        except BadInput:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        try:
+            self.conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
+        self.conn.close()
+
+    def __enter__(self) -> "SourceReader":  # noqa: PYI034
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _check_schema(self) -> None:
+        present = {row[0] for row in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        missing = [t for t in TABLES if t not in present]
+        if missing:
+            raise BadInput(
+                f"{self.path}: not a DEV KBJU bot database: table(s) {', '.join(missing)} missing "
+                f"(found: {', '.join(sorted(present)) or 'no tables'})."
+            )
+        problems = []
+        for table, expected in DEV_SCHEMA.items():
+            found = tuple((r[1], r[2]) for r in self.conn.execute(f"PRAGMA table_info({table})"))
+            if found != expected:
+                problems.append(
+                    f"{table}: expected columns {_describe(expected)}, found {_describe(found)}"
+                )
+        if problems:
+            raise BadInput(
+                f"{self.path}: the tables differ from the DEV schema (SQLAlchemy 1.4, models/tables.py), "
+                "so its values cannot be trusted to mean what this migration assumes:\n  " + "\n  ".join(problems)
+            )
+
+    def facts(self) -> SourceFacts:
+        counts = {t: self.conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}
+        return SourceFacts(self.path, self.path.stat().st_size, counts)
+
+    def sha256(self) -> str:
+        """The file's content hash, read while our SHARED lock keeps writers out."""
+        digest = hashlib.sha256()
+        with self.path.open("rb") as f:
+            while chunk := f.read(1 << 20):
+                digest.update(chunk)
+        return digest.hexdigest()
+
+    def duplicate_ids(self, table: str) -> set[int]:
+        sql = SELECT_DUPLICATE_RECORD_IDS if table == "user_records" else SELECT_DUPLICATE_FOOD_IDS
+        return self._guarded(lambda: {row[0] for row in self.conn.execute(sql)})
+
+    def batches(self, table: str, batch_size: int) -> Iterator[list[tuple]]:
+        """Rows of one table in source-id order, batch_size at a time (memory stays flat)."""
+        return self.batches_of(SELECT[table], batch_size)
+
+    def batches_of(self, sql: str, batch_size: int) -> Iterator[list[tuple]]:
+        try:
+            cursor = self.conn.execute(sql)
+            while rows := cursor.fetchmany(batch_size):
+                yield rows
+        except sqlite3.Error as exc:
+            raise sqlite_problem(self.path, exc) from None
+
+    def _guarded(self, read):
+        try:
+            return read()
+        except sqlite3.Error as exc:
+            raise sqlite_problem(self.path, exc) from None
+
+
+def _describe(cols) -> str:
+    return "(" + ", ".join(f"{name} {type_}" for name, type_ in cols) + ")"

@@ -1,0 +1,163 @@
+"""The PostgreSQL side: connecting, checking the schema version, conflicts, run bookkeeping."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from kbjuctl import dburl
+from kbjuctl.errors import BadInput
+
+REQUIRED_MIGRATION = "0002.migration-bookkeeping"
+YOYO_TABLE = "_yoyo_migration"
+CONNECT_TIMEOUT_S = 10
+# Two migrations into one database at once would each pass the conflict check.
+ADVISORY_LOCK_KEY = 0x6B626A75_6D696772  # "kbjumigr"
+LOOKUP_BATCH = 10_000
+
+# Binary COPY and the server's UTC session: timestamptz values travel as instants, never
+# reinterpreted in a session TimeZone (pgloader's Europe/Moscow bug), floats as IEEE doubles.
+SERVER_SETTINGS = {"timezone": "UTC", "application_name": "kbjuctl migrate-from-sqlite"}
+
+SQL_APPLIED_MIGRATIONS = f"SELECT migration_id FROM {YOYO_TABLE}"
+SQL_TARGET_COUNTS = """
+SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM user_records),
+       (SELECT count(*) FROM user_food_preferences)
+"""
+SQL_EXISTING_USERS = "SELECT telegram_id FROM users WHERE telegram_id = ANY($1::bigint[])"
+SQL_EXISTING_RECORDS = "SELECT legacy_source_id FROM user_records WHERE legacy_source_id = ANY($1::bigint[])"
+SQL_EXISTING_FOOD = (
+    "SELECT legacy_source_id FROM user_food_preferences WHERE legacy_source_id = ANY($1::bigint[])"
+)
+SQL_VERIFIED_RUN = """
+SELECT id, imported_at, counts FROM migration_runs
+WHERE source_sha256 = $1 AND status = 'verified' ORDER BY id DESC LIMIT 1
+"""
+SQL_INSERT_RUN = """
+INSERT INTO migration_runs (source_path, source_sha256, source_bytes, imported_at, status, on_conflict,
+                            tool_version)
+VALUES ($1, $2, $3, $4, 'loading', $5, $6) RETURNING id
+"""
+SQL_FINISH_RUN = """
+UPDATE migration_runs SET status = 'verified', counts = $2::jsonb, finished_at = clock_timestamp()
+WHERE id = $1
+"""
+# What the load suspends and restores, read from the catalog so it comes back exactly as declared:
+# the foreign keys into users, and user_records' secondary indexes and UNIQUE constraints.
+SQL_SUSPENDED_CONSTRAINTS = """
+SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint
+WHERE (contype = 'f' AND conrelid IN ('user_records'::regclass, 'user_food_preferences'::regclass))
+   OR (contype = 'u' AND conrelid = 'user_records'::regclass)
+ORDER BY contype, 1, 2
+"""
+SQL_SUSPENDED_INDEXES = """
+SELECT indexrelid::regclass::text, pg_get_indexdef(indexrelid) FROM pg_index
+WHERE indrelid = 'user_records'::regclass AND NOT indisprimary
+  AND indexrelid NOT IN (SELECT conindid FROM pg_constraint WHERE conrelid = 'user_records'::regclass)
+ORDER BY 1
+"""
+QUARANTINE_COLUMNS = ("run_id", "source_table", "source_id", "reason_code", "reason", "original_row",
+                      "imported_at")
+
+
+async def connect(url: str) -> asyncpg.Connection:
+    try:
+        return await asyncpg.connect(url, timeout=CONNECT_TIMEOUT_S, server_settings=SERVER_SETTINGS)
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+        raise BadInput(f"Cannot connect to the target {dburl.redact(url)}: {_first_line(exc)}") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
+
+
+async def check_schema(conn: asyncpg.Connection, url: str) -> None:
+    """BadInput unless the target has this tool's schema (all migrations up to REQUIRED_MIGRATION)."""
+    if await conn.fetchval("SELECT to_regclass($1)", YOYO_TABLE) is None:
+        raise BadInput(
+            f"The target {dburl.redact(url)} has no KBJU schema (no migrations applied). "
+            "Run `kbjuctl db upgrade` on it first. Nothing was written."
+        )
+    applied = {r[0] for r in await conn.fetch(SQL_APPLIED_MIGRATIONS)}
+    if REQUIRED_MIGRATION not in applied:
+        newest = max(applied) if applied else "none"
+        raise BadInput(
+            f"The target {dburl.redact(url)} has an older schema (newest migration: {newest}); this kbjuctl "
+            f"needs {REQUIRED_MIGRATION}. Run `kbjuctl db upgrade` first. Nothing was written."
+        )
+
+
+async def lock(conn: asyncpg.Connection) -> None:
+    """Held until the transaction ends; a second migration into the same database waits."""
+    await conn.execute("SELECT pg_advisory_xact_lock($1)", ADVISORY_LOCK_KEY)
+
+
+async def target_counts(conn: asyncpg.Connection) -> dict[str, int]:
+    users, records, food = await conn.fetchrow(SQL_TARGET_COUNTS)
+    return {"users": users, "user_records": records, "user_food_preferences": food}
+
+
+async def existing(conn: asyncpg.Connection, table: str, source_ids: Iterable[int]) -> set[int]:
+    """Which of these source ids the target already holds (users by id, others by legacy_source_id)."""
+    sql = {"users": SQL_EXISTING_USERS, "user_records": SQL_EXISTING_RECORDS,
+           "user_food_preferences": SQL_EXISTING_FOOD}[table]
+    ids = [i for i in source_ids if i is not None]
+    found: set[int] = set()
+    for start in range(0, len(ids), LOOKUP_BATCH):
+        found.update(r[0] for r in await conn.fetch(sql, ids[start:start + LOOKUP_BATCH]))
+    return found
+
+
+async def verified_run(conn: asyncpg.Connection, sha256: str):
+    return await conn.fetchrow(SQL_VERIFIED_RUN, sha256)
+
+
+async def start_run(conn: asyncpg.Connection, *, path: str, sha256: str, size: int, imported_at: datetime,
+                    on_conflict: str, tool_version: str) -> int:
+    return await conn.fetchval(SQL_INSERT_RUN, path, sha256, size, imported_at, on_conflict, tool_version)
+
+
+async def finish_run(conn: asyncpg.Connection, run_id: int, counts: dict) -> None:
+    await conn.execute(SQL_FINISH_RUN, run_id, json.dumps(counts))
+
+
+async def copy_rows(conn: asyncpg.Connection, table: str, columns: tuple[str, ...], records) -> int:
+    """Binary COPY (no text escaping: backslashes, `\\.` lines and '' vs NULL arrive as they are)."""
+    status = await conn.copy_records_to_table(table, records=records, columns=list(columns))
+    return int(status.split()[-1])
+
+
+@dataclass(frozen=True)
+class Suspended:
+    constraints: list[tuple[str, str, str]]  # (table, name, definition)
+    indexes: list[tuple[str, str]]  # (name, CREATE INDEX statement)
+
+
+async def suspend_constraints(conn: asyncpg.Connection) -> Suspended:
+    """Drop the foreign keys and user_records' secondary indexes for the load (caller's transaction).
+
+    Maintained row by row they cost more than the COPY itself (a lookup and a row lock on users
+    per record for the foreign key, four index insertions); rebuilt afterwards they cost one join
+    and one sort each. Both happen inside the migration's transaction: a crash or a rollback
+    brings them back untouched. Meanwhile the tables are locked (ACCESS EXCLUSIVE).
+    """
+    constraints = [tuple(r) for r in await conn.fetch(SQL_SUSPENDED_CONSTRAINTS)]
+    indexes = [tuple(r) for r in await conn.fetch(SQL_SUSPENDED_INDEXES)]
+    for table, name, _ in constraints:
+        await conn.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+    for name, _ in indexes:
+        await conn.execute(f"DROP INDEX {name}")
+    return Suspended(constraints, indexes)
+
+
+async def restore_constraints(conn: asyncpg.Connection, suspended: Suspended) -> None:
+    await conn.execute("SET LOCAL maintenance_work_mem = '256MB'")
+    for _, statement in suspended.indexes:
+        await conn.execute(statement)
+    for table, name, definition in sorted(suspended.constraints, key=lambda c: "FOREIGN KEY" in c[2]):
+        await conn.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
