@@ -175,6 +175,15 @@ def test_html_is_parsed_into_plain_text_and_utf16_entities():
         assert message["text"] == "😀 Вес <70> link"
         assert message["entities"] == [{"type": "bold", "offset": 3, "length": 3},
                                        {"type": "text_link", "offset": 12, "length": 4, "url": "https://x.org"}]
+        message = await ok(http, standin, "sendMessage", chat_id=7, parse_mode="html",
+                           text='<pre><code class="language-python">x = 1</code></pre><blockquote expandable>q'
+                                '</blockquote><span class="tg-spoiler">s</span>')
+        assert message["text"] == "x = 1qs"
+        assert message["entities"] == [{"type": "pre", "offset": 0, "length": 5, "language": "python"},
+                                       {"type": "expandable_blockquote", "offset": 5, "length": 1},
+                                       {"type": "spoiler", "offset": 6, "length": 1}]
+        plain = await ok(http, standin, "sendMessage", chat_id=7, text="<b>kept as typed</b>")
+        assert plain["text"] == "<b>kept as typed</b>" and "entities" not in plain
 
     run(scenario)
 
@@ -302,6 +311,14 @@ def test_get_updates_offsets_limit_and_negative_offset():
         assert await ok(http, standin, "getUpdates", offset=ids[4] + 1) == []
         stats = (await control_stats(standin))["updates"]
         assert stats == {"created": 5, "delivered": 5, "pending": 0}
+        # allowed_updates sticks until changed; updates of other types are not kept.
+        assert await ok(http, standin, "getUpdates", allowed_updates=["callback_query"]) == []
+        async with StandinClient(standin.url, TOKEN) as control:
+            assert (await control.send(7, "filtered"))["queued"] is False
+            assert await ok(http, standin, "getUpdates") == []
+            await ok(http, standin, "getUpdates", allowed_updates=[])  # back to the default set
+            assert (await control.send(7, "kept"))["queued"] is True
+        assert [u["message"]["text"] for u in await ok(http, standin, "getUpdates")] == ["kept"]
 
     run(scenario)
 

@@ -7,6 +7,7 @@ dicts are never mutated: an edit stores a new dict, so chat events keep true sna
 
 from __future__ import annotations
 
+import logging
 import random
 import re
 import time
@@ -21,6 +22,7 @@ from .media import FileStore
 from .updates import DEFAULT_ALLOWED, UpdateQueue
 from .webhook import WebhookConfig, WebhookPusher
 
+log = logging.getLogger("tgstandin")
 TOKEN_RE = re.compile(r"(\d{1,20}):[A-Za-z0-9_-]{20,64}")
 _TOKEN_ANYWHERE = re.compile(r"\d{1,20}:[A-Za-z0-9_-]{20,64}")
 PROFILE_FIELDS = ("first_name", "last_name", "username", "language_code")
@@ -135,6 +137,7 @@ class BotState:
             await self.pusher.stop()
             self.pusher = None
         self.webhook = config
+        log.info("bot %s: webhook %s", self.bot_id, mask_tokens(config.url) if config else "deleted")
         if config is not None:
             self.pusher = WebhookPusher(
                 self.updates, config, self.owner.http(),

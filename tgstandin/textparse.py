@@ -24,8 +24,9 @@ _HTML_TAGS = {
 }
 _SPECIAL = re.compile(r"[<&]")
 _ENTITY = re.compile(r"&(#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|lt|gt|amp|quot);")
-_TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)?((?:\s+[a-zA-Z-]+\s*=\s*(?:\"[^\"]*\"|'[^']*'|[^\s>]*))*)\s*(/?)>")
-_ATTR = re.compile(r"([a-zA-Z-]+)\s*=\s*(\"[^\"]*\"|'[^']*'|[^\s>]*)")
+_ATTRS = r"""(?:\s+[a-zA-Z-]+(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s>]*))?)*"""
+_TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)?(" + _ATTRS + r")\s*(/?)>")
+_ATTR = re.compile(r"""([a-zA-Z-]+)(?:\s*=\s*("[^"]*"|'[^']*'|[^\s>]*))?""")
 _COMMAND = re.compile(r"/[A-Za-z0-9_]{1,64}(?:@[A-Za-z0-9_]{3,64})?")
 
 
