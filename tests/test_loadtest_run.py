@@ -3,6 +3,7 @@ behind the front, the real stand-in, a fresh PostgreSQL; the verdict, reports an
 
 from __future__ import annotations
 
+import inspect
 import json
 import subprocess
 import sys
@@ -10,7 +11,10 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("bot.app", reason="the bot (bot/app.py, `kbjuctl run --webhook`) has not landed yet")
+from kbjuctl import cli_run
+
+if "not available yet" in inspect.getsource(cli_run):
+    pytest.skip("`kbjuctl run --webhook` (the bot) has not landed yet", allow_module_level=True)
 
 pytestmark = pytest.mark.slow
 
