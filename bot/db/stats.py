@@ -48,3 +48,12 @@ async def collect(conn: Connection) -> Stats:
     goals = {row["goal"]: row["n"] for row in await fetch(conn, GOALS)}
     jobs = await fetchrow(conn, JOBS)
     return Stats(active["m5"], active["h24"], active["d30"], steps, goals, jobs["pending"], jobs["overdue"])
+
+
+SCHEMA_VERSION = Query("stats_schema_version", "SELECT max(migration_id) FROM _yoyo_migration")
+
+
+async def schema_version(conn: Connection) -> str:
+    from bot.db.pool import fetchval
+
+    return await fetchval(conn, SCHEMA_VERSION) or "none"

@@ -1,0 +1,170 @@
+"""Builds the PTB Application: every handler is registered in `register_handlers`, lifecycle hooks here."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    CommandHandler,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+
+from bot import handlers, jobs, metrics
+from bot.charts import ChartRenderer
+from bot.config import Settings
+from bot.db import stats
+from bot.db.pool import create_pool
+from bot.flows import stopgap_domain as d
+from bot.logging import add_secret
+from bot.ratelimit import RateLimiter
+from bot.request import backend_name, make_request
+from bot.runtime import BotContext, bot_timezone, funnel_photo_path, on_error
+
+log = logging.getLogger(__name__)
+POLL_TIMEOUT = 10  # seconds getUpdates may hold the connection
+CHOICE_GROUPS = "|".join(g for g in d.CHOICES)
+
+
+def register_handlers(app: Application) -> None:
+    """The whole conversation map in one screen."""
+    app.add_handler(TypeHandler(object, handlers.count_update, block=True), group=-1)
+    app.add_handler(CommandHandler("start", handlers.start))
+    app.add_handler(CommandHandler("menu", handlers.menu))
+    app.add_handler(CommandHandler("data", handlers.data))
+    app.add_handler(CommandHandler("cancel", handlers.cancel))
+    app.add_handler(MessageHandler(filters.COMMAND, handlers.other_command))
+    app.add_handler(MessageHandler(~filters.COMMAND & ~filters.UpdateType.EDITED, handlers.text))
+    app.add_handler(CallbackQueryHandler(handlers.survey_start, pattern=r"^survey:v1:start$"))
+    app.add_handler(CallbackQueryHandler(handlers.menu_action, pattern=r"^menu:v1:\w+$"))
+    app.add_handler(CallbackQueryHandler(handlers.food_button, pattern=r"^food:v1:(edit|cancel)$"))
+    app.add_handler(CallbackQueryHandler(handlers.choice, pattern=rf"^({CHOICE_GROUPS}):v1:[\w+-]+$"))
+    app.add_handler(CallbackQueryHandler(handlers.unknown_button))
+    app.add_error_handler(on_error)
+
+
+def build_application(settings: Settings, *, backend: str | None = None, job_worker: bool = True,
+                      max_send_rate: float | None = None) -> Application:
+    """An Application wired to our HTTP backend and rate limiter; resources open in post_init."""
+    token = settings.bot_token.get_secret_value()
+    add_secret(token)
+    if settings.webhook_secret:
+        add_secret(settings.webhook_secret.get_secret_value())
+    backend = backend or backend_name()
+    if max_send_rate is None:
+        max_send_rate = float(_env_float("BOT_MAX_SEND_RATE", 30.0))
+    api = settings.telegram_api_url
+    app = (
+        Application.builder()
+        .token(token)
+        .base_url(f"{api}/bot")
+        .base_file_url(f"{api}/file/bot")
+        .request(make_request(backend, pool_size=max(64, settings.concurrent_updates)))
+        .get_updates_request(make_request(backend, pool_size=2, read_timeout=POLL_TIMEOUT + 10))
+        .rate_limiter(RateLimiter(overall_per_second=max_send_rate))
+        .concurrent_updates(settings.concurrent_updates)
+        .updater(None)  # our own polling loop and webhook server acknowledge after handling
+        .post_init(_post_init)
+        .post_shutdown(_post_shutdown)
+        .build()
+    )
+    app.bot_data["settings"] = settings
+    app.bot_data["job_worker"] = job_worker
+    app.bot_data["backend"] = backend
+    register_handlers(app)
+    return app
+
+
+def _env_float(name: str, default: float) -> float:
+    import os
+
+    raw = os.environ.get(name)
+    return default if raw in (None, "") else float(raw)
+
+
+async def _post_init(app: Application) -> None:
+    settings: Settings = app.bot_data["settings"]
+    pool = await create_pool(settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max,
+                             statement_timeout_ms=settings.db_statement_timeout_ms)
+    charts = ChartRenderer()
+    ctx = BotContext(settings, pool, charts, bot_timezone(), funnel_photo_path(settings))
+    app.bot_data["kbju"] = ctx
+    warm = charts.warm_up()
+    ctx.background.add(warm)
+    warm.add_done_callback(ctx.background.discard)
+    await _build_info(pool)
+    ctx.background.add(asyncio.create_task(jobs.maintenance_loop(app, ctx), name="kbju-maintenance"))
+    if app.bot_data.get("job_worker", True):
+        ctx.background.add(asyncio.create_task(jobs.funnel_loop(app, ctx), name="kbju-funnel"))
+
+
+async def _build_info(pool) -> None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        bot_version = version("kbju-platform")
+    except PackageNotFoundError:
+        bot_version = "unknown"
+    try:
+        async with pool.acquire() as conn:
+            schema = await stats.schema_version(conn)
+    except Exception:  # noqa: BLE001 - informational only
+        schema = "unknown"
+    metrics.build_info.labels(bot_version, schema).set(1)
+
+
+async def _post_shutdown(app: Application) -> None:
+    ctx: BotContext | None = app.bot_data.get("kbju")
+    if ctx is None:
+        return
+    for task in list(ctx.background):
+        task.cancel()
+    await asyncio.gather(*ctx.background, return_exceptions=True)
+    ctx.charts.close()
+    await ctx.pool.close()
+
+
+async def serve(settings: Settings, *, webhook: bool = False, host: str | None = None, port: int | None = None,
+                path: str | None = None, stop: asyncio.Event | None = None, backend: str | None = None,
+                handle_signals: bool = True) -> None:
+    """Run until `stop` is set (or SIGTERM/SIGINT): finish in-flight updates, close the pool, return."""
+    import secrets
+    import signal
+
+    from bot import polling
+    from bot import webhook as webhook_server
+
+    stop = stop or asyncio.Event()
+    if handle_signals:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+    metrics.start_server(settings.metrics_host, settings.metrics_port)
+    app = build_application(settings, backend=backend)
+    await app.initialize()
+    try:
+        await _post_init(app)
+        log.info("bot started (%s, %s backend)", "webhook" if webhook else "polling", app.bot_data["backend"])
+        if webhook:
+            secret = (settings.webhook_secret.get_secret_value() if settings.webhook_secret
+                      else secrets.token_urlsafe(32))
+            add_secret(secret)
+            runner = await webhook_server.start_server(app, host or settings.webhook_listen,
+                                                       port or settings.webhook_port,
+                                                       path or settings.webhook_path, secret)
+            try:
+                if settings.webhook_url:
+                    await webhook_server.register(app, settings.webhook_url, secret)
+                await stop.wait()
+            finally:
+                await runner.cleanup()  # stops accepting, lets in-flight requests finish
+        else:
+            await polling.poll(app, stop)
+    finally:
+        await _post_shutdown(app)
+        await app.shutdown()
+        log.info("bot stopped")

@@ -1,0 +1,74 @@
+"""Progress charts: matplotlib (Agg) in a one-worker process pool, off the event loop and its GIL."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from datetime import date
+
+
+def _warm() -> bool:
+    """Import matplotlib in the worker ahead of the first chart (the import takes ~1 s)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot
+
+    return True
+
+
+def render_weight_chart(points: list[tuple[date, float]], title: str = "Вес, кг") -> bytes:
+    """PNG of weight over time, each point labelled with its weight and date (runs in the worker)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.dates as mdates
+    import matplotlib.pyplot as plt
+
+    days = [d for d, _ in points]
+    weights = [w for _, w in points]
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
+    try:
+        ax.plot(days, weights, marker="o", color="#2e86de", linewidth=2)
+        for day, weight in points:
+            ax.annotate(f"{weight:g} кг\n{day:%d.%m.%Y}", (day, weight), textcoords="offset points",
+                        xytext=(0, 8), ha="center", fontsize=8)
+        ax.set_title(title)
+        ax.grid(True, alpha=0.3)
+        ax.xaxis.set_major_formatter(mdates.DateFormatter("%d.%m.%y"))
+        low, high = min(weights), max(weights)
+        pad = max(1.0, (high - low) * 0.25)
+        ax.set_ylim(low - pad, high + pad * 1.6)
+        fig.autofmt_xdate()
+        fig.tight_layout()
+        out = io.BytesIO()
+        fig.savefig(out, format="png")
+        return out.getvalue()
+    finally:
+        plt.close(fig)
+
+
+class ChartRenderer:
+    """Owns the worker process; created in post_init, closed in post_shutdown."""
+
+    def __init__(self) -> None:
+        self._executor: ProcessPoolExecutor | None = None
+
+    def _pool(self) -> ProcessPoolExecutor:
+        if self._executor is None:
+            # spawn: forking a process that runs an event loop and threads is unsafe.
+            self._executor = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        return self._executor
+
+    def warm_up(self) -> asyncio.Future:
+        return asyncio.get_running_loop().run_in_executor(self._pool(), _warm)
+
+    async def weight_chart(self, points: list[tuple[date, float]]) -> bytes:
+        return await asyncio.get_running_loop().run_in_executor(self._pool(), render_weight_chart, points)
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None

@@ -1,0 +1,78 @@
+"""A light Bot API rate limiter: honours 429 retry_after and keeps under Telegram's send limits.
+
+PTB's AIORateLimiter needs the aiolimiter extra; this does the same two jobs with asyncio only:
+an overall budget for message-sending methods (Telegram: about 30 per second, 0 turns it off)
+and 20 per minute per group chat, plus bounded retries after RetryAfter so a reply is not lost
+to flood control.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from telegram.error import RetryAfter
+from telegram.ext import BaseRateLimiter
+
+from bot import metrics
+
+log = logging.getLogger(__name__)
+
+_SENDING = ("send", "edit", "copy", "forward")
+
+
+class _TokenBucket:
+    def __init__(self, rate: float, capacity: float) -> None:
+        self.rate, self.capacity = rate, capacity
+        self.tokens = capacity
+        self.stamp = time.monotonic()
+        self.lock = asyncio.Lock()
+
+    async def take(self) -> None:
+        async with self.lock:
+            while True:
+                now = time.monotonic()
+                self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+                self.stamp = now
+                if self.tokens >= 1:
+                    self.tokens -= 1
+                    return
+                await asyncio.sleep((1 - self.tokens) / self.rate)
+
+
+class RateLimiter(BaseRateLimiter[int]):
+    def __init__(self, overall_per_second: float = 30.0, group_per_minute: float = 20.0,
+                 max_retries: int = 5) -> None:
+        self.overall = _TokenBucket(overall_per_second, overall_per_second) if overall_per_second > 0 else None
+        self.group_rate = group_per_minute / 60
+        self.groups: dict[Any, _TokenBucket] = {}
+        self.max_retries = max_retries
+
+    async def initialize(self) -> None:
+        pass
+
+    async def shutdown(self) -> None:
+        pass
+
+    async def process_request(self, callback, args, kwargs, endpoint, data, rate_limit_args):
+        sending = endpoint.startswith(_SENDING)
+        chat_id = data.get("chat_id")
+        for attempt in range(self.max_retries + 1):
+            if sending and self.overall is not None:
+                await self.overall.take()
+            if sending and ((isinstance(chat_id, int) and chat_id < 0) or isinstance(chat_id, str)):
+                bucket = self.groups.setdefault(chat_id, _TokenBucket(self.group_rate, 20))
+                await bucket.take()
+            try:
+                return await callback(*args, **kwargs)
+            except RetryAfter as exc:
+                wait = exc.retry_after.total_seconds() if hasattr(exc.retry_after, "total_seconds") \
+                    else float(exc.retry_after)
+                if attempt == self.max_retries:
+                    raise
+                metrics.bot_api_retry_after.inc(wait)
+                log.warning("flood control on %s: waiting %.1f s (attempt %d)", endpoint, wait, attempt + 1)
+                await asyncio.sleep(wait + 0.1)
+        raise AssertionError("unreachable")

@@ -1,0 +1,190 @@
+"""What lives as long as the bot: the typed context in bot_data, and one update's transaction.
+
+`run_turn` is the only place an update touches the database: claim the update id and lock the
+chat's conversation (one statement), run the flow step, write the new state, commit; then send
+the replies. A re-delivered update finds its id claimed and does nothing; a database outage is
+answered with "try again" without marking the update handled.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from telegram import Update
+from telegram.error import BadRequest, TelegramError
+from telegram.ext import ContextTypes
+
+from bot import metrics
+from bot.charts import ChartRenderer
+from bot.config import Settings
+from bot.db import conversations
+from bot.db.pool import UNAVAILABLE_ERRORS, Pool
+from bot.flows import stopgap_domain as d
+from bot.flows.engine import Answer, Edit, Outcome, Photo, Reply, Send, Turn
+
+log = logging.getLogger(__name__)
+ASSETS = Path(__file__).resolve().parent / "assets"
+DEFAULT_TIMEZONE = "Europe/Moscow"
+
+
+def bot_timezone() -> ZoneInfo:
+    """BOT_TIMEZONE (default Europe/Moscow): the zone whose calendar day a record belongs to."""
+    return ZoneInfo(os.environ.get("BOT_TIMEZONE") or DEFAULT_TIMEZONE)
+
+
+@dataclass
+class BotContext:
+    """Resources of a running bot, created in post_init and closed in post_shutdown."""
+
+    settings: Settings
+    pool: Pool
+    charts: ChartRenderer
+    tz: ZoneInfo
+    funnel_photo: Path
+    funnel_file_id: str | None = None  # Telegram's id of the uploaded image, reused after the first send
+    background: set = field(default_factory=set)
+
+    def today(self):
+        return datetime.now(self.tz).date()
+
+
+def get(context: ContextTypes.DEFAULT_TYPE) -> BotContext:
+    return context.bot_data["kbju"]
+
+
+Action = Callable[[Turn], Awaitable[Outcome]]
+
+
+async def run_turn(update: Update, context: ContextTypes.DEFAULT_TYPE, action: Action, label: str) -> None:
+    """Handle one update in one transaction, then send its replies."""
+    ctx = get(context)
+    chat, user, query = update.effective_chat, update.effective_user, update.callback_query
+    if chat is None or user is None or chat.type != "private":
+        metrics.updates.labels("ignored").inc()
+        return
+    started = time.perf_counter()
+    message = update.effective_message if query is None else None
+    flow_label, step_label = "none", label
+    try:
+        async with ctx.pool.acquire() as conn, conn.transaction():
+            conv = await conversations.claim_and_lock(conn, update.update_id, chat.id, user.id)
+            if conv is not None:
+                flow_label, step_label = conv.flow or "idle", conv.step or label
+                turn = Turn(conn, conv, chat.id, user.id, user.username, ctx.today(), ctx.settings,
+                            text=message.text if message is not None else None,
+                            message_id=query.message.message_id if query and query.message else None)
+                outcome = await action(turn)
+                if outcome.state is not None:
+                    await conversations.save(conn, chat.id, *outcome.state)
+    except UNAVAILABLE_ERRORS as exc:
+        metrics.updates.labels("db_unavailable").inc()
+        metrics.errors.labels("db_unavailable").inc()
+        log.warning("update %s: database unavailable (%s)", update.update_id, type(exc).__name__)
+        await _send_quietly(context, chat.id, query, d.UNAVAILABLE)
+        return
+    if conv is None:  # handled before (re-delivery, or a second replica got it)
+        metrics.updates.labels("duplicate").inc()
+        if query is not None:
+            await _answer_quietly(query)
+        return
+    _count(outcome.events)
+    await send_replies(context, ctx, chat.id, query, outcome.replies)
+    metrics.updates.labels("ok").inc()
+    metrics.update_handling.labels(flow_label, step_label).observe(time.perf_counter() - started)
+    if message is not None and message.date is not None:
+        metrics.update_lag.observe(max(0.0, time.time() - message.date.timestamp()))
+
+
+def _count(events: list[str]) -> None:
+    for event in events:
+        if event == "survey_started":
+            metrics.survey_started.inc()
+        elif event == "survey_completed":
+            metrics.survey_completed.inc()
+        elif event == "registration":
+            metrics.registrations.inc()
+        elif event.startswith("survey_abandoned:"):
+            metrics.survey_abandoned.labels(event.split(":", 1)[1]).inc()
+
+
+async def send_replies(context, ctx: BotContext, chat_id: int, query, replies: list[Reply]) -> None:
+    bot = context.bot
+    answered = False
+    for reply in replies:
+        if isinstance(reply, Answer):
+            if query is not None and not answered:
+                answered = True
+                await _answer_quietly(query, reply.text)
+        elif isinstance(reply, Send):
+            await bot.send_message(chat_id, reply.text, reply_markup=reply.markup)
+        elif isinstance(reply, Edit):
+            try:
+                await bot.edit_message_text(reply.text, chat_id=chat_id, message_id=reply.message_id,
+                                            reply_markup=None)
+            except BadRequest as exc:  # already shows this (a re-delivered press), or too old to edit
+                log.debug("edit of message %s skipped: %s", reply.message_id, exc.message)
+        elif isinstance(reply, Photo):
+            await send_photo(bot, ctx, chat_id, reply)
+    if query is not None and not answered:
+        await _answer_quietly(query)
+
+
+async def send_photo(bot, ctx: BotContext, chat_id: int, photo: Photo) -> None:
+    if photo.chart is not None:
+        png = await ctx.charts.weight_chart(list(photo.chart))
+        await bot.send_photo(chat_id, png, caption=photo.caption, reply_markup=photo.markup)
+        return
+    if ctx.funnel_file_id is not None:
+        try:
+            await bot.send_photo(chat_id, ctx.funnel_file_id, caption=photo.caption, reply_markup=photo.markup)
+            return
+        except BadRequest:
+            ctx.funnel_file_id = None  # forgotten by the server: upload again
+    sent = await bot.send_photo(chat_id, ctx.funnel_photo.read_bytes(), caption=photo.caption,
+                                reply_markup=photo.markup)
+    if sent.photo:
+        ctx.funnel_file_id = sent.photo[-1].file_id
+
+
+async def _answer_quietly(query, text: str | None = None) -> None:
+    try:
+        await query.answer(text)
+    except TelegramError as exc:  # a press older than Telegram's answer window: nothing to do
+        log.debug("answerCallbackQuery failed: %s", exc)
+
+
+async def _send_quietly(context, chat_id: int, query, text: str) -> None:
+    try:
+        if query is not None:
+            await query.answer()
+        await context.bot.send_message(chat_id, text)
+    except TelegramError as exc:
+        log.warning("could not tell chat about the outage: %s", exc)
+
+
+async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The one error handler: log once with the update id, apologise to the person."""
+    update_id = getattr(update, "update_id", None)
+    metrics.updates.labels("error").inc()
+    metrics.errors.labels("handler").inc()
+    log.error("update %s failed", update_id, exc_info=context.error)
+    chat = getattr(update, "effective_chat", None)
+    if chat is not None:
+        try:
+            await context.bot.send_message(chat.id, d.APOLOGY)
+        except TelegramError:
+            pass
+
+
+def funnel_photo_path(settings: Settings) -> Path:
+    return Path(settings.funnel_photo) if settings.funnel_photo else ASSETS / "funnel.png"
+
+
+__all__ = ["BotContext", "Send"]

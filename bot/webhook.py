@@ -1,0 +1,60 @@
+"""Our webhook server (aiohttp): secret checked in constant time, 200 only after the update is handled.
+
+Telegram re-delivers an update until it gets a 2xx, so answering after processing (not
+before, as a queue-and-ack server would) means a crash mid-update re-delivers it; the
+processed_updates claim makes the re-delivery harmless. /healthz shares the server.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+
+from aiohttp import web
+from telegram import Update
+
+from bot.db.pool import ping
+from bot.polling import ALLOWED_UPDATES
+
+log = logging.getLogger(__name__)
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+
+
+def build_web_app(app, path: str, secret: str) -> web.Application:
+    expected = secret.encode()
+
+    async def on_update(request: web.Request) -> web.Response:
+        given = request.headers.get(SECRET_HEADER, "").encode()
+        if not hmac.compare_digest(given, expected):
+            return web.Response(status=403, text="forbidden")
+        try:
+            data = json.loads(await request.read())
+            update = Update.de_json(data, app.bot)
+        except (ValueError, TypeError, KeyError):
+            return web.Response(status=400, text="bad update")
+        await app.process_update(update)
+        return web.Response(status=200)
+
+    async def healthz(request: web.Request) -> web.Response:
+        ctx = app.bot_data.get("kbju")
+        healthy = ctx is not None and await ping(ctx.pool, timeout=1.0)
+        return web.Response(status=200 if healthy else 503, text="ok" if healthy else "database unavailable")
+
+    web_app = web.Application(client_max_size=1024 * 1024)
+    web_app.router.add_post(path, on_update)
+    web_app.router.add_get("/healthz", healthz)
+    return web_app
+
+
+async def start_server(app, host: str, port: int, path: str, secret: str) -> web.AppRunner:
+    runner = web.AppRunner(build_web_app(app, path, secret), access_log=None, shutdown_timeout=30)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    log.info("webhook server on %s:%d%s", host, port, path)
+    return runner
+
+
+async def register(app, url: str, secret: str) -> None:
+    await app.bot.set_webhook(url, secret_token=secret, allowed_updates=ALLOWED_UPDATES,
+                              max_connections=100)
