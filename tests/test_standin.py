@@ -639,6 +639,44 @@ def test_python_telegram_bot_application_by_polling():
     run(scenario)
 
 
+def test_person_counts_only_what_came_after_its_own_step():
+    async def scenario(standin, http):
+        async with StandinClient(standin.url, TOKEN) as control:
+            alice = control.person(7, "Алиса", username="alice")
+            assert await alice.say("a", expect=0) == []
+            await ok(http, standin, "sendMessage", chat_id=7, text="late answer to a")
+
+            async def bot_answers_b() -> None:
+                await asyncio.sleep(0.1)
+                await ok(http, standin, "sendMessage", chat_id=7, text="answer to b", reply_markup=KEYBOARD)
+
+            events, _ = await asyncio.gather(alice.say("b", timeout=5), bot_answers_b())
+            assert [e["message"]["text"] for e in events] == ["answer to b"]
+            assert "late answer to a" in alice.transcript()
+            shown = alice.last_message()
+            assert alice.buttons(shown) == [("Да", "yes"), ("Нет", "no"), ("Сайт", "https://example.com")]
+
+            async def bot_answers_press() -> None:
+                await asyncio.sleep(0.1)
+                [update] = [u for u in await ok(http, standin, "getUpdates") if "callback_query" in u]
+                await ok(http, standin, "answerCallbackQuery", callback_query_id=update["callback_query"]["id"],
+                         text="Принято")
+
+            events, _ = await asyncio.gather(alice.press("no", expect=0, timeout=5), bot_answers_press())
+            assert [(e["kind"], e["text"]) for e in events] == [("callback_answer", "Принято")]
+
+            async def scheduled() -> None:
+                await asyncio.sleep(0.1)
+                await ok(http, standin, "sendMessage", chat_id=7, text="reminder")
+
+            events, _ = await asyncio.gather(alice.wait(timeout=5), scheduled())
+            assert [e["message"]["text"] for e in events] == ["reminder"]
+            me = (await control.messages(7))[0]["from"]
+            assert me == {"id": 7, "is_bot": False, "first_name": "Алиса", "username": "alice", "language_code": "ru"}
+
+    run(scenario)
+
+
 def test_person_timeout_explains_what_happened():
     async def scenario(standin, http):
         async with StandinClient(standin.url, TOKEN) as control:

@@ -154,9 +154,13 @@ class Person:
     # --- actions -----------------------------------------------------------------------------
 
     async def say(self, text: str, expect: int = 1, timeout: float = 10.0, settle: float = 0.0) -> list[dict]:
-        """Send `text`; return the bot's events until `expect` new bot messages arrived."""
-        await self.client.send(self.user_id, text, **self.profile)
-        return await self._collect(expect, timeout, f"saying {text!r}", settle=settle)
+        """Send `text`; return the bot's events after it, once `expect` new bot messages arrived.
+
+        Bot events that were still arriving from an earlier step are taken into the mirror
+        and the transcript but neither returned nor counted.
+        """
+        sent = await self.client.send(self.user_id, text, **self.profile)
+        return await self._collect(expect, timeout, f"saying {text!r}", since=sent["seq"], settle=settle)
 
     async def press(self, data: str, message_id: int | None = None, expect: int = 1, strict: bool = True,
                     timeout: float = 10.0, settle: float = 0.0) -> list[dict]:
@@ -175,7 +179,7 @@ class Person:
             return any(e["kind"] == "callback_answer" and e.get("callback_query_id") == query_id for e in events)
 
         return await self._collect(expect, timeout, f"pressing {data!r} on message {message_id}",
-                                   until=answered if expect == 0 else None, settle=settle)
+                                   since=pressed["seq"], until=answered if expect == 0 else None, settle=settle)
 
     async def wait(self, expect: int = 1, timeout: float = 10.0) -> list[dict]:
         """Wait for bot messages nobody asked for right now (e.g. a scheduled one)."""
@@ -234,7 +238,7 @@ class Person:
         raise LookupError(f"{self!r}: no message on screen has a button with callback_data {data!r}.\n"
                           f"Recent chat:\n{self.transcript(last=15)}")
 
-    async def _collect(self, expect: int, timeout: float, what: str,
+    async def _collect(self, expect: int, timeout: float, what: str, since: int = 0,
                        until: Callable[[list[dict]], bool] | None = None, settle: float = 0.0) -> list[dict]:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -254,10 +258,10 @@ class Person:
             page = await self.client.events(self.user_id, after=self.cursor, min=1, timeout=min(remaining, 30.0))
             fresh = [e for e in page["events"] if e["seq"] > self.cursor]
             self._absorb(fresh)
-            got.extend(e for e in fresh if e["kind"] in BOT_KINDS)
+            got.extend(e for e in fresh if e["kind"] in BOT_KINDS and e["seq"] > since)
         if settle > 0:
             await asyncio.sleep(settle)
-            got.extend(await self.sync())
+            got.extend(e for e in await self.sync() if e["seq"] > since)
         return got
 
 

@@ -101,7 +101,7 @@ class _Rule:
         self.config = config
         self.rng = random.Random(config.seed)
         self.methods = frozenset(config.methods) if config.methods is not None else None
-        self.chat_buckets: dict[tuple[str, object], TokenBucket] = {}
+        self.chat_buckets: dict[tuple[str, str], TokenBucket] = {}
         self.global_buckets: dict[str, TokenBucket] = {}
 
 
@@ -151,7 +151,7 @@ class FaultInjector:
                 return decision
             draw -= rate
         if config.flood_control and method in SEND_METHODS:
-            wait = self._flood_wait(rule, token, chat_id)
+            wait = self._flood_wait(rule, token, str(chat_id))
             if wait > 0:
                 decision.action = "flood"
                 decision.retry_after = max(1, math.ceil(wait))
@@ -159,7 +159,7 @@ class FaultInjector:
         return decision
 
     @staticmethod
-    def _flood_wait(rule: _Rule, token: str, chat_id: object) -> float:
+    def _flood_wait(rule: _Rule, token: str, chat_id: str) -> float:
         config = rule.config
         now = time.monotonic()
         chat = rule.chat_buckets.get((token, chat_id))

@@ -32,11 +32,11 @@ def say(bot: BotState, user_id: int, text: str, profile: dict) -> dict:
         message["entities"] = entities
     chat.messages[message["message_id"]] = message
     update = {"update_id": bot.updates.new_id(), "message": message}
-    chat.log.append("user_message", message_id=message["message_id"], message=message,
-                    update_id=update["update_id"])
+    event = chat.log.append("user_message", message_id=message["message_id"], message=message,
+                            update_id=update["update_id"])
     queued = bot.deliver(update)
     return {"update_id": update["update_id"], "message_id": message["message_id"], "chat_id": chat.id,
-            "queued": queued}
+            "seq": event["seq"], "queued": queued}
 
 
 def press(bot: BotState, user_id: int, message_id: int, data: str, strict: bool = True) -> dict:
@@ -57,10 +57,11 @@ def press(bot: BotState, user_id: int, message_id: int, data: str, strict: bool 
     query_id = bot.new_callback_id(chat.id)
     query = {"id": query_id, "from": chat.user, "message": message, "chat_instance": chat.instance, "data": data}
     update = {"update_id": bot.updates.new_id(), "callback_query": query}
-    chat.log.append("user_press", message_id=message_id, data=data, callback_query_id=query_id,
-                    update_id=update["update_id"])
+    event = chat.log.append("user_press", message_id=message_id, data=data, callback_query_id=query_id,
+                            update_id=update["update_id"])
     queued = bot.deliver(update)
-    return {"update_id": update["update_id"], "callback_query_id": query_id, "queued": queued}
+    return {"update_id": update["update_id"], "callback_query_id": query_id, "chat_id": chat.id,
+            "seq": event["seq"], "queued": queued}
 
 
 def inject(bot: BotState, update: object) -> dict:
@@ -81,10 +82,9 @@ def inject(bot: BotState, update: object) -> dict:
             chat.next_message_id = max(chat.next_message_id, message["message_id"] + 1)
         if chat is not None and update_type(update) == "callback_query" and isinstance(body.get("id"), str):
             bot.callbacks[body["id"]] = CallbackRecord(chat.id)
-    if chat is not None:
-        chat.log.append("user_update", update=update, update_id=update_id)
+    seq = chat.log.append("user_update", update=update, update_id=update_id)["seq"] if chat else None
     queued = bot.deliver(update)
-    return {"update_id": update_id, "queued": queued}
+    return {"update_id": update_id, "seq": seq, "queued": queued}
 
 
 def _chat_of(bot: BotState, user_id: int, profile: dict) -> Chat:
