@@ -7,6 +7,7 @@ import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
 from urllib.parse import quote
 
 from kbjuctl.errors import BadInput
@@ -148,7 +149,7 @@ class SourceReader:
             pass
         self.conn.close()
 
-    def __enter__(self) -> "SourceReader":  # noqa: PYI034
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -1,0 +1,212 @@
+"""migrate-from-sqlite through its service function: counts, edge cases, quarantine, reruns, conflicts.
+
+The expected values here are computed independently from the source with plain sqlite3 and a
+mapping written out again in the test, never with the command's own verifier.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import sqlite3
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from kbjuctl.errors import BadInput
+from kbjuctl.sqlite_migration import MigrationOptions, migrate_from_sqlite
+
+STEPS = {"0": "0-3000", "3000": "3000-5000", "5000": "5000-8000", "8000": "8000-10000", "10000": "10000+",
+         "10000-plus": "10000+", "0-3000": "0-3000", "3000-5000": "3000-5000", "5000-8000": "5000-8000",
+         "8000-10000": "8000-10000"}
+FREQ = {"1": "1-2", "3": "3-4", "5": "5-6", "daily": "daily", "Ежедневно": "daily"}
+GOAL = {"maintain": "healthy", "healthy": "healthy", "athletic": "athletic", "lean": "lean"}
+
+
+@pytest.fixture
+def small(tmp_path, shared_dir) -> Path:
+    path = tmp_path / "small.db"
+    shutil.copy(shared_dir / "fixtures/dev-sqlite/small.db", path)
+    return path
+
+
+def _src(path: Path, sql: str, *args):
+    with sqlite3.connect(path) as conn:
+        return conn.execute(sql, args).fetchall()
+
+
+def _pg(url: str, sql: str, *args):
+    with psycopg.connect(url) as conn:
+        return conn.execute(sql, args).fetchall()
+
+
+def _ts(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=UTC)
+
+
+def test_small_is_migrated_exactly_and_the_source_is_untouched(small, database_url):
+    before = (hashlib.sha256(small.read_bytes()).hexdigest(), small.stat().st_mtime_ns)
+    report = migrate_from_sqlite(MigrationOptions(small, database_url))
+    assert (hashlib.sha256(small.read_bytes()).hexdigest(), small.stat().st_mtime_ns) == before
+    assert report.status == "migrated" and report.exit_code == 3 and report.mismatch_count == 0
+
+    orphans = _src(small, "SELECT count(*) FROM user_records WHERE telegram_id NOT IN (SELECT telegram_id FROM users)")
+    assert orphans == [(25,)]
+    for table, count in (("users", 60), ("user_records", 598), ("user_food_preferences", 16)):
+        assert report.counts[table].source == count
+    assert report.counts["user_records"].quarantined == 25
+    assert report.counts["user_records"].migrated == 573
+    assert _pg(database_url, "SELECT count(*) FROM user_records") == [(573,)]
+    assert _pg(database_url, "SELECT reason_code, count(*) FROM migration_quarantine GROUP BY 1") == [
+        ("orphan_record", 25)]
+
+    # Independent comparison, row by row, every column.
+    users = {r[0]: r for r in _pg(database_url, "SELECT telegram_id, username, first_name, last_name, sex, "
+                                                "date_of_birth, created_at FROM users")}
+    for tid, username, first, last, sex, dob, created in _src(small, "SELECT * FROM users"):
+        assert users[tid] == (tid, username, first, last, sex, dob and date.fromisoformat(dob), _ts(created))
+    records = {r[0]: r[1:] for r in _pg(database_url, """
+        SELECT legacy_source_id, telegram_id, date, weight, waist, neck, hip, height, goal, steps, sport_type,
+               sport_freq, bodyfat, legacy_goal, legacy_steps, legacy_sport_type, legacy_sport_freq,
+               legacy_step_multiplier FROM user_records""")}
+    owners = {r[0] for r in _src(small, "SELECT telegram_id FROM users")}
+    for (rid, tid, day, weight, waist, neck, hip, height, goal, steps, stype, freq, mult,
+         bodyfat) in _src(small, "SELECT * FROM user_records"):
+        if tid not in owners:
+            assert rid not in records
+            continue
+        assert records[rid] == (tid, date.fromisoformat(day), weight, waist, neck, hip, height, GOAL[goal],
+                                STEPS[steps], stype, FREQ.get(freq), bodyfat, goal, steps, stype, freq, mult)
+    food = {r[0]: r[1:] for r in _pg(database_url, "SELECT legacy_source_id, telegram_id, likes_raw, "
+                                                   "dislikes_raw, created_at FROM user_food_preferences")}
+    for fid, tid, likes, dislikes, created in _src(small, "SELECT * FROM user_food_preferences"):
+        assert food[fid] == (tid, likes, dislikes, _ts(created))
+
+
+def test_small_edge_cases_survive(small, database_url):
+    migrate_from_sqlite(MigrationOptions(small, database_url))
+    ids = {r[0] for r in _pg(database_url, "SELECT telegram_id FROM users")}
+    assert {4321, 2147483647, 2147483648, 9999999999, 285835433} <= ids
+    names = {(r[0], r[1]) for r in _pg(database_url, "SELECT first_name, last_name FROM users")}
+    assert ("Null", "Null") in names
+    assert any("Drop" in f + ln and "Users" in f + ln for f, ln in names)
+    assert max(len(f) + 1 + len(ln) for f, ln in names) == 50
+    weights = {r[0] for r in _pg(database_url, "SELECT weight FROM user_records")}
+    assert 72.123456789 in weights and 70.30000000000001 in weights
+    # text as stored, byte for byte; '' stays '' (not NULL)
+    src = dict(_src(small, "SELECT id, likes_raw || '|' || dislikes_raw FROM user_food_preferences"))
+    dst = dict(_pg(database_url, "SELECT legacy_source_id, likes_raw || '|' || dislikes_raw FROM user_food_preferences"))
+    assert src == dst
+    texts = "".join(src.values())
+    for needle in ("\n\\.\n", "\n\\N\n", "C:\\Users", "\u200d"):
+        assert needle in texts
+    assert _pg(database_url, "SELECT count(*) FROM user_food_preferences WHERE dislikes_raw = ''") == [(1,)]
+    assert _pg(database_url, "SELECT max(length(likes_raw)) FROM user_food_preferences") == [(4096,)]
+    # sport_freq '4' (test script): row kept, canonical NULL, original beside it
+    assert _pg(database_url, "SELECT count(*) FROM user_records WHERE sport_freq IS NULL AND "
+                             "legacy_sport_freq = '4'") == [(2,)]
+    # created_at 22:30 UTC stays 22:30 UTC whatever the server's zone; the row is dated the next day
+    late = _pg(database_url, "SELECT u.created_at, min(r.date) FROM users u JOIN user_records r USING "
+                             "(telegram_id) WHERE extract(hour FROM u.created_at AT TIME ZONE 'UTC') = 22 AND "
+                             "extract(minute FROM u.created_at AT TIME ZONE 'UTC') = 30 GROUP BY 1")
+    assert late
+    assert any(day.toordinal() == created.astimezone(UTC).date().toordinal() + 1 for created, day in late)
+    # a quarantined row keeps its REALs exactly, as JSON numbers
+    row = _pg(database_url, "SELECT original_row FROM migration_quarantine LIMIT 1")[0][0]
+    source = _src(small, "SELECT weight FROM user_records WHERE id = %d" % row["id"])[0][0]
+    assert row["weight"] == source and row["telegram_id"] not in ids
+
+
+def _inject_bad_rows(path: Path) -> None:
+    with sqlite3.connect(path) as conn:
+        conn.executescript("""
+        INSERT INTO users VALUES (-1001234567890, NULL, 'Пользователь', 'Тестовый', 'male', NULL,
+                                  '2024-01-01 10:00:00.000000');
+        INSERT INTO users VALUES (777000111, 'odd', 'Odd', 'Sex', 'robot', NULL, '2024-01-01 10:00:00.000000');
+        INSERT INTO user_records VALUES (10001, -1001234567890, '2024-01-02', 80.0, 90.0, 40.0, NULL, 170,
+                                         'maintain', '5000', 'running', 'daily', 1.1, 20.0);
+        INSERT INTO user_records VALUES (10002, -1001234567890, '2024-01-02', 81.0, 90.0, 40.0, NULL, 170,
+                                         'maintain', '5000', 'running', 'daily', 1.1, 20.0);
+        INSERT INTO user_records VALUES (10003, -1001234567890, '2024-02-30', 80.0, 90.0, 40.0, NULL, 170,
+                                         'maintain', '5000', 'running', 'daily', 1.1, 20.0);
+        INSERT INTO user_records VALUES (10004, -1001234567890, '2024-01-04', 500.0, 90.0, 40.0, NULL, 170,
+                                         'maintain', '5000', 'running', 'daily', 1.1, 20.0);
+        INSERT INTO user_records VALUES (10005, -1001234567890, '2024-01-05', NULL, 90.0, 40.0, NULL, 170,
+                                         'maintain', '5000', 'running', 'daily', 1.1, 20.0);
+        INSERT INTO user_records VALUES (10006, 777000111, '2024-01-05', 80.0, 90.0, 40.0, NULL, 170,
+                                         'lean', '5000', 'running', 'daily', 1.1, 20.0);
+        INSERT INTO user_food_preferences VALUES (1001, 4321, 'вторая строка', '', '2024-01-01 10:00:00.000000');
+        INSERT INTO user_food_preferences VALUES (1002, 123, 'сирота еда', 'нет', '2024-01-01 10:00:00.000000');
+        """)
+
+
+def test_rows_postgresql_cannot_hold_are_quarantined_with_reasons(small, database_url):
+    _inject_bad_rows(small)
+    report = migrate_from_sqlite(MigrationOptions(small, database_url))
+    assert report.status == "migrated" and report.exit_code == 3
+    got = {(r[0], r[1]): r[2] for r in _pg(database_url, "SELECT source_table, source_id, reason_code "
+                                                         "FROM migration_quarantine")}
+    assert got[("users", 777000111)] == "invalid_value"
+    assert got[("user_records", 10002)] == "duplicate_record_date"
+    assert got[("user_records", 10003)] == "invalid_date"
+    assert got[("user_records", 10004)] == "out_of_range"
+    assert got[("user_records", 10005)] == "missing_value"
+    assert got[("user_records", 10006)] == "owner_quarantined"
+    assert got[("user_food_preferences", 1001)] == "duplicate_food"
+    assert got[("user_food_preferences", 1002)] == "orphan_food"
+    # the placeholder user (negative chat id) and its first row are migrated; maintain -> healthy
+    assert _pg(database_url, "SELECT goal, legacy_goal, steps, sport_freq FROM user_records "
+                             "WHERE legacy_source_id = 10001") == [("healthy", "maintain", "5000-8000", "daily")]
+    for table in report.counts.values():
+        assert table.source == table.migrated + table.quarantined
+
+
+def test_rerun_of_the_same_file_is_a_verified_no_op(small, database_url):
+    first = migrate_from_sqlite(MigrationOptions(small, database_url))
+    second = migrate_from_sqlite(MigrationOptions(small, database_url))
+    assert second.status == "already_migrated" and second.mismatch_count == 0
+    assert second.exit_code == first.exit_code == 3
+    assert "Already migrated, verified" in second.message
+    assert _pg(database_url, "SELECT count(*) FROM migration_runs") == [(1,)]
+    assert _pg(database_url, "SELECT count(*) FROM user_records") == [(573,)]
+
+
+def test_dry_run_writes_nothing(small, database_url):
+    report = migrate_from_sqlite(MigrationOptions(small, database_url, dry_run=True))
+    assert report.status == "dry_run"
+    assert report.counts["user_records"].migrated == 573 and report.counts["user_records"].quarantined == 25
+    for table in ("users", "user_records", "user_food_preferences", "migration_runs", "migration_quarantine"):
+        assert _pg(database_url, f"SELECT count(*) FROM {table}") == [(0,)]
+
+
+def test_conflict_policy_fail_then_skip(small, database_url):
+    with psycopg.connect(database_url) as conn:
+        conn.execute("INSERT INTO users (telegram_id, first_name) VALUES (4321, 'PROD'), (1, 'other')")
+    with pytest.raises(BadInput, match="already holds data"):
+        migrate_from_sqlite(MigrationOptions(small, database_url))
+    assert _pg(database_url, "SELECT count(*) FROM users") == [(2,)]
+    report = migrate_from_sqlite(MigrationOptions(small, database_url, on_conflict="skip"))
+    assert report.status == "migrated"
+    assert _pg(database_url, "SELECT first_name FROM users WHERE telegram_id = 4321") == [("PROD",)]
+    reasons = dict(_pg(database_url, "SELECT reason_code, count(*) FROM migration_quarantine "
+                                     "WHERE source_table <> 'user_records' OR reason_code <> 'orphan_record' "
+                                     "GROUP BY 1"))
+    assert reasons["exists_in_target"] == 1
+    own_rows = _src(small, "SELECT count(*) FROM user_records WHERE telegram_id = 4321")[0][0]
+    assert reasons.get("owner_skipped", 0) == own_rows + 1  # records + the food row of user 4321
+    assert _pg(database_url, "SELECT count(*) FROM users") == [(61,)]
+
+
+def test_medium_counts_and_the_bot_id_rows(tmp_path, shared_dir, database_url):
+    medium = tmp_path / "medium.db"
+    shutil.copy(shared_dir / "fixtures/dev-sqlite/medium.db", medium)
+    report = migrate_from_sqlite(MigrationOptions(medium, database_url, batch_size=3000))
+    assert report.mismatch_count == 0
+    assert {t: (c.source, c.migrated, c.quarantined) for t, c in report.counts.items()} == {
+        "users": (5000, 5000, 0), "user_records": (52936, 52494, 442), "user_food_preferences": (1232, 1232, 0)}
+    bot = _pg(database_url, "SELECT DISTINCT original_row->>'telegram_id', reason_code FROM migration_quarantine")
+    assert bot == [("5602878526", "orphan_record")]
+    assert json.loads(json.dumps(report.to_json()))["exit_code"] == 3
