@@ -1,0 +1,143 @@
+"""Menu flows end to end: my data, measurements, progress, goal, food, guards, double taps."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+
+from tests.bot_harness import MAN, WOMAN, run, survey, texts
+
+
+async def _db(h, sql, *args):
+    conn = await asyncpg.connect(h.database_url)
+    try:
+        return await conn.fetch(sql, *args)
+    finally:
+        await conn.close()
+
+
+def test_not_registered_person_is_sent_to_start(database_url):
+    async def scenario(h):
+        stranger = h.person(2001)
+        await stranger.say("/start")
+        await h.client.inject({"callback_query": {
+            "id": "q1", "from": {"id": 2001, "is_bot": False, "first_name": "X"}, "chat_instance": "1",
+            "data": "menu:v1:data", "message": stranger.last_message()}})
+        events = await stranger.wait()
+        assert "/start" in texts(events)[0]
+        events = await stranger.say("привет")
+        assert "/start" in texts(events)[0]
+        events = await stranger.say("/menu")
+        assert "/start" in texts(events)[0]
+    run(database_url, scenario)
+
+
+def test_registered_person_sees_data_and_already_registered(database_url):
+    async def scenario(h):
+        ivan = h.person(2002)
+        await survey(ivan, MAN)
+        events = await ivan.say("/start")
+        assert "уже зарегистрированы" in texts(events)[0]
+        events = await ivan.press("menu:v1:data", expect=2)
+        assert "Процент жира: 27.1 %" in texts(events)[0] and "Иванов Иван" in texts(events)[0]
+        events = await ivan.say("просто текст")
+        assert ivan.buttons(ivan.last_message())
+        events = await ivan.say("/data")
+        assert events[-1]["message"].get("photo") and ivan.buttons(ivan.last_message())[0][1].startswith("https://")
+    run(database_url, scenario)
+
+
+def test_same_day_measurements_update_one_record_and_progress_needs_two_days(database_url):
+    async def scenario(h):
+        ivan = h.person(2003)
+        await survey(ivan, MAN)
+        for weight in ("84", "83,5"):
+            await ivan.press("menu:v1:measure")
+            for value in ("94", "42", weight):
+                await ivan.say(value)
+            for step in ("steps", "sport"):
+                await ivan.press(f"{step}:v1:{MAN[step]}")
+            events = await ivan.press("freq:v1:daily", expect=2)
+            assert f"Вес: {weight.replace(',', '.')} кг" in texts(events)[0]
+        rows = await _db(h, "SELECT weight, sport_freq, height, goal FROM user_records WHERE telegram_id = 2003")
+        assert [tuple(r) for r in rows] == [(83.5, "daily", 180, "healthy")]
+        events = await ivan.press("menu:v1:progress", expect=2)
+        assert "минимум две" in texts(events)[0]
+        # An earlier day, as if measured a month ago: now there is progress and a chart.
+        await _db(h, "INSERT INTO user_records (telegram_id, date, weight, waist, neck, height, goal, steps, "
+                     "sport_type, sport_freq, bodyfat) VALUES (2003, current_date - 40, 90, 100, 42, 180, "
+                     "'healthy', '0-3000', 'none', '1-2', 30)")
+        events = await ivan.press("menu:v1:progress", expect=3, timeout=30)
+        assert "сбросили 6.5 кг" in texts(events)[0]
+        assert any(e["kind"] == "message" and e["message"].get("photo") for e in events)
+    run(database_url, scenario)
+
+
+def test_goal_change_recomputes_and_lean_is_refused_below_7_percent(database_url):
+    async def scenario(h):
+        ivan = h.person(2004)
+        await survey(ivan, MAN)
+        await ivan.press("menu:v1:goal")
+        events = await ivan.press("goal:v1:athletic")
+        assert "2931 ккал" in texts(events)[0]  # 2791.8 x 1.05
+        await _db(h, "UPDATE user_records SET waist = 60, neck = 42 WHERE telegram_id = 2004")  # ~ 4 %
+        await ivan.press("menu:v1:goal")
+        events = await ivan.press("goal:v1:lean", expect=2)
+        assert "ниже 7 %" in texts(events)[0] and ivan.buttons(ivan.last_message())
+        events = await ivan.press("goal:v1:healthy")
+        rows = await _db(h, "SELECT goal FROM user_records WHERE telegram_id = 2004")
+        assert rows[0]["goal"] == "healthy"
+    run(database_url, scenario)
+
+
+def test_food_preferences_create_show_edit_and_cancel(database_url):
+    async def scenario(h):
+        anna = h.person(2005)
+        await survey(anna, WOMAN)
+        await anna.press("menu:v1:food")
+        events = await anna.say("рыба")
+        assert "5 символов" in texts(events)[0]
+        await anna.say("рыба, овощи, творог")
+        events = await anna.say("-")
+        assert "Любите: рыба, овощи, творог" in texts(events)[0]
+        events = await anna.press("menu:v1:food")
+        assert "рыба" in texts(events)[0]
+        await anna.press("food:v1:edit")
+        await anna.say("курица и рис")
+        await anna.say("лук")
+        rows = await _db(h, "SELECT likes_raw, dislikes_raw FROM user_food_preferences")
+        assert [tuple(r) for r in rows] == [("курица и рис", "лук")]
+        await anna.press("menu:v1:food")
+        events = await anna.press("food:v1:cancel")
+        assert anna.buttons(anna.last_message())
+        await anna.press("menu:v1:food")
+        await anna.press("food:v1:edit")
+        events = await anna.say("/cancel", expect=2)
+        assert "отменил" in texts(events)[0].lower()
+        rows = await _db(h, "SELECT likes_raw FROM user_food_preferences")
+        assert rows[0]["likes_raw"] == "курица и рис"
+    run(database_url, scenario)
+
+
+def test_double_tap_on_an_answer_is_handled_once(database_url):
+    async def scenario(h):
+        person = h.person(2006)
+        await survey(person, MAN, upto="sex")
+        question = person.last_message()["message_id"]
+        first = await h.client.press(2006, question, "sex:v1:male")
+        second = await h.client.press(2006, question, "sex:v1:female", strict=False)
+        events = await person.wait(expect=1)
+        wanted = {first["callback_query_id"], second["callback_query_id"]}
+        for _ in range(100):  # both presses are answered (the outdated one with a toast)
+            await person.sync()
+            if wanted <= {e["callback_query_id"] for e in person.seen if e["kind"] == "callback_answer"}:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError(person.transcript(last=10))
+        assert sum(1 for e in person.seen if e["kind"] == "message") == 5  # welcome, name, birth date, sex, height
+        rows = await _db(h, "SELECT step, answers->>'sex' AS sex FROM conversations WHERE chat_id = 2006")
+        assert (rows[0]["step"], rows[0]["sex"]) == ("height", "male")
+        assert "рост" in texts(events)[0].lower()
+    run(database_url, scenario)
