@@ -120,9 +120,9 @@ def _put(message: dict, key: str, value: object) -> None:
 
 def _new_message(bot: BotState, chat: Chat, params: Params, inline: dict | None, raw_markup: dict | None,
                  content: dict) -> dict:
+    reply_to = _reply_to(chat, params)  # may fail: before a message_id is used up
     message = {"message_id": chat.take_message_id(), "from": bot.user, "chat": chat.chat,
                "date": int(time.time())}
-    reply_to = _reply_to(chat, params)
     if reply_to:
         message["reply_to_message"] = reply_to
     for key, value in content.items():

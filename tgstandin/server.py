@@ -11,7 +11,7 @@ import asyncio
 import json
 import logging
 import mimetypes
-from typing import Self
+from typing import NoReturn, Self
 
 from aiohttp import web
 
@@ -120,19 +120,19 @@ class BotApiStandin:
                 if action == "502":
                     raise ApiError(502, "Bad Gateway")
                 if action == "drop":
-                    return self._drop(request)
+                    self._drop(request)
                 drop_after = action == "drop_after"
             result = await method(self.state, bot, params)
         except ApiError as exc:
             return _json(_dumps(exc.envelope()), exc.code)
         if drop_after:
-            return self._drop(request)
+            self._drop(request)
         if isinstance(result, Described):
             return _json(_dumps({"ok": True, "result": result.result, "description": result.description}))
         return _json(_dumps({"ok": True, "result": result}))
 
     @staticmethod
-    def _drop(request: web.Request) -> web.StreamResponse:
+    def _drop(request: web.Request) -> NoReturn:
         """Close the connection without an answer (the client sees a reset/closed connection)."""
         transport = request.transport
         if transport is not None:

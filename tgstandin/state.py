@@ -136,8 +136,9 @@ class BotState:
         if self.pusher is not None:
             await self.pusher.stop()
             self.pusher = None
+        if config is not None or self.webhook is not None:
+            log.info("bot %s: webhook %s", self.bot_id, mask_tokens(config.url) if config else "deleted")
         self.webhook = config
-        log.info("bot %s: webhook %s", self.bot_id, mask_tokens(config.url) if config else "deleted")
         if config is not None:
             self.pusher = WebhookPusher(
                 self.updates, config, self.owner.http(),
