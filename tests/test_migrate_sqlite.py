@@ -116,7 +116,7 @@ def test_small_edge_cases_survive(small, database_url):
     assert any(day.toordinal() == created.astimezone(UTC).date().toordinal() + 1 for created, day in late)
     # a quarantined row keeps its REALs exactly, as JSON numbers
     row = _pg(database_url, "SELECT original_row FROM migration_quarantine LIMIT 1")[0][0]
-    source = _src(small, "SELECT weight FROM user_records WHERE id = %d" % row["id"])[0][0]
+    source = _src(small, "SELECT weight FROM user_records WHERE id = ?", row["id"])[0][0]
     assert row["weight"] == source and row["telegram_id"] not in ids
 
 

@@ -8,6 +8,7 @@ rolls all of it back, so the target is exactly as before and a rerun starts clea
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -38,7 +39,7 @@ from kbjuctl.sqlite_migration.report import (
     QuarantineBuffer,
     unmapped_summary,
 )
-from kbjuctl.sqlite_migration.source import TABLES, SourceReader, columns
+from kbjuctl.sqlite_migration.source import TABLES, SourceReader, columns, sqlite_problem
 from kbjuctl.sqlite_migration.verify import verify
 
 ON_CONFLICT = ("fail", "skip")
@@ -74,6 +75,13 @@ def migrate_from_sqlite(options: MigrationOptions, progress: Progress | None = N
 
 
 async def _migrate(options: MigrationOptions, progress: Progress) -> MigrationReport:
+    try:
+        return await _migrate_source(options, progress)
+    except sqlite3.Error as exc:  # anywhere in the run (a corrupt page deep in a table): nothing was kept
+        raise sqlite_problem(options.source_path, exc) from None
+
+
+async def _migrate_source(options: MigrationOptions, progress: Progress) -> MigrationReport:
     started = time.perf_counter()
     with SourceReader(options.source_path) as source:
         facts = source.facts()
