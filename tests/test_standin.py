@@ -162,6 +162,8 @@ def test_send_message_errors_use_telegram_descriptions():
             await control.block(7)
             assert await fails(http, standin, "sendMessage", 403, chat_id=7, text="x") == \
                 "Forbidden: bot was blocked by the user"
+            await control.send(7, "/start")  # writing again means unblocking
+            assert await ok(http, standin, "sendMessage", chat_id=7, text="welcome back")
 
     run(scenario)
 

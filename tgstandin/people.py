@@ -25,6 +25,7 @@ def say(bot: BotState, user_id: int, text: str, profile: dict) -> dict:
     if len(text) > 4096:
         raise PersonError("text longer than 4096 characters cannot be sent by a Telegram client")
     chat = _chat_of(bot, user_id, profile)
+    chat.blocked = False  # writing to a bot one has blocked means pressing "Restart" (unblocking) first
     message = {"message_id": chat.take_message_id(), "from": chat.user, "chat": chat.chat,
                "date": int(time.time()), "text": text}
     entities = command_entities(text)
