@@ -366,7 +366,8 @@ def test_a_second_get_updates_terminates_the_waiting_one_with_409():
 class Receiver:
     """A bot's webhook endpoint that records deliveries and can be told to fail."""
 
-    def __init__(self, fail_first: int = 0, delay: float = 0.0) -> None:
+    def __init__(self, fail_first: int = 0, delay: float = 0.0, answer: dict | None = None) -> None:
+        self.answer = answer
         self.fail_first = fail_first
         self.delay = delay
         self.received: list[tuple[dict, str | None]] = []
@@ -388,7 +389,7 @@ class Receiver:
                 self.fail_first -= 1
                 return web.Response(status=500)
             self.received.append((update, request.headers.get("X-Telegram-Bot-Api-Secret-Token")))
-            return web.Response(status=200)
+            return web.json_response(self.answer) if self.answer else web.Response(status=200)
         finally:
             self.in_flight[chat] -= 1
 
@@ -467,6 +468,18 @@ def test_webhook_is_retried_while_the_bot_is_down():
                 await ok(http, standin, "setWebhook", url=receiver.url)
                 await receiver.wait_for(1)
             assert receiver.received[0][0]["message"]["text"] == "lost?"
+
+    run(scenario)
+
+
+def test_webhook_answer_may_carry_a_bot_api_call():
+    async def scenario(standin, http):
+        answer = {"method": "sendMessage", "chat_id": 7, "text": "answered in the webhook response"}
+        async with Receiver(answer=answer) as receiver, StandinClient(standin.url, TOKEN) as control:
+            await ok(http, standin, "setWebhook", url=receiver.url)
+            sent = await control.send(7, "hi")
+            page = await control.events(7, after=sent["seq"], timeout=5)
+            assert page["events"][0]["message"]["text"] == "answered in the webhook response"
 
     run(scenario)
 
@@ -556,6 +569,10 @@ def test_fault_injection_and_flood_control():
             await control.set_faults(token=TOKEN, rate_drop=1.0)
             with pytest.raises(aiohttp.ServerDisconnectedError):
                 await api(http, standin, "getMe")
+            await control.set_faults(token=TOKEN, rate_drop_after=1.0)  # the call runs, its answer is lost
+            with pytest.raises(aiohttp.ServerDisconnectedError):
+                await api(http, standin, "sendMessage", chat_id=7, text="sent, but did it?")
+            assert (await control.messages(7))[-1]["text"] == "sent, but did it?"
             await control.set_faults(token=TOKEN, delay_ms=150)
             started = time.monotonic()
             await ok(http, standin, "getMe")
@@ -569,7 +586,7 @@ def test_fault_injection_and_flood_control():
             status, body = await api(http, standin, "sendMessage", chat_id=7, text="3")
             assert status == 429 and body["parameters"]["retry_after"] >= 1
             injected = (await control.stats())["faults"]["injected"]
-            assert injected == {"429": 1, "502": 1, "drop": 1, "delay": 1, "flood_429": 1}
+            assert injected == {"429": 1, "502": 1, "drop": 1, "drop_after": 1, "delay": 1, "flood_429": 1}
             with pytest.raises(StandinError, match="unknown fault settings"):
                 await control.set_faults(rate_418=1.0)
 
