@@ -1,0 +1,250 @@
+"""Operations end to end: restarts after SIGKILL, the funnel job, webhook secret, database outage,
+token-free logs, two bot instances on one database, and the terminal sandbox."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import time
+
+import aiohttp
+import asyncpg
+from telegram import Update
+
+from bot.app import _post_init, _post_shutdown, build_application
+from tests.bot_harness import (
+    MAN,
+    TOKEN,
+    bot_settings,
+    free_port,
+    harness,
+    kbjuctl_env,
+    run,
+    start_kbjuctl,
+    survey,
+    texts,
+)
+
+
+async def _scalar(url, sql, *args):
+    conn = await asyncpg.connect(url)
+    try:
+        return await conn.fetchval(sql, *args)
+    finally:
+        await conn.close()
+
+
+def test_sigkill_mid_survey_then_restart_continues_at_the_same_question(database_url, tmp_path):
+    """A separate `kbjuctl run` process, killed with SIGKILL; DEBUG logs never show the token."""
+    logs = [tmp_path / "first.log", tmp_path / "second.log"]
+
+    async def scenario(h):
+        env = kbjuctl_env(BOT_TOKEN=TOKEN, DATABASE_URL=database_url, TELEGRAM_API_URL=h.url,
+                          METRICS_PORT="0", LOG_LEVEL="DEBUG", FUNNEL_DELAY_SECONDS="2",
+                          BOT_HTTP_BACKEND="httpx")  # httpx logs request URLs: the filter must mask them
+        with logs[0].open("wb") as out:
+            first = start_kbjuctl(["run"], env, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            ivan = h.person(3001)
+            await survey(ivan, MAN, upto="sex")
+            sex_question = ivan.last_message()["message_id"]
+        finally:
+            first.send_signal(signal.SIGKILL)
+            first.wait(10)
+        with logs[1].open("wb") as out:
+            second = start_kbjuctl(["run"], env, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            # The keyboard shown before the crash still works, and the answers so far are kept.
+            events = await ivan.press("sex:v1:male", message_id=sex_question, timeout=20)
+            assert "рост" in texts(events)[0].lower()
+            for step in ("height", "weight"):
+                await ivan.say(MAN[step])
+            for step in ("steps", "sport", "freq"):
+                await ivan.press(f"{step}:v1:{MAN[step]}")
+            await ivan.say(MAN["waist"])
+            await ivan.say(MAN["neck"])
+            events = await ivan.press("goal:v1:healthy", expect=2)
+            assert "Иванов Иван" in texts(events)[0] and "2792 ккал" in texts(events)[1]
+            second.send_signal(signal.SIGKILL)  # before the funnel is due: it must survive
+            second.wait(10)
+            third = start_kbjuctl(["run"], env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                funnel = await ivan.wait(expect=1, timeout=20)
+                assert funnel[-1]["message"].get("photo")
+                await asyncio.sleep(2.5)  # nothing more arrives: sent once
+                assert not [e for e in await ivan.sync() if e["kind"] == "message"]
+                assert await _scalar(database_url, "SELECT status FROM scheduled_jobs") == "done"
+            finally:
+                third.send_signal(signal.SIGTERM)
+                assert await asyncio.to_thread(third.wait, 20) == 0  # graceful stop exits 0
+        finally:
+            if second.poll() is None:
+                second.kill()
+                second.wait(10)
+
+    run(database_url, scenario, start=False)
+    text = "".join(path.read_text(errors="replace") for path in logs)
+    assert "getUpdates" in text  # the DEBUG logs really contain request details
+    assert TOKEN not in text and TOKEN.split(":")[1] not in text
+
+
+def test_webhook_rejects_a_missing_or_wrong_secret_and_serves_people(database_url):
+    async def scenario(h):
+        port = free_port()
+        url = f"http://127.0.0.1:{port}/telegram/webhook"
+        await h.start_bot(webhook=True, port=port, webhook_url=url, webhook_secret="s3cret-value")
+        forged = {"update_id": 999, "message": {"message_id": 1, "date": int(time.time()), "text": "/start",
+                                                "chat": {"id": 5, "type": "private"},
+                                                "from": {"id": 5, "is_bot": False, "first_name": "X"}}}
+        async with aiohttp.ClientSession() as http:
+            for _ in range(50):  # wait for the server
+                with contextlib.suppress(aiohttp.ClientError):
+                    async with http.get(f"http://127.0.0.1:{port}/healthz") as r:
+                        assert r.status == 200
+                        break
+                await asyncio.sleep(0.1)
+            for headers in ({}, {"X-Telegram-Bot-Api-Secret-Token": "wrong"}):
+                async with http.post(url, json=forged, headers=headers) as r:
+                    assert r.status == 403
+        assert not await _scalar(database_url, "SELECT count(*) FROM processed_updates")
+        ivan = h.person(3002)
+        events = await ivan.say("/start")
+        assert "Начать тест" in str(ivan.buttons(ivan.last_message())) and events
+        await ivan.press("survey:v1:start")
+        await ivan.say(MAN["full_name"])
+        assert await _scalar(database_url, "SELECT step FROM conversations WHERE chat_id = 3002") == "birth_date"
+    run(database_url, scenario, start=False)
+
+
+class CuttableProxy:
+    """A TCP proxy in front of PostgreSQL that the test can cut (all connections dropped, port closed)."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.port = free_port()
+        self.server: asyncio.base_events.Server | None = None
+        self.writers: set[asyncio.StreamWriter] = set()
+
+    async def start(self) -> None:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
+
+    async def cut(self) -> None:
+        self.server.close()
+        for writer in list(self.writers):
+            writer.transport.abort()
+        await self.server.wait_closed()
+
+    async def _serve(self, reader, writer) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        except OSError:
+            writer.close()
+            return
+        self.writers |= {writer, up_writer}
+
+        async def pipe(src, dst):
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                dst.transport.abort()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        self.writers -= {writer, up_writer}
+
+
+def test_database_outage_gets_a_try_again_reply_and_the_bot_recovers(database_url):
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(database_url)
+    proxy = CuttableProxy(parts.port or 5432)
+
+    async def scenario(h):
+        await proxy.start()
+        proxied = database_url.replace(f":{parts.port or 5432}/", f":{proxy.port}/")
+        h.database_url = proxied
+        await h.start_bot()
+        ivan = h.person(3003)
+        await survey(ivan, MAN, upto="birth_date")
+        await proxy.cut()
+        events = await ivan.say(MAN["birth_date"], timeout=20)
+        assert "временно недоступен" in texts(events)[0]
+        await proxy.start()  # the database is back on the same address
+        events = await ivan.say(MAN["birth_date"], timeout=20)
+        assert "пол" in texts(events)[0].lower()
+        assert await _scalar(database_url, "SELECT step FROM conversations WHERE chat_id = 3003") == "sex"
+    run(database_url, scenario, start=False)
+
+
+def test_two_bot_instances_on_the_same_updates_never_double_handle(database_url):
+    """Two Applications (as two replicas would) process every update concurrently."""
+    async def scenario(h):
+        settings = bot_settings(database_url, h.url)
+        await h.client.send(3004, "hello")  # the chat exists at the stand-in (nobody polls this update)
+        apps = [build_application(settings, job_worker=False) for _ in range(2)]
+        for app in apps:
+            await app.initialize()
+            await _post_init(app)
+        try:
+            update_id = 1000
+            steps = [("text", "/start"), ("press", "survey:v1:start"), ("text", MAN["full_name"]),
+                     ("text", MAN["birth_date"]), ("press", "sex:v1:male"), ("text", MAN["height"])]
+            for kind, value in steps:
+                update_id += 1
+                message = {"message_id": update_id, "date": int(time.time()), "chat": {"id": 3004, "type": "private"},
+                           "from": {"id": 3004, "is_bot": False, "first_name": "И"}}
+                if kind == "text":
+                    body = {"update_id": update_id, "message": {**message, "text": value}}
+                    if value.startswith("/"):
+                        body["message"]["entities"] = [{"type": "bot_command", "offset": 0, "length": len(value)}]
+                else:
+                    body = {"update_id": update_id, "callback_query": {
+                        "id": str(update_id), "from": message["from"], "chat_instance": "1", "data": value,
+                        "message": {**message, "from": {"id": 1, "is_bot": True, "first_name": "bot"},
+                                    "text": "?"}}}
+                await asyncio.gather(*(app.process_update(Update.de_json(body, app.bot)) for app in apps))
+            conv = await _scalar(database_url, "SELECT step || ' ' || answers::text FROM conversations "
+                                               "WHERE chat_id = 3004")
+            assert conv.startswith("weight ") and '"sex": "male"' in conv and '"height": 180' in conv
+            assert await _scalar(database_url, "SELECT count(*) FROM processed_updates") == len(steps)
+            messages = [m for m in await h.client.messages(3004) if m["from"].get("is_bot")]
+            assert len(messages) == 6  # welcome + one question per step: nothing sent twice
+        finally:
+            for app in apps:
+                await _post_shutdown(app)
+                await app.shutdown()
+    run(database_url, scenario, start=False)
+
+
+def test_sandbox_runs_through_a_pipe(database_url, tmp_path):
+    env = kbjuctl_env(DATABASE_URL=database_url)
+    proc = start_kbjuctl(["run"], env, cwd=tmp_path, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT)
+    out = b""
+    try:
+        def send(line: str, pause: float = 1.5) -> None:
+            proc.stdin.write((line + "\n").encode())
+            proc.stdin.flush()
+            time.sleep(pause)
+
+        send("/start", 3.0)
+        send("1")
+        send("Иванов Иван")
+        send("15.06.1990")
+        out, _ = proc.communicate(timeout=30)  # closes stdin: end of input ends the sandbox
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+    text = out.decode()
+    assert proc.returncode == 0, text
+    assert "[1] 🚀 Начать тест" in text and "Укажите ваш пол" in text and "[2] 👩 Женский" in text
+
+
+def test_harness_is_importable_without_a_bot():
+    assert harness and TOKEN
