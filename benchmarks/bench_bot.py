@@ -1,0 +1,206 @@
+"""Benchmark of the bot: simulated people through the whole survey via the Bot API stand-in.
+
+The stand-in and the driver share this process; the bot runs as `kbjuctl run` in another
+process so its CPU time is measured with psutil. Two scenarios, each for the aiohttp backend and
+PTB's default httpx backend in the same run:
+  (a) burst: N people in lock-step (every person's update for a step at once; the next step when
+      all have their answer), polling mode;
+  (b) steady: a target update rate for D seconds in webhook mode.
+Prints figures only (not a test). Usage:
+  python benchmarks/bench_bot.py [--people 500] [--rate 300] [--duration 60] [--backend both]
+                                 [--mode both]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from kbjuctl import localpg, migrations  # noqa: E402
+from tgstandin import people  # noqa: E402
+from tgstandin.server import BotApiStandin  # noqa: E402
+
+TOKEN = "123456789:AAEhBP0av28Sn3N9sRgFwhyUbmEr0qJ4hQk"
+OLD_BOT_UPDATES_PER_S = 406
+OLD_BOT_STEP_P95 = "0.5–1.2 s (goal step 5.8 s)"
+STEPS = [("say", "start", "/start"), ("press", "survey", "survey:v1:start"), ("say", "full_name", "Иванов Иван"),
+         ("say", "birth_date", "15.06.1990"), ("press", "sex", "sex:v1:male"), ("say", "height", "180"),
+         ("say", "weight", "85"), ("press", "steps", "steps:v1:8000-10000"), ("press", "sport", "sport:v1:running"),
+         ("press", "freq", "freq:v1:3-4"), ("say", "waist", "95"), ("say", "neck", "42"),
+         ("press", "goal", "goal:v1:healthy")]
+
+
+def pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+class Driver:
+    def __init__(self, standin: BotApiStandin) -> None:
+        self.bot = standin.state.bot(TOKEN)
+        self.cursor: dict[int, int] = {}
+        self.last_bot_message: dict[int, int] = {}
+
+    async def step(self, uid: int, kind: str, name: str, value: str) -> float:
+        chat = self.bot.chat(uid)
+        after = chat.log.last_seq if uid in self.bot.chats else 0
+        expect = 2 if name == "goal" else 1
+        started = time.monotonic()
+        if kind == "say":
+            people.say(self.bot, uid, value, {"first_name": "Тест"})
+        else:
+            people.press(self.bot, uid, self.last_bot_message[uid], value, strict=False)
+        chat = self.bot.chat(uid)
+        while True:
+            events = await chat.log.wait(after, 1, 60)
+            messages = [e for e in events if e["kind"] == "message"]
+            if len(messages) >= expect:
+                self.last_bot_message[uid] = messages[-1]["message_id"]
+                return messages[expect - 1]["ts"] - started
+            if not events or chat.log.closed:
+                raise TimeoutError(f"no reply for {uid} at {name}")
+            after = events[-1]["seq"] if len(messages) == 0 else after
+            await asyncio.sleep(0.001)
+
+
+def start_bot(url: str, database_url: str, backend: str, webhook: bool, port: int) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BOT_", "WEBHOOK_", "DATABASE_"))}
+    env.update(BOT_TOKEN=TOKEN, TELEGRAM_API_URL=url, DATABASE_URL=database_url, BOT_HTTP_BACKEND=backend,
+               METRICS_PORT="0", LOG_LEVEL="WARNING", BOT_MAX_SEND_RATE="0", DB_POOL_MAX="40",
+               FUNNEL_DELAY_SECONDS="3600")
+    args = [sys.executable, "-m", "kbjuctl", "run"]
+    if webhook:
+        env.update(WEBHOOK_URL=f"http://127.0.0.1:{port}/telegram/webhook", WEBHOOK_SECRET="bench-secret")
+        args += ["--webhook", "--host", "127.0.0.1", "--port", str(port)]
+    return subprocess.Popen(args, cwd=ROOT, env=env)
+
+
+def fresh_database() -> str:
+    admin = localpg.server_for_tests(Path("/tmp/kbju-bench-pg"))[0]
+    url = localpg.create_database(admin, localpg.unique_name("kbju_bench"))
+    migrations.upgrade(url)
+    return url
+
+
+async def warm(driver: Driver, uid: int) -> None:
+    for kind, name, value in STEPS[:2]:
+        await driver.step(uid, kind, name, value)
+
+
+async def burst(n: int, backend: str) -> dict:
+    async with BotApiStandin() as standin:
+        proc = start_bot(standin.url, fresh_database(), backend, False, 0)
+        try:
+            driver = Driver(standin)
+            await warm(driver, 1)
+            cpu0 = psutil.Process(proc.pid).cpu_times()
+            uids = list(range(10_000, 10_000 + n))
+            latencies: dict[str, list[float]] = {}
+            started = time.monotonic()
+            for kind, name, value in STEPS:
+                latencies[name] = await asyncio.gather(*(driver.step(u, kind, name, value) for u in uids))
+            elapsed = time.monotonic() - started
+            cpu1 = psutil.Process(proc.pid).cpu_times()
+        finally:
+            proc.terminate()
+            proc.wait(30)
+    updates = n * len(STEPS)
+    cpu = (cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)
+    return {"updates": updates, "rate": updates / elapsed, "cpu_ms": cpu / updates * 1000, "lat": latencies}
+
+
+async def steady(rate: float, duration: float, backend: str) -> dict:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    async with BotApiStandin() as standin:
+        proc = start_bot(standin.url, fresh_database(), backend, True, port)
+        try:
+            driver = Driver(standin)
+            await asyncio.sleep(1.5)
+            await warm(driver, 1)
+            cpu0 = psutil.Process(proc.pid).cpu_times()
+            latencies: dict[str, list[float]] = {}
+            sent = 0
+            tasks = []
+
+            async def person(uid: int) -> None:
+                nonlocal sent
+                for kind, name, value in STEPS:
+                    latency = await driver.step(uid, kind, name, value)
+                    latencies.setdefault(name, []).append(latency)
+                    sent += 1
+
+            people_per_s = rate / len(STEPS)
+            started = time.monotonic()
+            uid = 20_000
+            while time.monotonic() - started < duration:
+                tasks.append(asyncio.create_task(person(uid)))
+                uid += 1
+                await asyncio.sleep(max(0.0, started + (uid - 20_000) / people_per_s - time.monotonic()))
+            await asyncio.gather(*tasks)
+            elapsed = time.monotonic() - started
+            cpu1 = psutil.Process(proc.pid).cpu_times()
+        finally:
+            proc.terminate()
+            proc.wait(30)
+    cpu = (cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)
+    return {"updates": sent, "rate": sent / elapsed, "cpu_ms": cpu / max(1, sent) * 1000, "lat": latencies}
+
+
+def report(title: str, result: dict) -> None:
+    print(f"\n== {title}: {result['updates']} updates, {result['rate']:.0f} updates/s, "
+          f"bot CPU {result['cpu_ms']:.2f} ms/update")
+    print(f"{'step':<12}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}")
+    for name, values in result["lat"].items():
+        print(f"{name:<12}{pct(values, 50) * 1000:>9.1f}{pct(values, 95) * 1000:>9.1f}{pct(values, 99) * 1000:>9.1f}")
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--people", type=int, default=500)
+    parser.add_argument("--rate", type=float, default=300)
+    parser.add_argument("--duration", type=float, default=60)
+    parser.add_argument("--backend", choices=("aiohttp", "httpx", "both"), default="both")
+    parser.add_argument("--mode", choices=("burst", "steady", "both"), default="both")
+    args = parser.parse_args()
+    backends = ("aiohttp", "httpx") if args.backend == "both" else (args.backend,)
+    print(f"machine: {platform.platform()}, python {platform.python_version()}, os.cpu_count() = {os.cpu_count()}")
+    results: dict[tuple[str, str], dict] = {}
+    for backend in backends:
+        if args.mode in ("burst", "both"):
+            results[("burst", backend)] = r = await burst(args.people, backend)
+            report(f"burst, {args.people} people in lock-step, polling, {backend}", r)
+        if args.mode in ("steady", "both"):
+            results[("steady", backend)] = r = await steady(args.rate, args.duration, backend)
+            report(f"steady {args.rate:.0f} updates/s for {args.duration:.0f} s, webhook, {backend}", r)
+    for mode in ("burst", "steady"):
+        if (mode, "aiohttp") in results and (mode, "httpx") in results:
+            a, h = results[(mode, "aiohttp")], results[(mode, "httpx")]
+            print(f"\n{mode}: aiohttp / httpx throughput = {a['rate'] / h['rate']:.2f}x, "
+                  f"CPU per update {h['cpu_ms'] / a['cpu_ms']:.2f}x lower with aiohttp")
+    if ("burst", "aiohttp") in results:
+        r = results[("burst", "aiohttp")]
+        worst = max(pct(v, 95) for v in r["lat"].values())
+        print(f"\nvs the old bot (anchors): {r['rate']:.0f} vs {OLD_BOT_UPDATES_PER_S} updates/s "
+              f"({r['rate'] / OLD_BOT_UPDATES_PER_S:.1f}x); worst step p95 {worst * 1000:.0f} ms vs {OLD_BOT_STEP_P95}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
