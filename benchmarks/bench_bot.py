@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import time
@@ -28,9 +27,9 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from kbjuctl import localpg, migrations  # noqa: E402
-from tgstandin import people  # noqa: E402
-from tgstandin.server import BotApiStandin  # noqa: E402
+from kbjuctl import localpg, migrations
+from tgstandin import people
+from tgstandin.server import BotApiStandin
 
 TOKEN = "123456789:AAEhBP0av28Sn3N9sRgFwhyUbmEr0qJ4hQk"
 OLD_BOT_UPDATES_PER_S = 406
@@ -46,7 +45,7 @@ def pct(values: list[float], p: float) -> float:
     if not values:
         return float("nan")
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 class Driver:
