@@ -1,5 +1,191 @@
-"""`kbjuctl backup` (placeholder until the backup issue lands)."""
+"""`kbjuctl backup`: options in, a backup service called, progress and a rich summary drawn."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
 
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
-app = typer.Typer(help="Backups of the PostgreSQL database (not built yet).", no_args_is_help=True)
+from kbjuctl import backup
+from kbjuctl.console import err, out, print_json
+from kbjuctl.options import DatabaseUrl, JsonOutput, require_database_url
+
+app = typer.Typer(help="Backups of the PostgreSQL database: pg_dump archives with a checkable manifest.",
+                  no_args_is_help=True)
+
+BackupDir = Annotated[Path | None, typer.Option("--dir", help="Folder holding the backups [env: BACKUP_DIR, "
+                                                "default ./backups].", show_default=False)]
+BackupPath = Annotated[Path, typer.Argument(help="A backup folder (or any file in it).", show_default=False)]
+Identity = Annotated[Path | None, typer.Option("--identity", help="age identity file (AGE-SECRET-KEY-1...) for "
+                                               "an encrypted backup.", show_default=False)]
+
+
+class _Bars:
+    """The services' Progress drawn as rich bars on stderr (stdout stays for results)."""
+
+    def __init__(self, bars: Progress):
+        self._bars, self._tasks = bars, {}
+
+    def start(self, task: str, total: int | None = None) -> None:
+        if task not in self._tasks:
+            self._tasks[task] = self._bars.add_task(task, total=total)
+
+    def advance(self, task: str, amount: int = 1) -> None:
+        self._bars.advance(self._tasks[task], amount)
+
+    def finish(self, task: str) -> None:
+        if task in self._tasks:
+            t = self._bars.tasks[self._tasks[task]]
+            self._bars.update(self._tasks[task], total=t.total if t.total is not None else t.completed or 1,
+                              completed=t.total if t.total is not None else t.completed or 1)
+
+
+def _progress(quiet: bool) -> Progress:
+    return Progress(TextColumn("{task.description:<16}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=err, transient=True, disable=quiet)
+
+
+def _backup_dir(value: Path | None) -> Path:
+    if value is not None:
+        return value
+    from bot.config import load_settings
+
+    return load_settings().backup_dir
+
+
+@app.command()
+def create(
+    backup_dir: BackupDir = None,
+    database_url: DatabaseUrl = None,
+    encrypt_to: Annotated[str | None, typer.Option("--encrypt-to", help="Encrypt the archive for this age "
+                                                   "recipient (age1...) or recipients file.", show_default=False)]
+    = None,
+    json_output: JsonOutput = False,
+) -> None:
+    """Write one backup (pg_dump custom archive + manifest) into DIR; its path is the last line printed."""
+    url = require_database_url(database_url)
+    with (bars := _progress(json_output)):
+        result = backup.create_backup(url, _backup_dir(backup_dir), encrypt_to, _Bars(bars))
+    if result.warning:
+        err.print(f"[yellow]Warning:[/] {result.warning}", highlight=False)
+    if json_output:
+        print_json(result.to_json())
+        return
+    table = Table(title=f"Backup {result.manifest.name} ({result.seconds:.1f} s)")
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    table.add_column("checksum", justify="right")
+    for name, t in result.manifest.tables.items():
+        table.add_row(name, f"{t['rows']:,}", t["checksum"])
+    out.print(table)
+    archive = result.manifest.archive
+    out.print(f"Archive {archive['file']}: {archive['bytes']:,} bytes, sha256 {archive['sha256']}"
+              + (" (age-encrypted)" if archive["encrypted"] else "") + f"; schema {result.manifest.schema_version}.",
+              highlight=False)
+    out.print(str(result.path), highlight=False, soft_wrap=True)
+
+
+@app.command()
+def verify(
+    path: BackupPath,
+    deep: Annotated[bool, typer.Option("--deep", help="Also restore into a scratch database (created on the "
+                                       "--database-url server, then dropped) and compare every table.")] = False,
+    identity: Identity = None,
+    database_url: DatabaseUrl = None,
+    json_output: JsonOutput = False,
+) -> None:
+    """Prove a backup is intact: archive sha256, readable by pg_restore; --deep: restored data matches."""
+    url = require_database_url(database_url) if deep else None
+    with (bars := _progress(json_output)):
+        result = backup.verify_backup(path, deep=deep, identity=identity, database_url=url, progress=_Bars(bars))
+    if result.warning:
+        err.print(f"[yellow]Warning:[/] {result.warning}", highlight=False)
+    if json_output:
+        print_json(result.to_json())
+        return
+    if result.tables:
+        table = Table(title="Restored into a scratch database: every table matches the manifest")
+        table.add_column("table")
+        table.add_column("rows", justify="right")
+        for name, t in result.tables.items():
+            table.add_row(name, f"{t['rows']:,}")
+        out.print(table)
+    what = "deep (restored and compared)" if deep else "archive (sha256, readable by pg_restore)"
+    out.print(f"[green]Verified[/] {what} in {result.seconds:.1f} s: {result.path}", highlight=False)
+
+
+@app.command()
+def restore(
+    path: BackupPath,
+    database_url: DatabaseUrl = None,
+    force: Annotated[bool, typer.Option("--force", help="Restore even into a database that already has "
+                                        "tables; objects of the backup replace theirs.")] = False,
+    identity: Identity = None,
+    json_output: JsonOutput = False,
+) -> None:
+    """Restore a backup (verified first, in one transaction), then compare every table with the manifest."""
+    url = require_database_url(database_url)
+    with (bars := _progress(json_output)):
+        result = backup.restore_backup(path, url, force=force, identity=identity, progress=_Bars(bars))
+    if json_output:
+        print_json(result.to_json())
+        return
+    table = Table(title=f"Restored into {result.target}: every table matches the manifest")
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    for name, t in result.tables.items():
+        table.add_row(name, f"{t.rows:,}")
+    out.print(table)
+    out.print(f"pg_restore {result.pg_restore.version}, {result.seconds:.1f} s.", highlight=False)
+
+
+@app.command("list")
+def list_(backup_dir: BackupDir = None, json_output: JsonOutput = False) -> None:
+    """Every backup in DIR: time, size, rows, schema version, verified?"""
+    listing = backup.list_backups(_backup_dir(backup_dir))
+    if json_output:
+        print_json(listing.to_json())
+        return
+    table = Table(title=f"Backups in {_backup_dir(backup_dir)}")
+    for column in ("name", "time (UTC)", "size", "rows", "schema", "encrypted", "verified"):
+        table.add_column(column, justify="right" if column in ("size", "rows") else "left")
+    style = {"deep": "green", "archive": "green", "FAILED": "bold red", "no": "yellow"}
+    for b in listing.backups:
+        if b.damaged:
+            table.add_row(b.name, "", f"{b.bytes / 2**20:,.1f} MiB", "", "", "", f"[red]damaged: {b.damaged}[/]")
+            continue
+        table.add_row(b.name, (b.created_at or "")[:19].replace("T", " "), f"{b.bytes / 2**20:,.1f} MiB",
+                      f"{b.total_rows:,}", b.schema_version or "-", "yes" if b.encrypted else "no",
+                      f"[{style[b.verified]}]{b.verified}[/]" + (f" {b.verified_at[:16]}" if b.verified_at else ""))
+    out.print(table)
+    if listing.leftovers:
+        out.print(f"{len(listing.leftovers)} unfinished backup folder(s) (.tmp-*) ignored; "
+                  "`kbjuctl backup prune` removes interrupted ones.")
+
+
+@app.command()
+def prune(
+    keep_last: Annotated[int, typer.Option("--keep-last", help="Keep the newest N backups.", show_default=False)],
+    keep_daily: Annotated[int, typer.Option("--keep-daily", help="Also keep the newest backup of each of the last "
+                                            "D days that have one.")] = 0,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be deleted; delete nothing.")]
+    = False,
+    backup_dir: BackupDir = None,
+    json_output: JsonOutput = False,
+) -> None:
+    """Delete old backups (never the newest verified one) and interrupted leftovers."""
+    result = backup.prune_backups(_backup_dir(backup_dir), keep_last, keep_daily, dry_run)
+    if json_output:
+        print_json(result.to_json())
+        return
+    table = Table(title="Prune (dry run: nothing deleted)" if dry_run else "Prune")
+    table.add_column("backup")
+    table.add_column("decision")
+    for name, reasons in sorted(result.keep.items()):
+        table.add_row(name, "[green]keep[/]: " + ", ".join(reasons))
+    for path in result.delete + result.leftovers:
+        table.add_row(Path(path).name, "[red]would delete[/]" if dry_run else "[red]deleted[/]")
+    out.print(table)

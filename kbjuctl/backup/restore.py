@@ -1,0 +1,120 @@
+"""`backup restore`: verify first, restore atomically with pg_restore, then prove the data matches."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from psycopg import sql
+
+from kbjuctl import dburl
+from kbjuctl.backup import checksums, tools
+from kbjuctl.backup.archive import Backup, archive_problems, open_backup, plaintext, unreadable
+from kbjuctl.backup.db import connect, server_version
+from kbjuctl.backup.progress import NoProgress, Progress
+from kbjuctl.errors import BadInput, OperationFailed, VerificationFailed
+
+HAS_ROWS = "SELECT EXISTS (SELECT FROM {})"
+
+
+@dataclass
+class RestoreResult:
+    path: Path
+    target: str
+    tables: dict[str, checksums.TableSum]
+    pg_restore: tools.Tool
+    seconds: float
+    replaced: list[str] = field(default_factory=list)  # tables the target held before (--force)
+
+    def to_json(self) -> dict:
+        return {"path": str(self.path), "target": self.target, "matches_manifest": True,
+                "tables": {n: s.to_json() for n, s in self.tables.items()},
+                "total_rows": sum(s.rows for s in self.tables.values()),
+                "pg_restore": self.pg_restore.to_json(), "replaced_tables": self.replaced,
+                "seconds": round(self.seconds, 3)}
+
+
+def pick_pg_restore(backup: Backup, server_major: int, server_version_text: str) -> tools.Tool:
+    """Able to read the archive (major >= pg_dump's) and to write to the server (>= its major)."""
+    dump_major = backup.manifest.dump_major
+    if dump_major > server_major:
+        why = f"the archive was written by pg_dump {dump_major}"
+    else:
+        why = f"the server is PostgreSQL {server_version_text}"
+    return tools.pick("pg_restore", max(dump_major, server_major), why)
+
+
+def checked_backup(path: Path) -> Backup:
+    """The backup, with its manifest and archive proven intact; VerificationFailed says what is not."""
+    backup = open_backup(path)
+    problems = archive_problems(backup)
+    if problems:
+        raise VerificationFailed(f"The backup {backup.folder} is damaged:\n  " + "\n  ".join(problems))
+    return backup
+
+
+def run_pg_restore(pg_restore: tools.Tool, archive: Path, url: str, *, single_transaction: bool,
+                   clean: bool = False, jobs: int = 1) -> None:
+    command = [str(pg_restore.path), "--exit-on-error", "--no-owner", "--no-password", f"--dbname={url}"]
+    if single_transaction:
+        command.append("--single-transaction")
+    elif jobs > 1:
+        command.append(f"--jobs={jobs}")
+    if clean:
+        command += ["--clean", "--if-exists"]
+    done = subprocess.run([*command, str(archive)], check=False, capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL)
+    if done.returncode != 0:
+        undone = " It ran in one transaction: the target was left as it was." if single_transaction else ""
+        raise OperationFailed(f"pg_restore {pg_restore.version} failed on {dburl.redact(url)}:{undone}\n"
+                              f"{done.stderr.strip()[-2000:]}")
+
+
+def compare_with_manifest(url: str, backup: Backup, progress: Progress) -> tuple[dict, list[str]]:
+    with connect(url, autocommit=True) as conn:
+        progress.start("checksums", len(checksums.user_tables(conn)))
+        sums = checksums.table_sums(conn, lambda _name: progress.advance("checksums"))
+    progress.finish("checksums")
+    return sums, checksums.differences(backup.manifest.tables, sums)
+
+
+def tables_with_rows(conn) -> tuple[list[str], list[str]]:
+    """(every user table, those holding at least one row) of the database behind conn."""
+    names, filled = [], []
+    for schema, name in checksums.user_tables(conn):
+        names.append(checksums.table_name(schema, name))
+        query = sql.SQL(HAS_ROWS).format(sql.Identifier(schema, name))
+        if conn.execute(query).fetchone()[0]:
+            filled.append(checksums.table_name(schema, name))
+    return names, filled
+
+
+def restore_backup(path: Path, url: str, *, force: bool = False, identity: Path | None = None,
+                   progress: Progress | None = None) -> RestoreResult:
+    progress = progress or NoProgress()
+    started = time.monotonic()
+    progress.start("check archive", None)
+    backup = checked_backup(path)
+    with connect(url, autocommit=True) as conn:
+        version, major = server_version(conn)
+        existing, filled = tables_with_rows(conn)
+    if existing and not force:
+        held = f"{len(filled)} of them hold rows ({', '.join(filled[:5])})" if filled else "none holds rows yet"
+        raise BadInput(f"The target {dburl.redact(url)} already has {len(existing)} tables ({held}). "
+                       "Restore into an empty database, or pass --force to replace what it holds.")
+    pg_restore = pick_pg_restore(backup, major, version)
+    with plaintext(backup, identity) as archive:
+        problem = unreadable(pg_restore, archive, whole=False)
+        if problem:
+            raise VerificationFailed(f"{problem}\nThe target was not touched.")
+        progress.finish("check archive")
+        progress.start("pg_restore", None)
+        run_pg_restore(pg_restore, archive, url, single_transaction=True, clean=bool(existing))
+        progress.finish("pg_restore")
+    sums, diffs = compare_with_manifest(url, backup, progress)
+    if diffs:
+        raise VerificationFailed(f"RESTORED DATA DIFFERS FROM THE BACKUP in {dburl.redact(url)}:\n  "
+                                 + "\n  ".join(diffs))
+    return RestoreResult(backup.folder, dburl.redact(url), sums, pg_restore, time.monotonic() - started, existing)
