@@ -118,7 +118,7 @@ def _dump_and_sum(conn, pg_dump: tools.Tool, url: str, snapshot: str, archive: P
         try:
             tables = checksums.user_tables(conn)
             progress.start("checksums", len(tables))
-            result["sums"] = checksums.table_sums(conn, lambda _name: progress.advance("checksums"))
+            result["sums"] = checksums.table_sums(conn, lambda _name: progress.advance("checksums"), parallel=False)
         except Exception as exc:  # noqa: BLE001 -- reported by the main thread
             result["error"] = exc
 

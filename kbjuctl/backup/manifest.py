@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kbjuctl.backup.checksums import METHODS
 from kbjuctl.errors import BadInput, VerificationFailed
 
 FORMAT = "kbju-backup/1"
@@ -77,8 +78,8 @@ def _shape_problems(data: Any) -> list[str]:
                  if not isinstance(data["archive"].get(key), kind)]
     for name, table in data["tables"].items():
         if not (isinstance(table, dict) and isinstance(table.get("rows"), int)
-                and isinstance(table.get("checksum"), str)):
-            problems.append(f"tables.{name} lacks rows/checksum")
+                and isinstance(table.get("checksum"), str) and table.get("method") in METHODS):
+            problems.append(f"tables.{name} lacks rows/checksum/method")
     if not problems and sum(t["rows"] for t in data["tables"].values()) != data["total_rows"]:
         problems.append("total_rows is not the sum of the tables' rows")
     return problems

@@ -75,7 +75,8 @@ def run_pg_restore(pg_restore: tools.Tool, archive: Path, url: str, *, single_tr
 def compare_with_manifest(url: str, backup: Backup, progress: Progress) -> tuple[dict, list[str]]:
     with connect(url, autocommit=True) as conn:
         progress.start("checksums", len(checksums.user_tables(conn)))
-        sums = checksums.table_sums(conn, lambda _name: progress.advance("checksums"))
+        methods = {name: t["method"] for name, t in backup.manifest.tables.items()}
+        sums = checksums.table_sums(conn, lambda _name: progress.advance("checksums"), methods)
     progress.finish("checksums")
     return sums, checksums.differences(backup.manifest.tables, sums)
 
