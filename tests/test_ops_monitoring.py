@@ -1,0 +1,262 @@
+"""Alert rules and dashboards (monitoring/): promtool checks and unit tests, provisioning, PromQL names.
+
+`metric_names` and `exposed_names` are used by test_ops_stack.py, which compares the names
+every rule and panel uses with what a running bot and postgres_exporter really expose.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+MONITORING = ROOT / "monitoring"
+RULES = sorted((MONITORING / "rules").glob("*.yml"))
+RULE_TESTS = sorted((MONITORING / "tests").glob("*.yml"))
+DASHBOARDS = sorted((MONITORING / "grafana" / "dashboards").glob("*.json"))
+# Series Prometheus makes itself: from scraping (up, scrape_*) and from alerting (ALERTS*).
+PROMETHEUS_SERIES = {"up", "ALERTS", "ALERTS_FOR_STATE", "scrape_duration_seconds", "scrape_samples_scraped",
+                     "scrape_samples_post_metric_relabeling", "scrape_series_added"}
+
+needs_promtool = pytest.mark.skipif(shutil.which("promtool") is None,
+                                    reason="promtool missing: ./scripts/system-deps.sh installs it")
+
+# --- PromQL names ------------------------------------------------------------------------------
+
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`')
+_LABEL_LIST = re.compile(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^()]*\)")
+_MODIFIER = re.compile(r"\b(?:offset\s+-?[\w$]+|@\s*[\w.()$]+)")
+_TOKEN = re.compile(r"(?P<number>(?:0x[0-9a-fA-F]+|\d+(?:\.\d*)?(?:[eE][+-]?\d+)?|\.\d+))"
+                    r"|(?P<name>[A-Za-z_:][A-Za-z0-9_:]*)")
+_KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "bool", "and", "or", "unless",
+             "offset", "inf", "nan"}
+
+
+def metric_names(expr: str) -> set[str]:
+    """Every metric name a PromQL expression selects (functions, keywords, labels and numbers left out)."""
+    text = _STRING.sub('""', expr)
+    if "__name__" in text:
+        raise ValueError(f"selecting by __name__ hides the metric name from this check: {expr}")
+    text = re.sub(r"\{[^{}]*\}", " ", text)        # label matchers
+    text = re.sub(r"\[[^\[\]]*\]", " ", text)      # ranges and subqueries, Grafana's $__rate_interval
+    text = _LABEL_LIST.sub(" ", text)
+    text = _MODIFIER.sub(" ", text)
+    names = set()
+    for match in _TOKEN.finditer(text):
+        name = match.group("name")
+        if name is None or name.lower() in _KEYWORDS:
+            continue
+        if text[match.end():].lstrip().startswith("("):
+            continue                                 # a function or an aggregation
+        if match.start() > 0 and text[match.start() - 1] == "$":
+            raise ValueError(f"a Grafana variable outside a range: {expr}")
+        names.add(name)
+    return names
+
+
+def exposed_names(exposition: str) -> set[str]:
+    """The series names a /metrics page can produce, from its # TYPE lines and its samples.
+
+    A family with no sample yet (a labelled histogram nobody observed) still counts, with the
+    names its type produces: histogram -> _bucket/_sum/_count, summary -> _sum/_count, so a
+    query for `x_bucket` of a gauge `x`, or for a bare histogram name, is caught.
+    """
+    suffixes = {"histogram": ("_bucket", "_sum", "_count", "_created"), "summary": ("", "_sum", "_count", "_created"),
+                "counter": ("",), "gauge": ("",), "untyped": ("",), "unknown": ("",), "info": ("",)}
+    names = set()
+    for line in exposition.splitlines():
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split(maxsplit=3)
+            names.update(name + s for s in suffixes.get(kind, ("",)))
+        elif line and not line.startswith("#"):
+            names.add(re.match(r"[A-Za-z_:][A-Za-z0-9_:]*", line).group(0))
+    return names
+
+
+def rule_exprs() -> dict[str, str]:
+    """{alert or record name: expr} of every rule file."""
+    exprs = {}
+    for path in RULES:
+        for group in yaml.safe_load(path.read_text())["groups"]:
+            for rule in group["rules"]:
+                exprs[rule.get("alert") or rule["record"]] = rule["expr"]
+    return exprs
+
+
+def dashboard_panels() -> list[tuple[str, dict]]:
+    """(dashboard file name, panel) of every panel, rows' nested panels included."""
+    out = []
+    for path in DASHBOARDS:
+        stack = list(json.loads(path.read_text())["panels"])
+        while stack:
+            panel = stack.pop()
+            stack.extend(panel.get("panels", []))
+            out.append((path.name, panel))
+    return out
+
+
+def dashboard_exprs() -> dict[str, str]:
+    return {f"{name} / {panel['title']} / {target['refId']}": target["expr"]
+            for name, panel in dashboard_panels() for target in panel.get("targets", [])}
+
+
+def all_used_names() -> dict[str, set[str]]:
+    """{metric name: where it is used} over every rule and dashboard panel."""
+    used: dict[str, set[str]] = {}
+    for where, expr in {**rule_exprs(), **dashboard_exprs()}.items():
+        for name in metric_names(expr):
+            used.setdefault(name, set()).add(where)
+    return used
+
+
+@pytest.mark.parametrize(("expr", "names"), [
+    ('up{job="kbju-bot"} == 0', {"up"}),
+    ('absent(up{job="kbju-bot"})', {"up"}),
+    ("histogram_quantile(0.95, sum by (le, step) (rate(kbju_update_handling_seconds_bucket[$__rate_interval])))",
+     {"kbju_update_handling_seconds_bucket"}),
+    ("sum(rate(a_sum[5m])) / sum(rate(a_count[5m])) > 1e3", {"a_sum", "a_count"}),
+    ('sum(x_total{outcome=~"error|db_unavailable"}) by (instance) / ignoring(outcome) group_left y',
+     {"x_total", "y"}),
+    ('label_replace(m, "dst", "$1", "src", "(.*)") and on (instance) n offset 5m', {"m", "n"}),
+    ("time() - max(kbju_backup_last_success_timestamp_seconds) > 26 * 3600",
+     {"kbju_backup_last_success_timestamp_seconds"}),
+    ("rate(c[5m:30s]) unless bool d @ 1609746000", {"c", "d"}),
+    ('sum(increase(kbju_registrations_total[$__range]))', {"kbju_registrations_total"}),
+    ('ALERTS{alertstate="firing"}', {"ALERTS"}),
+])
+def test_metric_names_are_parsed_out_of_promql(expr, names):
+    assert metric_names(expr) == names
+
+
+def test_exposed_names_follow_the_type_of_each_family():
+    page = """# HELP h_seconds a histogram nobody observed yet
+# TYPE h_seconds histogram
+# TYPE c_total counter
+c_total 1.0
+c_created 1.7e9
+# TYPE g gauge
+g{state="x"} 2
+# TYPE pg_commits counter
+pg_commits{datname="kbju"} 5
+"""  # pg_commits: the Go client writes counters without _total
+    names = exposed_names(page)
+    assert {"h_seconds_bucket", "h_seconds_sum", "h_seconds_count", "c_total", "g", "pg_commits"} <= names
+    assert not {"h_seconds", "g_bucket", "g_count", "c"} & names
+
+
+# --- rules ---------------------------------------------------------------------------------------
+
+def promtool(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["promtool", *args], check=False, capture_output=True, text=True, timeout=60)
+
+
+@needs_promtool
+def test_promtool_accepts_the_rules_and_the_prometheus_config():
+    checked = promtool("check", "rules", *map(str, RULES))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    config = promtool("check", "config", str(MONITORING / "prometheus.yml"))
+    assert config.returncode == 0, config.stdout + config.stderr
+
+
+@needs_promtool
+def test_promtool_unit_tests_of_the_alerts_pass():
+    result = promtool("test", "rules", *map(str, RULE_TESTS))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_alert_is_unit_tested_firing_and_not_firing():
+    alerts = {name for name in rule_exprs()}
+    firing, quiet = set(), set()
+    for path in RULE_TESTS:
+        for group in yaml.safe_load(path.read_text())["tests"]:
+            for case in group.get("alert_rule_test", []):
+                (firing if case.get("exp_alerts") else quiet).add(case["alertname"])
+    assert alerts - firing == set(), "alerts never shown firing"
+    assert alerts - quiet == set(), "alerts never shown quiet"
+    assert (firing | quiet) <= alerts, "tests of alerts that do not exist"
+
+
+def test_every_alert_says_what_is_wrong_and_what_to_do():
+    for path in RULES:
+        for group in yaml.safe_load(path.read_text())["groups"]:
+            for rule in group["rules"]:
+                notes = rule.get("annotations", {})
+                assert notes.get("summary"), rule["alert"]
+                assert len(notes.get("description", "")) > 80, f"{rule['alert']}: say what to do"
+                assert rule.get("labels", {}).get("severity") in {"critical", "warning"}, rule["alert"]
+
+
+def test_the_required_alerts_exist():
+    names = set(rule_exprs())
+    assert {"KbjuBotDown", "KbjuBotNotScraped", "KbjuNoUpdatesHandled", "KbjuErrorRatioHigh",
+            "KbjuSlowUpdateHandling", "KbjuBotApiErrors", "KbjuFloodControlWaits", "KbjuDatabaseDown",
+            "KbjuDatabaseConnectionsNearLimit", "KbjuSlowQueries", "KbjuScheduledJobsOverdue",
+            "KbjuBackupTooOld"} <= names
+    assert "> 1" in rule_exprs()["KbjuSlowUpdateHandling"] and "0.95" in rule_exprs()["KbjuSlowUpdateHandling"]
+    assert "26 * 3600" in rule_exprs()["KbjuBackupTooOld"]
+
+
+# --- dashboards ----------------------------------------------------------------------------------
+
+def test_dashboards_are_provisioned_from_files_with_the_provisioned_datasource():
+    provisioning = MONITORING / "grafana" / "provisioning"
+    datasources = yaml.safe_load((provisioning / "datasources" / "prometheus.yml").read_text())["datasources"]
+    uids = {d["uid"] for d in datasources}
+    (provider,) = yaml.safe_load((provisioning / "dashboards" / "kbju.yml").read_text())["providers"]
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    mounts = dict(v.rsplit(":", 1)[0].split(":", 1) for v in compose["services"]["grafana"]["volumes"]
+                  if v.startswith("./"))
+    assert mounts["./monitoring/grafana/dashboards"] == provider["options"]["path"]
+    assert mounts["./monitoring/grafana/provisioning"] == "/etc/grafana/provisioning"
+    assert {p.stem for p in DASHBOARDS} == {"kbju-system", "kbju-users", "kbju-performance", "kbju-database"}
+    seen_uids = set()
+    for path in DASHBOARDS:
+        board = json.loads(path.read_text())
+        assert board["uid"] == path.stem and board["uid"] not in seen_uids
+        seen_uids.add(board["uid"])
+    for name, panel in dashboard_panels():
+        if panel.get("type") == "row":
+            continue
+        assert panel["targets"], f"{name}: {panel['title']} has no query"
+        for ref in [panel["datasource"], *(t["datasource"] for t in panel["targets"])]:
+            assert ref["uid"] in uids, f"{name}: {panel['title']} names an unprovisioned datasource"
+
+
+def test_dashboards_show_what_the_issue_asks_for():
+    exprs = dashboard_exprs()
+
+    def used(board: str) -> set[str]:
+        return {n for where, e in exprs.items() if where.startswith(board) for n in metric_names(e)}
+
+    assert {"up", "process_start_time_seconds", "process_cpu_seconds_total",
+            "process_resident_memory_bytes"} <= used("kbju-system")
+    assert {"kbju_active_users", "kbju_registrations_total", "kbju_survey_abandoned_total",
+            "kbju_survey_started_total", "kbju_survey_completed_total", "kbju_goal_users"} <= used("kbju-users")
+    assert {"kbju_updates_received_total", "kbju_update_handling_seconds_bucket",
+            "kbju_bot_api_request_seconds_bucket", "kbju_update_lag_seconds_bucket"} <= used("kbju-performance")
+    assert {"pg_stat_database_numbackends", "kbju_db_query_seconds_bucket", "pg_database_size_bytes",
+            "pg_stat_user_tables_n_live_tup"} <= used("kbju-database")
+    by_step = [e for w, e in exprs.items() if "kbju_update_handling_seconds_bucket" in e and "step" in e]
+    assert {q for q in ("0.5", "0.95", "0.99") if any(f"histogram_quantile({q}," in e for e in by_step)} == \
+        {"0.5", "0.95", "0.99"}
+
+
+def test_replica_gauges_from_the_database_are_never_summed():
+    """Every replica reports the same database-wide value: a sum would count it once per replica."""
+    shared = {"kbju_active_users", "kbju_goal_users", "kbju_survey_in_progress", "kbju_scheduled_jobs",
+              "kbju_backup_last_success_timestamp_seconds"}
+    for where, expr in {**rule_exprs(), **dashboard_exprs()}.items():
+        for name in shared & metric_names(expr):
+            assert not re.search(rf"\b(sum|count)\b[^()]*\([^()]*\b{name}\b", expr), f"{where}: {expr}"
+
+
+def test_no_name_is_used_that_is_not_prometheus_own_or_a_bot_or_exporter_name():
+    """Cheap static half of test_ops_stack's live check: only our namespaces appear."""
+    for name, where in all_used_names().items():
+        assert name in PROMETHEUS_SERIES or name.startswith(("kbju_", "pg_", "process_")), (name, where)
