@@ -45,10 +45,12 @@ FILL = [
 ]
 
 
-def timed(fn) -> float:
+def timed(seconds: list[float], fn, *args, **kwargs):
+    """Call fn, append its wall time to seconds, return its result."""
     started = time.perf_counter()
-    fn()
-    return time.perf_counter() - started
+    result = fn(*args, **kwargs)
+    seconds.append(time.perf_counter() - started)
+    return result
 
 
 def run(cmd: list[str]) -> None:
@@ -88,24 +90,20 @@ def main() -> None:
 
         bare_dump, ours_dump, bare_restore, ours_restore, deep_verify = [], [], [], [], []
         archive = work / "bare.pgcustom"
-        backup_path = None
         for i in range(args.runs):
-            bare_dump.append(timed(lambda: run([str(pg_dump.path), "-Fc", f"--file={archive}",
-                                                f"--dbname={source}"])))
-            result = {}
-            ours_dump.append(timed(lambda: result.update(b=create_backup(source, work / "backups"))))
-            backup_path = result["b"].path
+            timed(bare_dump, run, [str(pg_dump.path), "-Fc", f"--file={archive}", f"--dbname={source}"])
+            backup_path = timed(ours_dump, create_backup, source, work / "backups").path
 
             name = localpg.unique_name(f"kbju_bench_bare{i}")
             scratch.append(name)
             target = localpg.create_database(admin, name)
-            bare_restore.append(timed(lambda: run([str(pg_restore.path), f"--dbname={target}", str(archive)])))
+            timed(bare_restore, run, [str(pg_restore.path), f"--dbname={target}", str(archive)])
 
             name = localpg.unique_name(f"kbju_bench_ours{i}")
             scratch.append(name)
             target = localpg.create_database(admin, name)
-            ours_restore.append(timed(lambda: restore_backup(backup_path, target)))
-            deep_verify.append(timed(lambda: verify_backup(backup_path, deep=True, database_url=admin)))
+            timed(ours_restore, restore_backup, backup_path, target)
+            timed(deep_verify, verify_backup, backup_path, deep=True, database_url=admin)
             for name in scratch:
                 localpg.drop_database(admin, name)
             scratch.clear()
