@@ -1,0 +1,258 @@
+"""The compose topology without containers: the bot, the stand-in, postgres_exporter and Prometheus as processes.
+
+The bot is `kbjuctl run --webhook` connecting as a login of the restricted kbju_bot role;
+postgres_exporter (Debian's, the version compose pins) runs with monitoring/'s extra queries as
+a pg_monitor login; Prometheus loads monitoring/prometheus.yml with its discovery replaced by
+these local ports and its intervals shortened, and the real rule files. Every metric name a rule
+or a dashboard uses must be on the bot's or the exporter's /metrics page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import psycopg
+import pytest
+import yaml
+
+from kbjuctl import cli_roles, localpg
+from tests.bot_harness import TOKEN, free_port, kbjuctl_env
+from tests.test_ops_monitoring import MONITORING, PROMETHEUS_SERIES, all_used_names, exposed_names, rule_exprs
+from tests.test_ops_roles import as_role
+
+ROOT = Path(__file__).resolve().parents[1]
+EXPORTER = shutil.which("prometheus-postgres-exporter") or shutil.which("postgres_exporter")
+PROMETHEUS = shutil.which("prometheus")
+# Names in the contract the bot does not expose yet; each is reported, and the xfail below
+# turns into a failure the moment the bot exposes it, so this set cannot go stale.
+NOT_YET_EXPOSED = {"kbju_backup_last_success_timestamp_seconds"}
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not (EXPORTER and PROMETHEUS),
+                       reason="prometheus / prometheus-postgres-exporter missing: ./scripts/system-deps.sh"),
+]
+
+
+def get(url: str, timeout: float = 3.0) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def wait_for(what: str, check, timeout: float = 20.0, procs: dict | None = None):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        for name, proc in (procs or {}).items():
+            if proc.poll() is not None:
+                raise AssertionError(f"{name} exited with {proc.returncode} while waiting for {what}")
+        try:
+            last = check()
+            if last:
+                return last
+        except (OSError, ValueError, KeyError) as exc:
+            last = exc
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
+
+
+def timestamp(rfc3339: str) -> datetime:
+    """Prometheus's RFC 3339 times carry nanoseconds; Python reads microseconds."""
+    match = re.fullmatch(r"([^.]+?)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)", rfc3339)
+    fraction = (match.group(2) or "0")[:6].ljust(6, "0")
+    return datetime.fromisoformat(f"{match.group(1)}.{fraction}{match.group(3).replace('Z', '+00:00')}")
+
+
+class Stack:
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.ports = {name: free_port() for name in ("standin", "webhook", "metrics", "exporter", "prometheus")}
+
+    def start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
+        log = open(self.tmp / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
+        proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        self.procs[name] = proc
+        return proc
+
+    def log(self, name: str) -> str:
+        return (self.tmp / f"{name}.log").read_text(errors="replace")[-3000:]
+
+    def stop(self) -> None:
+        for proc in reversed(self.procs.values()):
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.procs.values():
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def url(self, name: str, path: str = "") -> str:
+        return f"http://127.0.0.1:{self.ports[name]}{path}"
+
+    def prometheus_api(self, path: str) -> dict:
+        status, body = get(self.url("prometheus", path))
+        assert status == 200, body
+        return json.loads(body)["data"]
+
+
+def prometheus_config(stack: Stack) -> dict:
+    """monitoring/prometheus.yml with local static targets, 1 s intervals and absolute rule paths."""
+    config = yaml.safe_load((MONITORING / "prometheus.yml").read_text())
+    targets = {"kbju-bot": stack.ports["metrics"], "postgres": stack.ports["exporter"],
+               "prometheus": stack.ports["prometheus"]}
+    assert {job["job_name"] for job in config["scrape_configs"]} == set(targets), \
+        "a scrape job was added or renamed: start it here too"
+    config["global"].update(scrape_interval="1s", evaluation_interval="1s", scrape_timeout="1s")
+    config["rule_files"] = [str(MONITORING / pattern) for pattern in config["rule_files"]]
+    for job in config["scrape_configs"]:
+        for key in [k for k in job if k.endswith("_sd_configs") or k == "static_configs"]:
+            del job[key]
+        job["static_configs"] = [{"targets": [f"127.0.0.1:{targets[job['job_name']]}"]}]
+    return config
+
+
+@pytest.fixture(scope="module")
+def stack(pg_admin_url, migrated_template, tmp_path_factory) -> Iterator[Stack]:
+    tmp = tmp_path_factory.mktemp("ops-stack")
+    db_name = localpg.unique_name("kbju_ops")
+    owner_url = localpg.create_database(pg_admin_url, db_name, template=migrated_template)
+    bot_login, monitor_login = (f"kbju_bot_s_{secrets.token_hex(3)}", f"kbju_mon_s_{secrets.token_hex(3)}")
+    bot_password, monitor_password = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+    cli_roles.ensure_login(owner_url, bot_login, bot_password, "kbju_bot")
+    cli_roles.ensure_login(owner_url, monitor_login, monitor_password, "pg_monitor")
+    s = Stack(tmp)
+    try:
+        s.start("standin", [sys.executable, "-m", "tgstandin", "--port", str(s.ports["standin"])])
+        wait_for("the stand-in", lambda: get(s.url("standin", "/")) is not None, procs=s.procs)
+        webhook_path = "/telegram/webhook"
+        s.start("bot", [sys.executable, "-m", "kbjuctl", "run", "--webhook"], kbjuctl_env(
+            BOT_TOKEN=TOKEN, DATABASE_URL=as_role(owner_url, bot_login, bot_password),
+            TELEGRAM_API_URL=s.url("standin"), WEBHOOK_URL=s.url("webhook", webhook_path),
+            WEBHOOK_SECRET=secrets.token_urlsafe(16), WEBHOOK_LISTEN="127.0.0.1",
+            WEBHOOK_PORT=str(s.ports["webhook"]), WEBHOOK_PATH=webhook_path, METRICS_HOST="127.0.0.1",
+            METRICS_PORT=str(s.ports["metrics"]), DB_POOL_MIN="1", DB_POOL_MAX="4", FUNNEL_DELAY_SECONDS="1"))
+        exporter_dsn = as_role(owner_url, monitor_login, monitor_password) + "?sslmode=disable"
+        s.start("exporter", [EXPORTER, f"--web.listen-address=127.0.0.1:{s.ports['exporter']}",
+                             f"--extend.query-path={MONITORING / 'postgres-exporter' / 'queries.yaml'}",
+                             "--log.level=warn"],
+                {"PATH": os.environ.get("PATH", ""), "DATA_SOURCE_NAME": exporter_dsn})
+        config = tmp / "prometheus.yml"
+        config.write_text(yaml.safe_dump(prometheus_config(s)))
+        s.start("prometheus", [PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={tmp / 'tsdb'}",
+                               f"--web.listen-address=127.0.0.1:{s.ports['prometheus']}", "--log.level=warn"])
+        wait_for("the bot's /healthz", lambda: get(s.url("webhook", "/healthz"))[0] == 200, 30, s.procs)
+        yield s
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n--- bot log:\n{s.log('bot')}") from None
+    finally:
+        s.stop()
+        with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+            conn.execute(f'DROP ROLE IF EXISTS "{bot_login}"')
+            conn.execute(f'DROP ROLE IF EXISTS "{monitor_login}"')
+
+
+@pytest.fixture(scope="module")
+def scraped(stack) -> dict[str, set[str]]:
+    """Names on the bot's and the exporter's /metrics pages, after one person wrote to the bot."""
+    from tgstandin.client import StandinClient
+
+    async def one_person() -> None:
+        async with StandinClient(stack.url("standin"), token=TOKEN) as client:
+            await client.person(4242, "Ops").say("/start")
+
+    asyncio.run(one_person())
+    bot = get(stack.url("metrics", "/metrics"))
+    exporter = wait_for("the exporter's per-table rows",
+                        lambda: (p := get(stack.url("exporter", "/metrics")))[0] == 200
+                        and "pg_stat_user_tables_n_live_tup" in p[1] and p)
+    assert bot[0] == 200
+    return {"bot": exposed_names(bot[1]), "exporter": exposed_names(exporter[1])}
+
+
+def test_metrics_are_on_their_own_port_and_never_on_the_webhook(stack):
+    assert get(stack.url("webhook", "/metrics"))[0] == 404
+    status, body = get(stack.url("metrics", "/metrics"))
+    assert status == 200 and "kbju_updates_total" in body
+
+
+def test_every_name_in_rules_and_dashboards_is_exposed_by_the_bot_or_the_exporter(scraped):
+    exposed = scraped["bot"] | scraped["exporter"] | PROMETHEUS_SERIES
+    missing = {name: sorted(where) for name, where in all_used_names().items()
+               if name not in exposed and name not in NOT_YET_EXPOSED}
+    assert missing == {}, "used in monitoring/ but exposed by nobody"
+
+
+@pytest.mark.xfail(strict=True, reason="bot/metrics.py does not expose kbju_backup_last_success_timestamp_seconds "
+                                       "yet (reported); remove it from NOT_YET_EXPOSED when it does")
+def test_the_contract_names_still_missing_from_the_bot_are_exposed(scraped):
+    assert NOT_YET_EXPOSED <= scraped["bot"]
+
+
+def test_the_bot_exposes_the_whole_metric_contract(scraped):
+    contract = {
+        "kbju_updates_received_total", "kbju_commands_total", "kbju_update_handling_seconds_bucket",
+        "kbju_updates_total", "kbju_active_users", "kbju_bot_api_requests_total", "kbju_bot_api_request_seconds_bucket",
+        "kbju_bot_api_retry_after_seconds_total", "kbju_db_query_seconds_bucket", "kbju_db_pool_connections",
+        "kbju_errors_total", "kbju_survey_started_total", "kbju_survey_completed_total", "kbju_survey_abandoned_total",
+        "kbju_survey_in_progress", "kbju_registrations_total", "kbju_scheduled_jobs", "kbju_update_lag_seconds_bucket",
+        "kbju_goal_users", "kbju_build_info", "process_cpu_seconds_total", "process_resident_memory_bytes",
+        "process_start_time_seconds",
+    }
+    assert contract - scraped["bot"] == set()
+    assert {"pg_up", "pg_stat_database_numbackends", "pg_settings_max_connections", "pg_database_size_bytes",
+            "pg_stat_user_tables_n_live_tup", "pg_stat_activity_max_tx_duration"} - scraped["exporter"] == set()
+
+
+def test_prometheus_scrapes_every_target_and_evaluates_every_rule(stack):
+    def targets_up():
+        active = stack.prometheus_api("/api/v1/targets")["activeTargets"]
+        return len(active) == 3 and all(t["health"] == "up" for t in active) and active
+
+    targets = wait_for("every target up", targets_up, 20, stack.procs)
+    assert {t["labels"]["job"] for t in targets} == {"kbju-bot", "postgres", "prometheus"}
+    all_scraped = max(timestamp(t["lastScrape"]) for t in targets)
+
+    def rules_evaluated():
+        groups = stack.prometheus_api("/api/v1/rules")["groups"]
+        rules = [r for g in groups for r in g["rules"]]
+        # Evaluated with every target's data: a rule evaluated before the first scrape may be pending.
+        done = all(r["health"] == "ok" and timestamp(r["lastEvaluation"]) > all_scraped for r in rules)
+        return done and rules
+
+    rules = wait_for("every rule evaluated", rules_evaluated, 20, stack.procs)
+    assert {r["name"] for r in rules} == set(rule_exprs())
+    # The bot and the database are healthy, so their down-alerts stay quiet.
+    firing = {r["name"] for r in rules if r["state"] != "inactive"}
+    assert not firing & {"KbjuBotDown", "KbjuBotNotScraped", "KbjuDatabaseDown", "KbjuPostgresExporterDown"}
+
+
+def test_dashboard_queries_return_the_bots_data_through_prometheus(stack, scraped):
+    def value(expr: str) -> float | None:
+        result = stack.prometheus_api("/api/v1/query?" + urllib.parse.urlencode({"query": expr}))["result"]
+        return float(result[0]["value"][1]) if result else None
+
+    wait_for("the /start update in Prometheus",
+             lambda: (value('sum(kbju_updates_received_total{job="kbju-bot"})') or 0) >= 1, 15, stack.procs)
+    assert value('max(kbju_build_info{job="kbju-bot"})') == 1
+    assert value('sum(pg_stat_database_numbackends{job="postgres"}) / max(pg_settings_max_connections{job="postgres"})') > 0
