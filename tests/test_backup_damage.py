@@ -136,3 +136,19 @@ def test_missing_backup_folder_is_bad_input(tmp_path):
 def test_restored_database_carries_the_schema_version_of_the_backup(pristine, empty_database_url):
     restore_backup(pristine, empty_database_url)
     assert migrations.current_version(empty_database_url) == migrations.status(empty_database_url)[-1].id
+
+
+def test_failed_pg_dump_leaves_no_backup_behind(source_url, tmp_path, monkeypatch):
+    from kbjuctl.backup import list_backups, tools
+    from kbjuctl.errors import OperationFailed
+
+    fake = tmp_path / "bin" / "pg_dump"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\n[ \"$1\" = --version ] && { echo 'pg_dump (PostgreSQL) 99.0'; exit 0; }\n"
+                    "for a; do case $a in --file=*) printf 'PGDMP half' > \"${a#--file=}\";; esac; done\n"
+                    "echo 'pg_dump: error: connection lost' >&2; exit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv(tools.BINDIR_ENV, str(fake.parent))
+    with pytest.raises(OperationFailed, match="connection lost"):
+        create_backup(source_url, tmp_path / "b")
+    assert list((tmp_path / "b").iterdir()) == [] and list_backups(tmp_path / "b").backups == []
