@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     db_pool_max: int = Field(20, ge=1, le=500)
     db_statement_timeout_ms: int = Field(5000, ge=100, le=600000)
     concurrent_updates: int = Field(256, ge=1, le=4096)
+    bot_timezone: str = Field("Europe/Moscow", description="IANA zone whose calendar day a record belongs to")
+    bot_http_backend: Literal["aiohttp", "httpx"] = Field("aiohttp", description="HTTP client for the Bot API")
+    bot_max_send_rate: float = Field(30.0, ge=0, le=10000, description="messages/s overall; 0 turns the limiter off")
     backup_dir: Path = Path("backups")
 
     @field_validator("database_url")
@@ -108,6 +111,17 @@ class Settings(BaseSettings):
     @classmethod
     def _webhook_url(cls, value: str | None) -> str | None:
         return None if not value else _check_http_url(value, "the webhook")
+
+    @field_validator("bot_timezone")
+    @classmethod
+    def _bot_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("expected an IANA time zone name, like Europe/Moscow") from None
+        return value
 
     @field_validator("webhook_path")
     @classmethod
