@@ -83,7 +83,7 @@ def test_backup_of_15_restores_into_16_with_equal_checksums(database_url, embedd
     created = create_backup(database_url, tmp_path)
     target = localpg.create_database(embedded_admin_url, "kbju_from15")
     with psycopg.connect(embedded_admin_url, autocommit=True) as conn:  # roles are per server, not in a dump
-        if not conn.execute("SELECT FROM pg_roles WHERE rolname = 'kbju_bot'").fetchone():
+        if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'kbju_bot'").fetchone():
             conn.execute("CREATE ROLE kbju_bot NOLOGIN")
     restored = restore_backup(created.path, target)  # compares the server-side checksums: 15 vs 16
     assert restored.pg_restore.major == 16
