@@ -7,8 +7,10 @@ admin connection.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
+import tempfile
 from pathlib import Path
 
 from kbjuctl import dburl
@@ -41,11 +43,29 @@ def embedded_admin_url(data_dir: Path) -> str:
 
     import pgserver
 
+    data_dir = _reachable_by_server_user(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         server = pgserver.get_server(str(data_dir), cleanup_mode=None)
     return server.get_uri()
+
+
+def _reachable_by_server_user(data_dir: Path) -> Path:
+    """A folder the embedded server can use.
+
+    Run as root, pgserver starts PostgreSQL as its own unprivileged user, which cannot enter a
+    folder below a private one (pytest's /tmp/pytest-of-root, a clone under /root). Such a
+    data_dir is replaced by a stable folder of its own under the system temp dir.
+    """
+    if os.name != "posix" or os.geteuid() != 0:
+        return data_dir
+    resolved = data_dir.resolve()
+    for parent in resolved.parents:
+        if parent.exists() and not os.stat(parent).st_mode & 0o001:
+            digest = hashlib.sha1(str(resolved).encode()).hexdigest()[:12]
+            return Path(tempfile.gettempdir()) / f"kbju-embedded-pg-{digest}"
+    return data_dir
 
 
 def embedded_bin_dir() -> Path | None:
