@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from bot.config import ConfigError
-from kbjuctl import cli_backup, cli_db, cli_loadtest, cli_migrate, cli_run
+from kbjuctl import cli_backup, cli_db, cli_loadtest, cli_migrate, cli_roles, cli_run
 from kbjuctl.console import err
 from kbjuctl.errors import KbjuctlError
 
@@ -31,6 +31,7 @@ def _root(
 
 app.add_typer(cli_db.app, name="db")
 app.add_typer(cli_backup.app, name="backup")
+app.add_typer(cli_roles.app, name="roles")
 app.command("migrate-from-sqlite")(cli_migrate.migrate_from_sqlite)
 app.command("run")(cli_run.run)
 app.command("loadtest")(cli_loadtest.loadtest)
@@ -46,6 +47,10 @@ def main() -> None:
     except ConfigError as exc:
         err.print(f"[bold red]{exc}[/]", highlight=False)
         sys.exit(2)
+    except BrokenPipeError:
+        # stdout closed early (`kbjuctl backup list | head`): not an error of the command.
+        sys.stderr.close()
+        sys.exit(0)
     except KeyboardInterrupt:
         err.print("Interrupted.")
         sys.exit(130)
