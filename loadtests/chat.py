@@ -8,6 +8,7 @@ own clock, so Locust's load does not inflate it) to Locust as one request named 
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,14 +16,30 @@ from urllib.parse import urlsplit
 
 from geventhttpclient import HTTPClient
 
+from bot.domain import texts
+
 BOT_MESSAGE_KINDS = frozenset({"message", "edit"})
-# A reply to a valid answer that asks to repeat it: the database was unavailable, or a hiccup.
-RETRY_MARKERS = ("попробуйте ещё раз", "попробуйте еще раз", "попробуйте позже", "попробуй ещё раз", "не удалось",
-                 "try again")
+
+
+def _plain(text: str) -> str:
+    """A text as the stand-in stores it: HTML tags parsed away, whitespace collapsed."""
+    return " ".join(re.sub(r"<[^>]+>", "", text).split())
+
+
+# The bot's reply when PostgreSQL is unavailable: the person sends the same answer again later.
+RETRY_TEXTS = frozenset({_plain(texts.DB_UNAVAILABLE)})
+# The bot's apology after an unexpected error in a handler (a bug: always a failed step).
+ERROR_TEXTS = frozenset({_plain(texts.GENERIC_ERROR)})
 
 
 class StepFailed(Exception):
     """The bot did not answer as a person would expect (the message says what came instead)."""
+
+    reported = False  # already fired to Locust as this step's failure
+
+
+class BotError(StepFailed):
+    """The bot apologised for an error of its own."""
 
 
 class NoReply(StepFailed):
@@ -129,7 +146,8 @@ class Chat:
                 if event["kind"] in BOT_MESSAGE_KINDS or event["kind"] == "callback_answer":
                     answer.events.append(event)
                     if event["kind"] in BOT_MESSAGE_KINDS and (
-                            expect(answer) or (valid and self.asks_to_retry(Answer(update_id, [event])))):
+                            expect(answer) or self.says_error(Answer(update_id, [event]))
+                            or (valid and self.asks_to_retry(Answer(update_id, [event])))):
                         return answer, event["wall"]
             if data.get("last_seq", 0) > self.seq:
                 self.seq = data["last_seq"]
@@ -150,16 +168,22 @@ class Chat:
         try:
             answer, arrived = self._wait(sent["update_id"], expect, valid)
         except StepFailed as exc:
+            exc.reported = True
             self.fire(request_type=kind, name=name, response_time=(time.time() - started) * 1000,
                       response_length=0, exception=exc)
             raise
         self.in_flight = None
         elapsed_ms = max(0.0, (arrived - started) * 1000)
-        if valid and self.asks_to_retry(answer):
-            exc = RetryAsked(f"the bot asked to try again: {text_of(answer.messages[-1])[:80]}")
+        failure: StepFailed | None = None
+        if self.says_error(answer):
+            failure = BotError(f"the bot apologised for an error: {text_of(answer.messages[-1])[:80]}")
+        elif valid and self.asks_to_retry(answer):
+            failure = RetryAsked(f"the bot asked to try again: {text_of(answer.messages[-1])[:80]}")
+        if failure is not None:
+            failure.reported = True
             self.fire(request_type=kind, name=name, response_time=elapsed_ms, response_length=len(answer.events),
-                      exception=exc)
-            raise exc
+                      exception=failure)
+            raise failure
         self.fire(request_type=kind, name=name, response_time=elapsed_ms, response_length=len(answer.events),
                   exception=None)
         return answer
@@ -172,12 +196,22 @@ class Chat:
     @staticmethod
     def asks_to_retry(answer: Answer) -> bool:
         last = answer.messages[-1] if answer.messages else None
-        return last is not None and not buttons(last) and any(m in text_of(last).lower() for m in RETRY_MARKERS)
+        return last is not None and _plain(text_of(last)) in RETRY_TEXTS
 
-    def settle(self, quiet_s: float = 0.3) -> None:
-        """Skip what is still arriving from the previous step, so it is not taken as the next answer."""
+    @staticmethod
+    def says_error(answer: Answer) -> bool:
+        last = answer.messages[-1] if answer.messages else None
+        return last is not None and _plain(text_of(last)) in ERROR_TEXTS
+
+    def settle(self, quiet_s: float = 0.0) -> list[dict]:
+        """Skip what is still arriving from the previous step, so it is not taken as the next answer;
+        returns the skipped bot messages (a correct expectation per step leaves none)."""
         data = self.api.events(self.chat_id, self.seq, quiet_s)
+        skipped = []
         for event in data.get("events", []):
             self.seq = max(self.seq, event["seq"])
+            if event["kind"] == "message":
+                skipped.append(event["message"])
+        return skipped
 
 

@@ -3,6 +3,11 @@
 A journey drives one `Chat`; it presses buttons by their exact callback data, built by bot.domain.choices,
 and writes each confirmed result into the journal. Failures leave as exceptions: the Locust user
 decides what the person does next.
+
+Each step waits for exactly the bot's answer to it (bot/flows): a typed or pressed answer is
+followed by the next question (one message; a button question by its buttons), a wrong answer
+by the explanation and the same question again (two messages), and the end of a flow or a menu
+action by the message that carries the main menu again.
 """
 
 from __future__ import annotations
@@ -14,9 +19,11 @@ import gevent
 from bot.domain import choices
 from loadtests.chat import Answer, Chat, RetryAsked, StepFailed, buttons, message_with, new_messages
 from loadtests.journal import Journal
-from loadtests.people import DISLIKES, LIKES, Body, Person, body_fat, weight_text
+from loadtests.people import DISLIKES, FREQUENCIES, LIKES, SPORTS, STEPS, Body, Person, body_fat, weight_text
 
 MAX_RETRIES = 5
+# Bot messages that came after their step was complete (a wrong expectation here); logged at the end.
+STRAY: list[str] = []
 
 
 def answer(field: str, code: str) -> str:
@@ -24,8 +31,13 @@ def answer(field: str, code: str) -> str:
     return choices.build_answer(field, code)
 
 
+def on_screen(message: dict, data: str) -> str | None:
+    """`data` when a button with that callback data is on this message, else None."""
+    return data if any(b.get("callback_data") == data for b in buttons(message)) else None
+
+
 def has_button(data: str) -> Callable[[dict], bool]:
-    return lambda message: any(b.get("callback_data") == data for b in buttons(message))
+    return lambda message: on_screen(message, data) is not None
 
 
 def has_buttons(count: int = 1) -> Callable[[dict], bool]:
@@ -34,6 +46,17 @@ def has_buttons(count: int = 1) -> Callable[[dict], bool]:
 
 def has_photo(message: dict) -> bool:
     return bool(message.get("photo"))
+
+
+MENU_BUTTON = choices.build_menu(choices.MENU_PROGRESS)
+ASKED = new_messages(1)                       # the next question (one message)
+ASKED_AGAIN = new_messages(2)                 # what was wrong, and the same question again
+AT_MENU = message_with(has_button(MENU_BUTTON))  # a flow or menu action ended: the main menu again
+
+
+def buttons_for(data: str):
+    """The next question is a button question whose buttons include `data`."""
+    return message_with(has_button(data))
 
 
 class Journey:
@@ -54,6 +77,8 @@ class Journey:
     def think(self) -> None:
         low, high = self.think_s
         gevent.sleep(self.rng.uniform(low, high))
+        for message in self.chat.settle():
+            STRAY.append(f"after {self.step_name}: {message.get('text') or message.get('caption') or ''}"[:120])
 
     def _retrying(self, name: str, act: Callable[[], Answer]) -> Answer:
         self.step_name = name
@@ -67,63 +92,58 @@ class Journey:
         raise AssertionError("unreachable")
 
     def say(self, name: str, text: str, expect=None, valid: bool = True) -> Answer:
-        expect = expect or new_messages(1)
+        expect = expect or ASKED
         return self._retrying(f"{self.flow}:{name}", lambda: self.chat.step(
             f"{self.flow}:{name}", expect, text=text, valid=valid))
 
-    def choose(self, name: str, prompt: Answer, data: str, expect=None) -> Answer:
-        message = prompt.latest_with(has_button(data))
-        if message is None:
+    def choose(self, name: str, prompt: Answer | dict, data: str, expect=None) -> Answer:
+        message = prompt if isinstance(prompt, dict) else prompt.latest_with(has_button(data))
+        pressed = on_screen(message, data) if message is not None else None
+        if pressed is None:
+            self.step_name = f"{self.flow}:{name}"
             raise StepFailed(f"{self.flow}:{name}: no button {data!r} on screen")
-        expect = expect or new_messages(1)
+        expect = expect or ASKED
         if self.double_press and self.rng.random() < 0.3:
-            self.chat.press_only(message["message_id"], data)  # an impatient first tap, the measured one follows
+            self.chat.press_only(message["message_id"], pressed)  # an impatient first tap, the measured one follows
         return self._retrying(f"{self.flow}:{name}", lambda: self.chat.step(
-            f"{self.flow}:{name}", expect, press=(message["message_id"], data)))
+            f"{self.flow}:{name}", expect, press=(message["message_id"], pressed)))
 
     # -- the registration survey -----------------------------------------------------------------
     def survey(self, abandon_at: str | None, invalid_steps: set[str]) -> bool:
         """The whole survey; False when the person abandoned it at `abandon_at`."""
         p = self.person
         self.flow = "survey"
-        welcome = self.say("start", "/start", expect=message_with(has_buttons(1)))
+        welcome = self.say("start", "/start", expect=buttons_for(choices.build_start()))
         self.think()
         prompt = self.choose("start_test", welcome, choices.build_start())
-        texts: list[tuple[str, str, Callable | None]] = [
-            ("full_name", p.full_name, None),
-            ("birth_date", p.birth_date.strftime("%d.%m.%Y"), message_with(has_button(answer("sex", choices.MALE)))),
+        female = p.sex == choices.FEMALE
+        # (step, what the person types or presses, what the bot answers with)
+        plan: list[tuple[str, str, str, Callable]] = [
+            ("full_name", "text", p.full_name, ASKED),
+            ("birth_date", "text", p.birth_date.strftime("%d.%m.%Y"), buttons_for(answer("sex", p.sex))),
+            ("sex", "press", answer("sex", p.sex), ASKED),
+            ("height", "text", str(p.height), ASKED),
+            ("weight", "text", weight_text(p.body.weight, self.rng), buttons_for(answer("steps", p.steps))),
+            ("steps", "press", answer("steps", p.steps), buttons_for(answer("sport", p.sport))),
+            ("sport", "press", answer("sport", p.sport), buttons_for(answer("freq", p.frequency))),
+            ("frequency", "press", answer("freq", p.frequency), ASKED),
+            ("waist", "text", f"{p.body.waist:g}", ASKED),
+            ("neck", "text", f"{p.body.neck:g}", ASKED if female else buttons_for(answer("goal", p.goal))),
+            *([("hip", "text", f"{p.body.hip:g}", buttons_for(answer("goal", p.goal)))] if female else []),
         ]
-        for name, value, expect in texts:
+        for name, how, value, expect in plan:
             if self._leave(abandon_at, name):
                 return False
-            prompt = self._text_step(name, value, expect, name in invalid_steps)
-        if self._leave(abandon_at, "sex"):
-            return False
-        prompt = self.choose("sex", prompt, answer("sex", p.sex))
-        for name, value, expect in [("height", str(p.height), None),
-                                    ("weight", weight_text(p.body.weight, self.rng), message_with(has_button(answer("steps", p.steps))))]:
-            if self._leave(abandon_at, name):
-                return False
-            prompt = self._text_step(name, value, expect, name in invalid_steps)
-        for name, data, nxt in [("steps", answer("steps", p.steps), message_with(has_button(answer("sport", p.sport)))),
-                                ("sport", answer("sport", p.sport), message_with(has_button(answer("freq", p.frequency)))),
-                                ("frequency", answer("freq", p.frequency), None)]:
-            if self._leave(abandon_at, name):
-                return False
-            self.think()
-            prompt = self.choose(name, prompt, data, expect=nxt)
-        lengths = [("waist", p.body.waist), ("neck", p.body.neck)] + ([("hip", p.body.hip)] if p.sex == "female" else [])
-        for index, (name, value) in enumerate(lengths):
-            if self._leave(abandon_at, name):
-                return False
-            last = index == len(lengths) - 1
-            prompt = self._text_step(name, f"{value:g}", message_with(has_button(answer("goal", p.goal))) if last else None,
-                                     name in invalid_steps)
+            if how == "text":
+                prompt = self._text_step(name, value, expect, name in invalid_steps)
+            else:
+                self.think()
+                prompt = self.choose(name, prompt, value, expect)
         if self._leave(abandon_at, "goal"):
             return False
         self.think()
         self.pending_then = {"kind": "registered", "user": p.user_fact(), "record": p.record_fact()}
-        self.choose("goal", prompt, answer("goal", p.goal), expect=new_messages(2))
+        self.choose("goal", prompt, answer("goal", p.goal), expect=AT_MENU)
         self.journal.write(p.telegram_id, "registered", user=p.user_fact(), record=p.record_fact())
         self.pending_then = None
         self.flow = ""
@@ -139,32 +159,31 @@ class Journey:
     def _text_step(self, name: str, value: str, expect, invalid_first: bool) -> Answer:
         self.think()
         if invalid_first and name in ("full_name", "birth_date", "height", "weight", "waist", "neck", "hip"):
-            self.say(f"{name} (invalid)", self.person.invalid(name), valid=False)
+            self.say(f"{name} (invalid)", self.person.invalid(name), expect=ASKED_AGAIN, valid=False)
             self.think()
         return self.say(name, value, expect)
 
     # -- the menu ------------------------------------------------------------------------------------
     def open_menu(self) -> dict:
         self.flow = "menu"
-        progress = has_button(choices.build_menu(choices.MENU_PROGRESS))
-        return self.say("/menu", "/menu", expect=message_with(progress)).latest_with(progress)
+        return self.say("/menu", "/menu", expect=AT_MENU).latest_with(has_button(MENU_BUTTON))
 
     def menu_action(self, menu: dict, action: str, expect=None) -> Answer:
-        data = choices.build_menu(action)
-        if not has_button(data)(menu):
-            raise StepFailed(f"menu has no {data!r} button")
-        self.step_name = action
-        return self._retrying(f"menu:{action}", lambda: self.chat.step(
-            f"menu:{action}", expect or new_messages(1), press=(menu["message_id"], data)))
+        self.flow = "menu"
+        return self.choose(action, menu, choices.build_menu(action), expect=expect or ASKED)
 
     def my_data(self, menu: dict) -> None:
-        self.menu_action(menu, choices.MENU_DATA)
+        self.menu_action(menu, choices.MENU_DATA, expect=AT_MENU)
+        self.flow = ""
 
     def progress(self, menu: dict) -> None:
-        self.menu_action(menu, choices.MENU_PROGRESS, expect=message_with(has_photo))
+        """The chart (or, with fewer than two records, a word on why there is none) and the menu again."""
+        self.menu_action(menu, choices.MENU_PROGRESS, expect=AT_MENU)
+        self.flow = ""
 
     def consult(self, menu: dict) -> None:
-        self.menu_action(menu, choices.MENU_CONSULT)
+        self.menu_action(menu, choices.MENU_CONSULT, expect=new_messages(1))
+        self.flow = ""
 
     def measure(self, menu: dict) -> None:
         p = self.person
@@ -173,22 +192,21 @@ class Journey:
         body = p.next_body()
         steps, sport, frequency = p.steps, p.sport, p.frequency
         if self.rng.random() < 0.3:
-            from loadtests.people import FREQUENCIES, SPORTS, STEPS
             steps, sport, frequency = self.rng.choice(STEPS), self.rng.choice(SPORTS), self.rng.choice(FREQUENCIES)
         lengths = [("waist", body.waist), ("neck", body.neck)] + ([("hip", body.hip)] if p.sex == "female" else [])
         for name, value in lengths:
-            prompt = self._text_step(name, f"{value:g}", None, self.rng.random() < 0.05)
-        prompt = self._text_step("weight", weight_text(body.weight, self.rng), message_with(has_button(answer("steps", steps))), False)
+            prompt = self._text_step(name, f"{value:g}", ASKED, self.rng.random() < 0.05)
+        prompt = self._text_step("weight", weight_text(body.weight, self.rng), buttons_for(answer("steps", steps)),
+                                 False)
         record = {**p.record_fact(), "weight": body.weight, "waist": body.waist, "neck": body.neck, "hip": body.hip,
                   "steps": steps, "sport_type": sport, "sport_freq": frequency}
         self.think()
-        prompt = self.choose("steps", prompt, answer("steps", steps), expect=message_with(has_button(answer("sport", sport))))
+        prompt = self.choose("steps", prompt, answer("steps", steps), expect=buttons_for(answer("sport", sport)))
         self.think()
-        prompt = self.choose("sport", prompt, answer("sport", sport),
-                             expect=message_with(has_button(answer("freq", frequency))))
+        prompt = self.choose("sport", prompt, answer("sport", sport), expect=buttons_for(answer("freq", frequency)))
         self.think()
         self.pending_then = {"kind": "measured", "record": record}
-        self.choose("frequency", prompt, answer("freq", frequency))
+        self.choose("frequency", prompt, answer("freq", frequency), expect=AT_MENU)
         self.journal.write(p.telegram_id, "measured", record=record)
         self.pending_then = None
         p.body, p.steps, p.sport, p.frequency = Body(body.weight, body.waist, body.neck, body.hip), steps, sport, frequency
@@ -197,34 +215,33 @@ class Journey:
     def food(self, menu: dict, has_saved: bool) -> None:
         p = self.person
         edit = choices.build_food(choices.FOOD_EDIT)
-        prompt = self.menu_action(menu, choices.MENU_FOOD, expect=message_with(has_button(edit)) if has_saved else None)
+        prompt = self.menu_action(menu, choices.MENU_FOOD, expect=buttons_for(edit) if has_saved else ASKED)
         self.flow = "food"
         if has_saved:
             self.think()
-            prompt = self.choose("edit", prompt, edit)
+            self.choose("edit", prompt, edit)
         likes, dislikes = self.rng.choice(LIKES), self.rng.choice([d for d in DISLIKES if d])
         self.think()
         self.say("likes", likes)
         self.think()
         self.pending_then = {"kind": "food", "food": {"likes": likes, "dislikes": dislikes}}
-        self.say("dislikes", dislikes)
+        self.say("dislikes", dislikes, expect=AT_MENU)
         self.journal.write(p.telegram_id, "food", food={"likes": likes, "dislikes": dislikes})
         self.pending_then = None
         self.flow = ""
 
     def goal(self, menu: dict) -> None:
         p = self.person
-        choices = ["healthy", "athletic"] + (["lean"] if body_fat(p.sex, p.height, p.body.waist, p.body.neck,
-                                                                     p.body.hip) >= 8 else [])
-        goal = self.rng.choice([g for g in choices if g != p.goal] or choices)
-        prompt = self.menu_action(menu, choices.MENU_GOAL, expect=message_with(has_button(choices.build_goal(goal))))
+        goals = [choices.HEALTHY, choices.ATHLETIC]
+        if body_fat(p.sex, p.height, p.body.waist, p.body.neck, p.body.hip) >= 8:
+            goals.append(choices.LEAN)  # the bot refuses "lean" below 7 % body fat
+        goal = self.rng.choice([g for g in goals if g != p.goal] or goals)
+        prompt = self.menu_action(menu, choices.MENU_GOAL, expect=buttons_for(choices.build_goal(goal)))
         self.flow = "goal"
         self.think()
         self.pending_then = {"kind": "goal", "goal": goal}
-        self.choose("choose", prompt, choices.build_goal(goal))
+        self.choose("choose", prompt, choices.build_goal(goal), expect=AT_MENU)
         self.journal.write(p.telegram_id, "goal", goal=goal)
         self.pending_then = None
         p.goal = goal
         self.flow = ""
-
-

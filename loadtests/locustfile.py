@@ -17,6 +17,7 @@ stand-in that the bot under test talks to.
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import random
 import time
@@ -28,12 +29,13 @@ from locust import User, events, task
 
 from loadtests.chat import Chat, ControlApi, NoReply, StepFailed
 from loadtests.journal import Journal, journal_path
-from loadtests.journeys import Journey
+from loadtests.journeys import STRAY, Journey
 from loadtests.people import make_person
 from loadtests.seed import seeded_person
 
 SEEDED_BLOCK = 10**6
 INCARNATIONS = 1000
+log = logging.getLogger("loadtests")
 
 
 def _env_float_pair(name: str, default: str) -> tuple[float, float]:
@@ -71,6 +73,9 @@ def _open(environment, **_kwargs) -> None:
 
 @events.quitting.add_listener
 def _close(environment, **_kwargs) -> None:
+    if STRAY:
+        log.warning("%d bot messages came after their step was complete, e.g.: %s", len(STRAY),
+                        " | ".join(STRAY[:10]))
     if Shared.journal is not None:
         Shared.journal.close()
 
@@ -126,7 +131,6 @@ class Person(User):
         journey = self.journey
         rng = journey.rng
         journey.think()
-        journey.chat.settle()
         menu = journey.open_menu()
         journey.think()
         action = rng.choices(["data", "progress", "measure", "food", "goal", "consult"],
@@ -150,6 +154,9 @@ class Person(User):
         journey = self.journey
         if journey is not None:
             person = journey.person.telegram_id
+            if not exc.reported:  # an answer not as expected: this step failed
+                self._fire(request_type="step", name=journey.step_name or journey.flow, response_time=0,
+                           response_length=0, exception=exc)
             if isinstance(exc, NoReply):
                 Shared.journal.write(person, "unanswered", update_id=exc.update_id, flow=journey.flow,
                                      step=journey.step_name, then=journey.pending_then, error=str(exc))
