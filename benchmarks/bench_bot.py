@@ -27,6 +27,7 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bot.domain import choices
 from kbjuctl import localpg, migrations
 from tgstandin import people
 from tgstandin.server import BotApiStandin
@@ -34,11 +35,13 @@ from tgstandin.server import BotApiStandin
 TOKEN = "123456789:AAEhBP0av28Sn3N9sRgFwhyUbmEr0qJ4hQk"
 OLD_BOT_UPDATES_PER_S = 406
 OLD_BOT_STEP_P95 = "0.5–1.2 s (goal step 5.8 s)"
-STEPS = [("say", "start", "/start"), ("press", "survey", "survey:v1:start"), ("say", "full_name", "Иванов Иван"),
-         ("say", "birth_date", "15.06.1990"), ("press", "sex", "sex:v1:male"), ("say", "height", "180"),
-         ("say", "weight", "85"), ("press", "steps", "steps:v1:8000-10000"), ("press", "sport", "sport:v1:running"),
-         ("press", "freq", "freq:v1:3-4"), ("say", "waist", "95"), ("say", "neck", "42"),
-         ("press", "goal", "goal:v1:healthy")]
+STEPS = [("say", "start", "/start"), ("press", "survey", choices.build_start()),
+         ("say", "full_name", "Иванов Иван"), ("say", "birth_date", "15.06.1990"),
+         ("press", "sex", choices.build_answer("sex", "male")), ("say", "height", "180"), ("say", "weight", "85"),
+         ("press", "steps", choices.build_answer("steps", "8000-10000")),
+         ("press", "sport", choices.build_answer("sport", "running")),
+         ("press", "freq", choices.build_answer("freq", "3-4")), ("say", "waist", "95"), ("say", "neck", "42"),
+         ("press", "goal", choices.build_answer("goal", "healthy"))]
 
 
 def pct(values: list[float], p: float) -> float:

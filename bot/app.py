@@ -19,7 +19,7 @@ from bot.charts import ChartRenderer
 from bot.config import Settings
 from bot.db import stats
 from bot.db.pool import create_pool
-from bot.flows import stopgap_domain as d
+from bot.domain.choices import CALLBACK_PATTERNS, CallbackKind
 from bot.logging import add_secret
 from bot.ratelimit import RateLimiter
 from bot.request import backend_name, make_request
@@ -27,7 +27,6 @@ from bot.runtime import BotContext, bot_timezone, funnel_photo_path, on_error
 
 log = logging.getLogger(__name__)
 POLL_TIMEOUT = 10  # seconds getUpdates may hold the connection
-CHOICE_GROUPS = "|".join(g for g in d.CHOICES)
 
 
 def register_handlers(app: Application) -> None:
@@ -39,11 +38,12 @@ def register_handlers(app: Application) -> None:
     app.add_handler(CommandHandler("cancel", handlers.cancel))
     app.add_handler(MessageHandler(filters.COMMAND, handlers.other_command))
     app.add_handler(MessageHandler(~filters.COMMAND & ~filters.UpdateType.EDITED, handlers.text))
-    app.add_handler(CallbackQueryHandler(handlers.survey_start, pattern=r"^survey:v1:start$"))
-    app.add_handler(CallbackQueryHandler(handlers.menu_action, pattern=r"^menu:v1:\w+$"))
-    app.add_handler(CallbackQueryHandler(handlers.food_button, pattern=r"^food:v1:(edit|cancel)$"))
-    app.add_handler(CallbackQueryHandler(handlers.choice, pattern=rf"^({CHOICE_GROUPS}):v1:[\w+-]+$"))
-    app.add_handler(CallbackQueryHandler(handlers.unknown_button))
+    app.add_handler(CallbackQueryHandler(handlers.survey_start, pattern=CALLBACK_PATTERNS[CallbackKind.START]))
+    app.add_handler(CallbackQueryHandler(handlers.menu_action, pattern=CALLBACK_PATTERNS[CallbackKind.MENU]))
+    app.add_handler(CallbackQueryHandler(handlers.food_button, pattern=CALLBACK_PATTERNS[CallbackKind.FOOD]))
+    app.add_handler(CallbackQueryHandler(handlers.answer, pattern=CALLBACK_PATTERNS[CallbackKind.ANSWER]))
+    app.add_handler(CallbackQueryHandler(handlers.goal, pattern=CALLBACK_PATTERNS[CallbackKind.GOAL]))
+    app.add_handler(CallbackQueryHandler(handlers.outdated_button))  # old versions, forged data
     app.add_error_handler(on_error)
 
 

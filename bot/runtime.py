@@ -18,6 +18,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from telegram import Update
+from telegram.constants import ParseMode
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import ContextTypes
 
@@ -26,12 +27,13 @@ from bot.charts import ChartRenderer
 from bot.config import Settings
 from bot.db import conversations
 from bot.db.pool import UNAVAILABLE_ERRORS, Pool
-from bot.flows import stopgap_domain as d
+from bot.domain import texts
 from bot.flows.engine import Answer, Edit, Outcome, Photo, Reply, Send, Turn
 
 log = logging.getLogger(__name__)
 ASSETS = Path(__file__).resolve().parent / "assets"
 DEFAULT_TIMEZONE = "Europe/Moscow"
+HTML = ParseMode.HTML  # every text of bot.domain.texts is Telegram HTML
 
 
 def bot_timezone() -> ZoneInfo:
@@ -79,7 +81,8 @@ async def run_turn(update: Update, context: ContextTypes.DEFAULT_TYPE, action: A
                 flow_label, step_label = conv.flow or "idle", conv.step or label
                 turn = Turn(conn, conv, chat.id, user.id, user.username, ctx.today(), ctx.settings,
                             text=message.text if message is not None else None,
-                            message_id=query.message.message_id if query and query.message else None)
+                            message_id=query.message.message_id if query and query.message else None,
+                            first_name=user.first_name)
                 outcome = await action(turn)
                 if outcome.state is not None:
                     await conversations.save(conn, chat.id, *outcome.state)
@@ -87,7 +90,7 @@ async def run_turn(update: Update, context: ContextTypes.DEFAULT_TYPE, action: A
         metrics.updates.labels("db_unavailable").inc()
         metrics.errors.labels("db_unavailable").inc()
         log.warning("update %s: database unavailable (%s)", update.update_id, type(exc).__name__)
-        await _send_quietly(context, chat.id, query, d.UNAVAILABLE)
+        await _send_quietly(context, chat.id, query, texts.DB_UNAVAILABLE)
         return
     if conv is None:  # handled before (re-delivery, or a second replica got it)
         metrics.updates.labels("duplicate").inc()
@@ -123,11 +126,11 @@ async def send_replies(context, ctx: BotContext, chat_id: int, query, replies: l
                 answered = True
                 await _answer_quietly(query, reply.text)
         elif isinstance(reply, Send):
-            await bot.send_message(chat_id, reply.text, reply_markup=reply.markup)
+            await bot.send_message(chat_id, reply.text, parse_mode=HTML, reply_markup=reply.markup)
         elif isinstance(reply, Edit):
             try:
                 await bot.edit_message_text(reply.text, chat_id=chat_id, message_id=reply.message_id,
-                                            reply_markup=None)
+                                            parse_mode=HTML, reply_markup=None)
             except BadRequest as exc:  # already shows this (a re-delivered press), or too old to edit
                 log.debug("edit of message %s skipped: %s", reply.message_id, exc.message)
         elif isinstance(reply, Photo):
@@ -139,15 +142,17 @@ async def send_replies(context, ctx: BotContext, chat_id: int, query, replies: l
 async def send_photo(bot, ctx: BotContext, chat_id: int, photo: Photo) -> None:
     if photo.chart is not None:
         png = await ctx.charts.weight_chart(list(photo.chart))
-        await bot.send_photo(chat_id, png, caption=photo.caption, reply_markup=photo.markup)
+        await bot.send_photo(chat_id, png, caption=photo.caption, parse_mode=HTML,
+                                 reply_markup=photo.markup)
         return
     if ctx.funnel_file_id is not None:
         try:
-            await bot.send_photo(chat_id, ctx.funnel_file_id, caption=photo.caption, reply_markup=photo.markup)
+            await bot.send_photo(chat_id, ctx.funnel_file_id, caption=photo.caption, parse_mode=HTML,
+                                 reply_markup=photo.markup)
             return
         except BadRequest:
             ctx.funnel_file_id = None  # forgotten by the server: upload again
-    sent = await bot.send_photo(chat_id, ctx.funnel_photo.read_bytes(), caption=photo.caption,
+    sent = await bot.send_photo(chat_id, ctx.funnel_photo.read_bytes(), caption=photo.caption, parse_mode=HTML,
                                 reply_markup=photo.markup)
     if sent.photo:
         ctx.funnel_file_id = sent.photo[-1].file_id
@@ -164,7 +169,7 @@ async def _send_quietly(context, chat_id: int, query, text: str) -> None:
     try:
         if query is not None:
             await query.answer()
-        await context.bot.send_message(chat_id, text)
+        await context.bot.send_message(chat_id, text, parse_mode=HTML)
     except TelegramError as exc:
         log.warning("could not tell chat about the outage: %s", exc)
 
@@ -178,7 +183,7 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     chat = getattr(update, "effective_chat", None)
     if chat is not None:
         try:
-            await context.bot.send_message(chat.id, d.APOLOGY)
+            await context.bot.send_message(chat.id, texts.GENERIC_ERROR, parse_mode=HTML)
         except TelegramError:
             pass
 

@@ -97,7 +97,7 @@ def run(database_url: str, scenario: Callable[[BotHarness], Awaitable[None]], *,
 async def survey(person: Person, answers: dict[str, str], *, upto: str | None = None) -> list[dict]:
     """Drive the registration survey from /start; stop before `upto` (a step name) if given."""
     await person.say("/start")
-    await person.press("survey:v1:start")
+    await person.press("start:v1")
     events: list[dict] = []
     for step in ("full_name", "birth_date", "sex", "height", "weight", "steps", "sport", "freq", "waist",
                  "neck", "hip", "goal"):
@@ -107,7 +107,7 @@ async def survey(person: Person, answers: dict[str, str], *, upto: str | None = 
             continue
         if step in ("sex", "steps", "sport", "freq", "goal"):
             expect = 2 if step == "goal" else 1
-            events = await person.press(f"{step}:v1:{answers[step]}", expect=expect)
+            events = await person.press(f"s:v1:{step}:{answers[step]}", expect=expect)
         else:
             events = await person.say(answers[step])
     return events

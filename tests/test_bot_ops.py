@@ -58,15 +58,15 @@ def test_sigkill_mid_survey_then_restart_continues_at_the_same_question(database
             second = start_kbjuctl(["run"], env, stdout=out, stderr=subprocess.STDOUT)
         try:
             # The keyboard shown before the crash still works, and the answers so far are kept.
-            events = await ivan.press("sex:v1:male", message_id=sex_question, timeout=20)
+            events = await ivan.press("s:v1:sex:male", message_id=sex_question, timeout=20)
             assert "рост" in texts(events)[0].lower()
             for step in ("height", "weight"):
                 await ivan.say(MAN[step])
             for step in ("steps", "sport", "freq"):
-                await ivan.press(f"{step}:v1:{MAN[step]}")
+                await ivan.press(f"s:v1:{step}:{MAN[step]}")
             await ivan.say(MAN["waist"])
             await ivan.say(MAN["neck"])
-            events = await ivan.press("goal:v1:healthy", expect=2)
+            events = await ivan.press("s:v1:goal:healthy", expect=2)
             assert "Иванов Иван" in texts(events)[0] and "2792 ккал" in texts(events)[1]
             second.send_signal(signal.SIGKILL)  # before the funnel is due: it must survive
             second.wait(10)
@@ -112,8 +112,8 @@ def test_webhook_rejects_a_missing_or_wrong_secret_and_serves_people(database_ur
         assert not await _scalar(database_url, "SELECT count(*) FROM processed_updates")
         ivan = h.person(3002)
         events = await ivan.say("/start")
-        assert "Начать тест" in str(ivan.buttons(ivan.last_message())) and events
-        await ivan.press("survey:v1:start")
+        assert "Пройти тест" in str(ivan.buttons(ivan.last_message())) and events
+        await ivan.press("start:v1")
         await ivan.say(MAN["full_name"])
         assert await _scalar(database_url, "SELECT step FROM conversations WHERE chat_id = 3002") == "birth_date"
     run(database_url, scenario, start=False)
@@ -193,8 +193,8 @@ def test_two_bot_instances_on_the_same_updates_never_double_handle(database_url)
             await _post_init(app)
         try:
             update_id = 1000
-            steps = [("text", "/start"), ("press", "survey:v1:start"), ("text", MAN["full_name"]),
-                     ("text", MAN["birth_date"]), ("press", "sex:v1:male"), ("text", MAN["height"])]
+            steps = [("text", "/start"), ("press", "start:v1"), ("text", MAN["full_name"]),
+                     ("text", MAN["birth_date"]), ("press", "s:v1:sex:male"), ("text", MAN["height"])]
             for kind, value in steps:
                 update_id += 1
                 message = {"message_id": update_id, "date": int(time.time()), "chat": {"id": 3004, "type": "private"},
@@ -243,7 +243,7 @@ def test_sandbox_runs_through_a_pipe(database_url, tmp_path):
             os.kill(proc.pid, signal.SIGKILL)
     text = out.decode()
     assert proc.returncode == 0, text
-    assert "[1] 🚀 Начать тест" in text and "Укажите ваш пол" in text and "[2] 👩 Женский" in text
+    assert "[1] 🚀 Пройти тест" in text and "Укажите ваш пол" in text and "[2] Женский" in text
 
 
 def test_harness_is_importable_without_a_bot():

@@ -29,12 +29,12 @@ async def _with_conn(url, fn):
         await pool.close()
 
 
-def test_user_upsert_splits_the_full_name_and_reports_creation(database_url):
+def test_user_upsert_stores_both_names_and_reports_creation(database_url):
     async def body(conn):
-        user, created = await users.upsert_user(conn, 1, "ivan", "Иванов Иван Петрович", "male", date(1990, 5, 1))
+        user, created = await users.upsert_user(conn, 1, "ivan", "Иванов", "Иван Петрович", "male", date(1990, 5, 1))
         assert created and user.last_name == "Иванов" and user.first_name == "Иван Петрович"
         assert user.full_name == "Иванов Иван Петрович"
-        again, created = await users.upsert_user(conn, 1, None, "Петров Пётр", "male", date(1991, 1, 1))
+        again, created = await users.upsert_user(conn, 1, None, "Петров", "Пётр", "male", date(1991, 1, 1))
         assert not created and again.last_name == "Петров" and again.username is None
         assert (await users.get_user(conn, 1)).date_of_birth == date(1991, 1, 1)
         assert await users.get_user(conn, 2) is None
@@ -43,7 +43,7 @@ def test_user_upsert_splits_the_full_name_and_reports_creation(database_url):
 
 def test_record_upsert_keeps_one_row_per_day(database_url):
     async def body(conn):
-        await users.upsert_user(conn, 1, None, "Иванов Иван", "male", date(1990, 1, 1))
+        await users.upsert_user(conn, 1, None, "Иванов", "Иван", "male", date(1990, 1, 1))
         first = await records.upsert_record(conn, 1, date(2024, 1, 1), MAN)
         again = await records.upsert_record(conn, 1, date(2024, 1, 1), Measurement(
             **{**_fields(MAN), "weight": 80.5}))
@@ -72,7 +72,7 @@ CHECKS = [
 @pytest.mark.parametrize(("column", "value"), CHECKS)
 def test_check_constraints_reject_out_of_domain_values(database_url, column, value):
     async def body(conn):
-        await users.upsert_user(conn, 1, None, "Иванов Иван", "male", date(1990, 1, 1))
+        await users.upsert_user(conn, 1, None, "Иванов", "Иван", "male", date(1990, 1, 1))
         bad = Measurement(**{**_fields(MAN), column: value})
         with pytest.raises(asyncpg.CheckViolationError):
             await records.upsert_record(conn, 1, date(2024, 1, 1), bad)
@@ -81,17 +81,17 @@ def test_check_constraints_reject_out_of_domain_values(database_url, column, val
 
 def test_bodyfat_100_is_accepted_and_sex_is_checked(database_url):
     async def body(conn):
-        await users.upsert_user(conn, 1, None, "Иванов Иван", "male", date(1990, 1, 1))
+        await users.upsert_user(conn, 1, None, "Иванов", "Иван", "male", date(1990, 1, 1))
         saved = await records.upsert_record(conn, 1, date(2024, 1, 1), Measurement(**{**_fields(MAN), "bodyfat": 100.0}))
         assert saved.bodyfat == 100.0
         with pytest.raises(asyncpg.CheckViolationError):
-            await users.upsert_user(conn, 2, None, "Иванов Иван", "other", date(1990, 1, 1))
+            await users.upsert_user(conn, 2, None, "Иванов", "Иван", "other", date(1990, 1, 1))
     run(_with_conn(database_url, body))
 
 
 def test_food_preferences_upsert(database_url):
     async def body(conn):
-        await users.upsert_user(conn, 1, None, "Иванов Иван", "male", date(1990, 1, 1))
+        await users.upsert_user(conn, 1, None, "Иванов", "Иван", "male", date(1990, 1, 1))
         assert await food.get_food(conn, 1) is None
         saved = await food.upsert_food(conn, 1, "курица, рис", "")
         assert saved.dislikes == ""
@@ -218,7 +218,7 @@ def test_two_connections_claim_disjoint_jobs_with_skip_locked(database_url):
 
 def test_stats_count_active_chats_survey_steps_goals_and_jobs(database_url):
     async def body(conn):
-        await users.upsert_user(conn, 1, None, "Иванов Иван", "male", date(1990, 1, 1))
+        await users.upsert_user(conn, 1, None, "Иванов", "Иван", "male", date(1990, 1, 1))
         await records.upsert_record(conn, 1, date(2024, 1, 1), MAN)
         await records.upsert_record(conn, 1, date(2024, 2, 1), Measurement(**{**_fields(MAN), "goal": "lean"}))
         async with conn.transaction():

@@ -50,20 +50,14 @@ def _user(row) -> User:
                 row["date_of_birth"], row["created_at"], row["updated_at"])
 
 
-def split_full_name(full_name: str) -> tuple[str, str]:
-    """(first_name, last_name) as the DEV bot stored them: the first word is the last name."""
-    words = full_name.split()
-    return " ".join(words[1:]), words[0]
-
-
 async def get_user(conn: Connection, telegram_id: int) -> User | None:
     row = await fetchrow(conn, GET_USER, telegram_id)
     return _user(row) if row else None
 
 
-async def upsert_user(conn: Connection, telegram_id: int, username: str | None, full_name: str, sex: str,
-                      date_of_birth: date) -> tuple[User, bool]:
-    """Create or update the person; returns (user, True when newly created)."""
-    first_name, last_name = split_full_name(full_name)
+async def upsert_user(conn: Connection, telegram_id: int, username: str | None, last_name: str, first_name: str,
+                      sex: str, date_of_birth: date) -> tuple[User, bool]:
+    """Create or update the person (names as bot.domain.validation.parse_full_name split them);
+    returns (user, True when newly created)."""
     row = await fetchrow(conn, UPSERT_USER, telegram_id, username, first_name, last_name, sex, date_of_birth)
     return _user(row), bool(row["inserted"])

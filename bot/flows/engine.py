@@ -2,7 +2,7 @@
 
 A step runs inside the update's transaction with the conversation row locked; it returns the
 state to write and the replies to send after commit. Replies are plain data so nothing is sent
-to Telegram while the row lock is held.
+to Telegram while the row lock is held. Texts, codes and callback data come from bot.domain.
 """
 
 from __future__ import annotations
@@ -17,13 +17,15 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.db.conversations import Conversation
 from bot.db.pool import Connection
-from bot.flows import stopgap_domain as d
+from bot.domain import choices, texts
+from bot.domain.choices import CallbackAction, CallbackKind
+from bot.domain.validation import InvalidInput
 
 # --- replies --------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Send:
-    text: str
+    text: str  # Telegram HTML
     markup: InlineKeyboardMarkup | None = None
 
 
@@ -45,7 +47,7 @@ class Photo:
 
 @dataclass(frozen=True)
 class Answer:
-    """answerCallbackQuery (always sent for a press; text shows as a toast)."""
+    """answerCallbackQuery (always sent for a press; text shows as a toast, plain text)."""
 
     text: str | None = None
 
@@ -66,7 +68,7 @@ class Turn:
     settings: Any
     text: str | None = None
     message_id: int | None = None  # the message holding the pressed button
-    message_text: str | None = None
+    first_name: str | None = None  # Telegram's, for greetings
 
 
 @dataclass
@@ -81,7 +83,43 @@ class Outcome:
         return cls(list(replies), (None, None, {}), events or [])
 
 
-IDLE_STATE = (None, None, {})
+# --- keyboards ------------------------------------------------------------------------------
+
+def _rows(buttons: list[InlineKeyboardButton], per_row: int) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup([buttons[i:i + per_row] for i in range(0, len(buttons), per_row)])
+
+
+def answer_keyboard(choice_field: str) -> InlineKeyboardMarkup:
+    """The buttons of a survey/measurement question: s:v1:<field>:<code>."""
+    choice_set = choices.CHOICE_SETS[choice_field]
+    buttons = [InlineKeyboardButton(c.label, callback_data=choices.build_answer(choice_field, c.code))
+               for c in choice_set]
+    return _rows(buttons, 1 if choice_field == choices.GOAL.field else 2)
+
+
+def goal_keyboard() -> InlineKeyboardMarkup:
+    """The goal-change buttons: g:v1:<goal>."""
+    return _rows([InlineKeyboardButton(c.label, callback_data=choices.build_goal(c.code))
+                  for c in choices.GOAL], 1)
+
+
+def menu_keyboard() -> InlineKeyboardMarkup:
+    return _rows([InlineKeyboardButton(label, callback_data=choices.build_menu(action))
+                  for action, label in texts.MENU_BUTTONS.items()], 2)
+
+
+def food_keyboard() -> InlineKeyboardMarkup:
+    return _rows([InlineKeyboardButton(texts.FOOD_EDIT_BUTTON, callback_data=choices.build_food(choices.FOOD_EDIT)),
+                  InlineKeyboardButton(texts.FOOD_CANCEL_BUTTON,
+                                       callback_data=choices.build_food(choices.FOOD_CANCEL))], 2)
+
+
+def start_keyboard() -> InlineKeyboardMarkup:
+    return _rows([InlineKeyboardButton(texts.START_TEST_BUTTON, callback_data=choices.build_start())], 1)
+
+
+def url_keyboard(text: str, url: str) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup([[InlineKeyboardButton(text, url=url)]])
 
 
 # --- questions ------------------------------------------------------------------------------
@@ -89,16 +127,26 @@ IDLE_STATE = (None, None, {})
 @dataclass(frozen=True)
 class Question:
     step: str
+    prompt: str | Callable[[dict[str, Any]], str]
     parse: Callable[[str, Turn], Any] | None = None  # a typed answer
-    group: str | None = None  # a button answer: the choice group
+    choice_field: str | None = None  # a button answer: the choices field (sex, steps, sport, freq, goal)
+    kind: CallbackKind = CallbackKind.ANSWER  # GOAL: the goal-change buttons (g:v1:<goal>)
     when: Callable[[dict[str, Any]], bool] = lambda answers: True
 
-    @property
-    def prompt(self) -> str:
-        return d.PROMPTS[self.step]
+    def text(self, answers: dict[str, Any]) -> str:
+        return self.prompt(answers) if callable(self.prompt) else self.prompt
 
-    def ask(self) -> Send:
-        return Send(self.prompt, choice_keyboard(self.group) if self.group else None)
+    def ask(self, answers: dict[str, Any], intro: str | None = None) -> Send:
+        text = self.text(answers) if intro is None else f"{intro}\n\n{self.text(answers)}"
+        if self.choice_field is None:
+            return Send(text)
+        return Send(text, goal_keyboard() if self.kind is CallbackKind.GOAL else answer_keyboard(self.choice_field))
+
+    def accepts(self, action: CallbackAction) -> bool:
+        if self.choice_field is None or action.kind is not self.kind:
+            return False
+        pressed_field = action.field if action.kind is CallbackKind.ANSWER else choices.GOAL.field
+        return pressed_field == self.choice_field
 
 
 @dataclass(frozen=True)
@@ -107,7 +155,7 @@ class Flow:
     questions: tuple[Question, ...]
     finish: Callable[[Turn, dict[str, Any]], Awaitable[Outcome]]
     # Called after each answer; may return an Outcome that replaces the normal advance.
-    check: Callable[[Turn, dict[str, Any], str], Awaitable[Outcome | None]] | None = None
+    check: Callable[[Turn, Flow, dict[str, Any], str], Awaitable[Outcome | None]] | None = None
 
     def question(self, step: str | None) -> Question | None:
         return next((q for q in self.questions if q.step == step), None)
@@ -117,40 +165,27 @@ class Flow:
         start = 0 if after is None else steps.index(after) + 1
         return next((q for q in self.questions[start:] if q.when(answers)), None)
 
-
-def choice_keyboard(group: str) -> InlineKeyboardMarkup:
-    buttons = [InlineKeyboardButton(text, callback_data=d.callback_data(group, code))
-               for code, text in d.CHOICES[group].items()]
-    per_row = d.COLUMNS.get(group, 1)
-    return InlineKeyboardMarkup([buttons[i:i + per_row] for i in range(0, len(buttons), per_row)])
-
-
-def menu_keyboard(consultation_url: str) -> InlineKeyboardMarkup:
-    b = d.MENU_BUTTONS
-    row = [InlineKeyboardButton(b[a], callback_data=d.callback_data("menu", a)) for a in b]
-    return InlineKeyboardMarkup([row[0:2], row[2:4], row[4:6]])
-
-
-def url_keyboard(text: str, url: str) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup([[InlineKeyboardButton(text, url=url)]])
+    def ask_again(self, step: str, answers: dict[str, Any], refusal: str) -> Outcome:
+        """The refusal, then `step` asked again with `answers` as the new state."""
+        return Outcome([Send(refusal), self.question(step).ask(answers)], (self.name, step, answers))
 
 
 async def start_flow(turn: Turn, flow: Flow, answers: dict[str, Any] | None = None,
-                     lead: list[Reply] | None = None) -> Outcome:
+                     lead: list[Reply] | None = None, intro: str | None = None) -> Outcome:
     answers = dict(answers or {})
     first = flow.next_question(answers)
-    return Outcome([*(lead or []), first.ask()], (flow.name, first.step, answers))
+    return Outcome([*(lead or []), first.ask(answers, intro)], (flow.name, first.step, answers))
 
 
 async def advance(turn: Turn, flow: Flow, answers: dict[str, Any], after: str, lead: list[Reply]) -> Outcome:
     if flow.check is not None:
-        checked = await flow.check(turn, answers, after)
+        checked = await flow.check(turn, flow, answers, after)
         if checked is not None:
             checked.replies[:0] = lead
             return checked
     nxt = flow.next_question(answers, after)
     if nxt is not None:
-        return Outcome([*lead, nxt.ask()], (flow.name, nxt.step, answers))
+        return Outcome([*lead, nxt.ask(answers)], (flow.name, nxt.step, answers))
     done = await flow.finish(turn, answers)
     done.replies[:0] = lead
     return done
@@ -158,28 +193,28 @@ async def advance(turn: Turn, flow: Flow, answers: dict[str, Any], after: str, l
 
 async def answer_text(turn: Turn, flow: Flow) -> Outcome:
     """A typed reply to the pending question: parse it, or explain and ask the same again."""
+    answers = turn.conv.answers
     question = flow.question(turn.conv.step)
     if question is None:  # a state written by another version of the bot
-        return Outcome.idle(Send(d.APOLOGY))
-    if question.group is not None:
-        return Outcome([Send(d.USE_BUTTONS), question.ask()])
+        return Outcome.idle(Send(texts.GENERIC_ERROR))
+    if question.parse is None:  # buttons pending
+        return Outcome([Send(texts.USE_BUTTONS), question.ask(answers)])
+    if turn.text is None:  # a sticker or photo instead of the typed answer
+        return Outcome([question.ask(answers)])
     try:
-        if turn.text is None:
-            raise d.InvalidInput(d.PROMPTS[question.step])
         value = question.parse(turn.text, turn)
-    except d.InvalidInput as exc:
-        return Outcome([Send(exc.message_ru), question.ask()])
-    answers = {**turn.conv.answers, question.step: value}
-    return await advance(turn, flow, answers, question.step, [])
+    except InvalidInput as exc:
+        return Outcome([Send(exc.message), question.ask(answers)])
+    return await advance(turn, flow, {**answers, question.step: value}, question.step, [])
 
 
-async def answer_choice(turn: Turn, flow: Flow | None, group: str, code: str) -> Outcome:
-    """A pressed answer button: accepted only for the question it belongs to (else outdated)."""
+async def answer_choice(turn: Turn, flow: Flow | None, action: CallbackAction) -> Outcome:
+    """A pressed answer button: accepted only for the question pending now (else outdated)."""
     question = flow.question(turn.conv.step) if flow is not None else None
-    if question is None or question.group != group or code not in d.CHOICES.get(group, {}):
-        return Outcome([Answer(d.OUTDATED_BUTTON)])
+    if question is None or not question.accepts(action):
+        return Outcome([Answer(texts.OUTDATED_BUTTON)])
     lead: list[Reply] = [Answer()]
     if turn.message_id is not None:
-        lead.append(Edit(turn.message_id, f"{question.prompt}\n✅ {d.label(group, code)}"))
-    answers = {**turn.conv.answers, question.step: code}
+        lead.append(Edit(turn.message_id, texts.recorded_answer(question.choice_field, action.value)))
+    answers = {**turn.conv.answers, question.step: action.value}
     return await advance(turn, flow, answers, question.step, lead)

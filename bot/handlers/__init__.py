@@ -1,13 +1,19 @@
-"""Thin adapters from PTB callbacks to the flows: parse the update, count it, run one turn."""
+"""Thin adapters from PTB callbacks to the flows: parse the update, count it, run one turn.
+
+Callback data is parsed only by bot.domain.choices.parse_callback; anything it does not know
+(an old button, forged data) is answered with texts.OUTDATED_BUTTON and changes nothing.
+"""
 
 from __future__ import annotations
 
 from telegram import Update
+from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from bot import metrics
+from bot.domain import choices, texts
+from bot.domain.choices import CallbackAction, CallbackKind
 from bot.flows import flows
-from bot.flows import stopgap_domain as d
 from bot.runtime import run_turn
 
 Context = ContextTypes.DEFAULT_TYPE
@@ -56,26 +62,46 @@ async def text(update: Update, context: Context) -> None:
     await run_turn(update, context, flows.on_text, "text")
 
 
-async def choice(update: Update, context: Context) -> None:
-    group, code = d.parse_callback(update.callback_query.data)
-    await run_turn(update, context, lambda turn: flows.on_choice(turn, group, code), "choice")
-
-
-async def menu_action(update: Update, context: Context) -> None:
-    _, action = d.parse_callback(update.callback_query.data)
-    await run_turn(update, context, lambda turn: flows.on_menu(turn, action), "menu_" + action
-                   if action in d.MENU_BUTTONS else "menu_other")
+async def _pressed(update: Update, context: Context, kind: CallbackKind) -> CallbackAction | None:
+    """The parsed press, or None after answering it as outdated (data the pattern let through but
+    parse_callback refuses, e.g. an unknown code)."""
+    action = choices.parse_callback(update.callback_query.data)
+    if action is None or action.kind is not kind:
+        await outdated_button(update, context)
+        return None
+    return action
 
 
 async def survey_start(update: Update, context: Context) -> None:
-    await run_turn(update, context, flows.on_start_survey, "survey_start")
+    if await _pressed(update, context, CallbackKind.START):
+        await run_turn(update, context, flows.on_start_survey, "survey_start")
+
+
+async def menu_action(update: Update, context: Context) -> None:
+    if action := await _pressed(update, context, CallbackKind.MENU):
+        await run_turn(update, context, lambda turn: flows.on_menu(turn, action.value), f"menu_{action.value}")
 
 
 async def food_button(update: Update, context: Context) -> None:
-    _, code = d.parse_callback(update.callback_query.data)
-    await run_turn(update, context, lambda turn: flows.on_food_button(turn, code), "food_view")
+    if action := await _pressed(update, context, CallbackKind.FOOD):
+        await run_turn(update, context, lambda turn: flows.on_food_button(turn, action.value), "food_view")
 
 
-async def unknown_button(update: Update, context: Context) -> None:
+async def answer(update: Update, context: Context) -> None:
+    """An answer to a button question (s:v1:<field>:<code>)."""
+    if action := await _pressed(update, context, CallbackKind.ANSWER):
+        await run_turn(update, context, lambda turn: flows.on_choice(turn, action), "choice")
+
+
+async def goal(update: Update, context: Context) -> None:
+    """A goal-change button (g:v1:<goal>): the goal flow's only question."""
+    if action := await _pressed(update, context, CallbackKind.GOAL):
+        await run_turn(update, context, lambda turn: flows.on_choice(turn, action), "choice")
+
+
+async def outdated_button(update: Update, context: Context) -> None:
     """A button of an older bot version (or forged data): acknowledge, change nothing."""
-    await update.callback_query.answer(d.OUTDATED_BUTTON)
+    try:
+        await update.callback_query.answer(texts.OUTDATED_BUTTON)
+    except TelegramError:  # a press too old to answer: nothing else to do
+        pass
