@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from zoneinfo import ZoneInfo
 
 from telegram.ext import (
     Application,
@@ -22,8 +23,8 @@ from bot.db.pool import create_pool
 from bot.domain.choices import CALLBACK_PATTERNS, CallbackKind
 from bot.logging import add_secret
 from bot.ratelimit import RateLimiter
-from bot.request import backend_name, make_request
-from bot.runtime import BotContext, bot_timezone, funnel_photo_path, on_error
+from bot.request import make_request
+from bot.runtime import BotContext, funnel_photo_path, on_error
 
 log = logging.getLogger(__name__)
 POLL_TIMEOUT = 10  # seconds getUpdates may hold the connection
@@ -54,9 +55,9 @@ def build_application(settings: Settings, *, backend: str | None = None, job_wor
     add_secret(token)
     if settings.webhook_secret:
         add_secret(settings.webhook_secret.get_secret_value())
-    backend = backend or backend_name()
+    backend = backend or settings.bot_http_backend
     if max_send_rate is None:
-        max_send_rate = float(_env_float("BOT_MAX_SEND_RATE", 30.0))
+        max_send_rate = settings.bot_max_send_rate
     api = settings.telegram_api_url
     app = (
         Application.builder()
@@ -79,19 +80,12 @@ def build_application(settings: Settings, *, backend: str | None = None, job_wor
     return app
 
 
-def _env_float(name: str, default: float) -> float:
-    import os
-
-    raw = os.environ.get(name)
-    return default if raw in (None, "") else float(raw)
-
-
 async def _post_init(app: Application) -> None:
     settings: Settings = app.bot_data["settings"]
     pool = await create_pool(settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max,
                              statement_timeout_ms=settings.db_statement_timeout_ms)
     charts = ChartRenderer()
-    ctx = BotContext(settings, pool, charts, bot_timezone(), funnel_photo_path(settings))
+    ctx = BotContext(settings, pool, charts, ZoneInfo(settings.bot_timezone), funnel_photo_path(settings))
     app.bot_data["kbju"] = ctx
     warm = charts.warm_up()
     ctx.background.add(warm)

@@ -10,7 +10,6 @@ kbju_bot_api_* metrics, so both are measured the same way.
 from __future__ import annotations
 
 import json
-import os
 import time
 from typing import Any
 
@@ -21,7 +20,6 @@ from telegram.request import BaseRequest, HTTPXRequest, RequestData
 from bot import metrics
 from bot.logging import mask_secrets
 
-BACKENDS = ("aiohttp", "httpx")
 _DEFAULT = object()
 
 
@@ -139,14 +137,6 @@ class InstrumentedRequest(BaseRequest):
         finally:
             metrics.bot_api_requests.labels(api_method, outcome).inc()
             metrics.bot_api_request_seconds.labels(api_method).observe(time.perf_counter() - start)
-
-
-def backend_name() -> str:
-    """BOT_HTTP_BACKEND: aiohttp (default) or httpx (PTB's own)."""
-    name = os.environ.get("BOT_HTTP_BACKEND", "aiohttp").strip().lower() or "aiohttp"
-    if name not in BACKENDS:
-        raise ValueError(f"BOT_HTTP_BACKEND must be one of {', '.join(BACKENDS)}, not {name!r}")
-    return name
 
 
 def make_request(backend: str, *, pool_size: int = 256, read_timeout: float | None = 5.0) -> BaseRequest:

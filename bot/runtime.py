@@ -9,7 +9,6 @@ answered with "try again" without marking the update handled.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -32,13 +31,7 @@ from bot.flows.engine import Answer, Edit, Outcome, Photo, Reply, Send, Turn
 
 log = logging.getLogger(__name__)
 ASSETS = Path(__file__).resolve().parent / "assets"
-DEFAULT_TIMEZONE = "Europe/Moscow"
 HTML = ParseMode.HTML  # every text of bot.domain.texts is Telegram HTML
-
-
-def bot_timezone() -> ZoneInfo:
-    """BOT_TIMEZONE (default Europe/Moscow): the zone whose calendar day a record belongs to."""
-    return ZoneInfo(os.environ.get("BOT_TIMEZONE") or DEFAULT_TIMEZONE)
 
 
 @dataclass

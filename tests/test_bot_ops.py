@@ -248,3 +248,25 @@ def test_sandbox_runs_through_a_pipe(database_url, tmp_path):
 
 def test_harness_is_importable_without_a_bot():
     assert harness and TOKEN
+
+
+def test_time_zone_http_backend_and_send_rate_come_from_settings(database_url):
+    """BOT_TIMEZONE, BOT_HTTP_BACKEND and BOT_MAX_SEND_RATE are read through Settings only."""
+    from telegram.request import HTTPXRequest
+
+    async def scenario(h):
+        settings = bot_settings(database_url, h.url, bot_timezone="Asia/Tokyo", bot_http_backend="httpx",
+                                bot_max_send_rate=0)
+        app = build_application(settings, job_worker=False)
+        await app.initialize()
+        await _post_init(app)
+        try:
+            assert app.bot_data["backend"] == "httpx" and isinstance(app.bot.request.inner, HTTPXRequest)
+            assert app.bot.rate_limiter.overall is None  # 0 turns the overall budget off
+            assert app.bot_data["kbju"].tz.key == "Asia/Tokyo"
+        finally:
+            await _post_shutdown(app)
+            await app.shutdown()
+        default = build_application(bot_settings(database_url, h.url), job_worker=False)
+        assert default.bot_data["backend"] == "aiohttp" and default.bot.rate_limiter.overall.rate == 30
+    run(database_url, scenario, start=False)
