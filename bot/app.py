@@ -137,8 +137,8 @@ async def serve(settings: Settings, *, webhook: bool = False, host: str | None =
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-    metrics.start_server(settings.metrics_host, settings.metrics_port)
     app = build_application(settings, backend=backend)
+    metrics_server = metrics.start_server(settings.metrics_host, settings.metrics_port)
     await app.initialize()
     try:
         await _post_init(app)
@@ -161,4 +161,7 @@ async def serve(settings: Settings, *, webhook: bool = False, host: str | None =
     finally:
         await _post_shutdown(app)
         await app.shutdown()
+        if metrics_server is not None:
+            await asyncio.to_thread(metrics_server.shutdown)  # waits for its serve loop's next poll
+            metrics_server.server_close()
         log.info("bot stopped")

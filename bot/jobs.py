@@ -99,3 +99,4 @@ def publish(s: stats.Stats) -> None:
         metrics.goal_users.labels(goal).set(n)
     metrics.scheduled_jobs.labels("pending").set(s.jobs_pending)
     metrics.scheduled_jobs.labels("overdue").set(s.jobs_overdue)
+    metrics.backup_last_success.set(s.last_backup or 0)

@@ -18,6 +18,7 @@ _DB_BUCKETS = (0.0002, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2
 UPDATE_KINDS = ("message", "command", "callback", "other")
 COMMANDS = ("start", "menu", "data", "cancel", "other")
 OUTCOMES = ("ok", "duplicate", "error", "db_unavailable", "ignored")
+ERROR_KINDS = ("handler", "db_unavailable", "job")
 
 updates_received = Counter("kbju_updates_received", "Updates received, by kind", ["kind"])
 commands = Counter("kbju_commands", "Commands received", ["command"])
@@ -43,6 +44,10 @@ scheduled_jobs = Gauge("kbju_scheduled_jobs", "Scheduled jobs not yet done", ["s
 update_lag = Histogram("kbju_update_lag_seconds", "Reply sent minus the update's Telegram date",
                        buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0))
 goal_users = Gauge("kbju_goal_users", "People by the goal of their latest record", ["goal"])
+# 0 until a backup_runs row exists: "never backed up" reads as infinitely old, so KbjuBackupTooOld
+# fires on a deployment that has no backup at all (absent would silently never fire).
+backup_last_success = Gauge("kbju_backup_last_success_timestamp_seconds",
+                            "Unix time of the newest successful `kbjuctl backup create` (0: none recorded)")
 build_info = Gauge("kbju_build_info", "Version of the bot and of the schema it runs on",
                    ["version", "schema_version"])
 
@@ -51,6 +56,8 @@ for _kind in UPDATE_KINDS:
     updates_received.labels(_kind)
 for _command in COMMANDS:
     commands.labels(_command)
+for _kind in ERROR_KINDS:
+    errors.labels(_kind)
 for _outcome in OUTCOMES:
     updates.labels(_outcome)
 for _window in ("5m", "24h", "30d"):
@@ -63,10 +70,13 @@ def command_label(command: str) -> str:
     return command if command in COMMANDS else "other"
 
 
-def start_server(host: str, port: int) -> bool:
-    """Serve /metrics on its own port (never on the webhook's); port 0 turns it off."""
+def start_server(host: str, port: int):
+    """Serve /metrics on its own port (never on the webhook's); port 0 turns it off.
+
+    Returns the server (call .shutdown() to stop it), or None when turned off.
+    """
     if not port:
-        return False
-    start_http_server(port, addr=host, registry=REGISTRY)
+        return None
+    server, _ = start_http_server(port, addr=host, registry=REGISTRY)
     log.info("metrics on http://%s:%d/metrics", host, port)
-    return True
+    return server

@@ -270,3 +270,40 @@ def test_time_zone_http_backend_and_send_rate_come_from_settings(database_url):
         default = build_application(bot_settings(database_url, h.url), job_worker=False)
         assert default.bot_data["backend"] == "aiohttp" and default.bot.rate_limiter.overall.rate == 30
     run(database_url, scenario, start=False)
+
+
+def test_healthz_is_503_while_the_database_is_down_and_200_when_it_is_back(database_url):
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(database_url)
+    proxy = CuttableProxy(parts.port or 5432)
+
+    async def scenario(h):
+        await proxy.start()
+        h.database_url = database_url.replace(f":{parts.port or 5432}/", f":{proxy.port}/")
+        port = free_port()
+        await h.start_bot(webhook=True, port=port)
+        healthz = f"http://127.0.0.1:{port}/healthz"
+
+        async def status() -> int | None:
+            with contextlib.suppress(aiohttp.ClientError):
+                async with http.get(healthz) as r:
+                    return r.status
+            return None
+
+        async def becomes(wanted: int) -> None:
+            for _ in range(100):
+                if await status() == wanted:
+                    return
+                await asyncio.sleep(0.1)
+            raise AssertionError(f"/healthz never answered {wanted}")
+
+        async with aiohttp.ClientSession() as http:
+            await becomes(200)
+            await proxy.cut()
+            started = time.monotonic()
+            assert await status() == 503
+            assert time.monotonic() - started < 3  # answered within its 1 s ping budget, not hung
+            await proxy.start()
+            await becomes(200)
+    run(database_url, scenario, start=False)

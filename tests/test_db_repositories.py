@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import date
+from datetime import UTC, date, datetime
 
 import asyncpg
 import pytest
@@ -248,3 +248,13 @@ def test_ping_tells_a_live_database_from_a_dead_one(database_url):
         finally:
             await dead.close()
     run(body())
+
+
+def test_stats_report_the_newest_backup_or_none(database_url):
+    async def body(conn):
+        assert (await stats.collect(conn)).last_backup is None
+        for day in (2, 1):
+            await conn.execute("INSERT INTO backup_runs (finished_at, path, size_bytes, total_rows, archive_sha256) "
+                               "VALUES ($1, '/b', 0, 0, $2)", datetime(2024, 5, day, tzinfo=UTC), "a" * 64)
+        assert (await stats.collect(conn)).last_backup == datetime(2024, 5, 2, tzinfo=UTC).timestamp()
+    run(_with_conn(database_url, body))

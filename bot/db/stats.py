@@ -1,16 +1,20 @@
-"""Aggregates for the gauges (active people, survey steps, goals, job backlog), read on an interval."""
+"""Aggregates for the gauges (active people, survey steps, goals, job backlog, last backup), read on an interval."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.db.pool import Connection, Query, fetch, fetchrow
+from bot.db.pool import Connection, Query, fetch, fetchrow, fetchval
 
 ACTIVE_USERS = Query("stats_active_users", """
 SELECT count(*) FILTER (WHERE updated_at > now() - interval '5 minutes') AS m5,
        count(*) FILTER (WHERE updated_at > now() - interval '24 hours') AS h24,
        count(*) FILTER (WHERE updated_at > now() - interval '30 days') AS d30
 FROM conversations
+""")
+
+LAST_BACKUP = Query("stats_last_backup", """
+SELECT extract(epoch FROM max(finished_at))::float8 FROM backup_runs
 """)
 
 SURVEY_STEPS = Query("stats_survey_steps", """
@@ -40,6 +44,7 @@ class Stats:
     goals: dict[str, int]
     jobs_pending: int
     jobs_overdue: int
+    last_backup: float | None  # unix time of the newest backup_runs row; None: no backup recorded
 
 
 async def collect(conn: Connection) -> Stats:
@@ -47,13 +52,13 @@ async def collect(conn: Connection) -> Stats:
     steps = {row["step"] or "unknown": row["n"] for row in await fetch(conn, SURVEY_STEPS)}
     goals = {row["goal"]: row["n"] for row in await fetch(conn, GOALS)}
     jobs = await fetchrow(conn, JOBS)
-    return Stats(active["m5"], active["h24"], active["d30"], steps, goals, jobs["pending"], jobs["overdue"])
+    last_backup = await fetchval(conn, LAST_BACKUP)
+    return Stats(active["m5"], active["h24"], active["d30"], steps, goals, jobs["pending"], jobs["overdue"],
+                 last_backup)
 
 
 SCHEMA_VERSION = Query("stats_schema_version", "SELECT max(migration_id) FROM _yoyo_migration")
 
 
 async def schema_version(conn: Connection) -> str:
-    from bot.db.pool import fetchval
-
     return await fetchval(conn, SCHEMA_VERSION) or "none"
