@@ -3,18 +3,12 @@ behind the front, the real stand-in, a fresh PostgreSQL; the verdict, reports an
 
 from __future__ import annotations
 
-import inspect
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-
-from kbjuctl import cli_run
-
-if "not available yet" in inspect.getsource(cli_run):
-    pytest.skip("`kbjuctl run --webhook` (the bot) has not landed yet", allow_module_level=True)
 
 pytestmark = pytest.mark.slow
 
@@ -48,15 +42,20 @@ def test_a_small_local_run_writes_reports_and_a_verdict(tmp_path):
         assert (report / name).is_file(), name
     assert {"p95 < 1 s (every step)", "errors < 0.1 %", "throughput"} <= set(_checks(summary))
     assert summary["total"]["requests"] > 20
-    assert any(s["name"].startswith("survey:") for s in summary["steps"])
+    names = {s["name"] for s in summary["steps"]}
+    assert {"survey:start", "survey:goal", "menu:/menu"} <= names, names
     assert summary["resources"]["peak_rss_mib"] > 0
     _assert_nothing_lost(summary, stderr)
-    assert code == (0 if summary["passed"] else 1)
+    # 20 people on a quiet machine: every step answered well under a second, so the run passes.
+    assert summary["passed"], [c for c in summary["checks"] if not c["ok"]]
+    assert code == 0, stderr[-2000:]
 
 
 def test_flood_control_429s_lose_nothing(tmp_path):
     _code, summary, stderr = loadtest(tmp_path / "r", "--users", "10", "--duration", "15s", "--fault", "flood")
     assert _checks(summary)["faults were injected"]["ok"], summary["fault"]
+    # The bot waits out every retry_after: each step is still answered, nothing is lost.
+    assert summary["total"]["failures"] == 0, summary["steps"]
     _assert_nothing_lost(summary, stderr)
 
 
@@ -64,7 +63,9 @@ def test_postgresql_restart_mid_run_loses_nothing(tmp_path):
     _code, summary, stderr = loadtest(tmp_path / "r", "--users", "10", "--duration", "20s", "--fault", "pg-restart")
     checks = _checks(summary)
     assert checks["postgresql was restarted mid-run"]["ok"], summary["fault"]
+    assert checks["people were asked to try again during the outage"]["ok"], summary["fault"]
     assert checks["every replica survived the outage"]["ok"]
+    assert checks["the bot recovered by itself"]["ok"], checks["the bot recovered by itself"]
     _assert_nothing_lost(summary, stderr)
 
 

@@ -6,11 +6,14 @@ orchestrator), and afterwards says what happened and which checks hold.
 
 from __future__ import annotations
 
+import csv
 import json
 import threading
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 from kbjuctl.loadtest.report import Check
@@ -30,6 +33,14 @@ def standin_call(url: str, method: str = "GET", body: dict | None = None, timeou
     return json.loads(raw) if raw else None
 
 
+def _csv(path: Path) -> list[dict[str, str]]:
+    try:
+        with path.open(newline="") as handle:
+            return list(csv.DictReader(handle))
+    except OSError:
+        return []
+
+
 @dataclass
 class Fault:
     name: str
@@ -47,6 +58,9 @@ class Fault:
     def before(self) -> None: ...
     def during(self) -> None: ...
     def after(self) -> None: ...
+
+    def observe(self, report_dir: Path) -> None:
+        """After Locust has written its reports (default: nothing to read)."""
 
     def checks(self) -> list[Check]:
         return []
@@ -111,13 +125,44 @@ class PostgresRestart(Fault):
         self.stack.postgres.start()
         self.note("postgresql started")
 
+    def after(self) -> None:
+        assert self.stack is not None
+        self.healthz = {}
+        for child, port in zip(self.stack.bots, self.stack.bot_ports, strict=True):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as resp:
+                    self.healthz[child.name] = resp.status
+            except urllib.error.HTTPError as exc:
+                self.healthz[child.name] = exc.code
+            except OSError as exc:
+                self.healthz[child.name] = f"{type(exc).__name__}"
+        self.note("replicas' /healthz after the run", healthz=self.healthz)
+
+    def observe(self, report_dir: Path) -> None:
+        """From Locust's reports: were people asked to try again, and did their steps succeed after?"""
+        self.retry_asked = sum(int(row["Occurrences"]) for row in _csv(report_dir / "locust_failures.csv")
+                               if row["Error"].startswith("RetryAsked"))
+        started = next((e["at"] for e in self.events if e["what"] == "postgresql started"), None)
+        self.succeeded_after = None
+        if started is not None:
+            rows = [(float(r["Timestamp"]), int(float(r["Total Request Count"])) - int(float(r["Total Failure Count"])))
+                    for r in _csv(report_dir / "locust_stats_history.csv") if r.get("Name") == "Aggregated"]
+            before = max((ok for t, ok in rows if t <= started), default=0)
+            self.succeeded_after = max((ok for _t, ok in rows), default=0) - before
+        self.note("after the outage", retry_asked=self.retry_asked, succeeded_after_restart=self.succeeded_after)
+
     def checks(self) -> list[Check]:
         assert self.stack is not None
-        restarted = [e["what"] for e in self.events] == ["postgresql stopped", "postgresql started"]
+        restarted = [e["what"] for e in self.events][:2] == ["postgresql stopped", "postgresql started"]
         alive = [c.name for c in self.stack.bots if c.alive()]
-        return [Check("postgresql was restarted mid-run", restarted, str(self.events)),
-                Check("every replica survived the outage", len(alive) == len(self.stack.bots),
-                      f"alive: {alive}")]
+        healthz = getattr(self, "healthz", {})
+        succeeded = getattr(self, "succeeded_after", None)
+        return [Check("postgresql was restarted mid-run", restarted, str(self.events[:2])),
+                Check("people were asked to try again during the outage", getattr(self, "retry_asked", 0) > 0,
+                      f"{getattr(self, 'retry_asked', 0)} 'try again' replies"),
+                Check("every replica survived the outage", len(alive) == len(self.stack.bots), f"alive: {alive}"),
+                Check("the bot recovered by itself", bool(succeeded) and all(v == 200 for v in healthz.values()),
+                      f"{succeeded} steps succeeded after the restart; /healthz: {healthz}")]
 
 
 class ReplicaKill(Fault):
