@@ -81,6 +81,9 @@ def render(summary: Summary) -> None:
                       f"{s.p95_ms:.0f}", f"{s.p99_ms:.0f}", f"{s.max_ms:.0f}")
     out.print(steps)
     res = summary.resources
+    if summary.stack:
+        out.print(f"stack: {summary.stack.get('replicas')} replica(s); the bot's send budget "
+                  f"(BOT_MAX_SEND_RATE): {summary.stack.get('bot_max_send_rate')} messages/s per replica")
     full = summary.requests_per_min_at_full_load
     out.print(f"requests/min: {summary.requests_per_min:.0f} over the run"
               + (f", {full:.0f} at full load" if full is not None else "")

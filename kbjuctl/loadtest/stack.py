@@ -3,6 +3,7 @@ mode and the round-robin front before them. Everything started here is stopped h
 
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
 import subprocess
@@ -166,7 +167,10 @@ class LocalStack:
 
     def describe(self) -> dict[str, object]:
         return {"database": dburl.redact(self.database_url), "standin": self.standin_url, "front": self.front_url,
-                "replicas": self.replicas, "dedicated_postgres": self.postgres is not None}
+                "replicas": self.replicas, "dedicated_postgres": self.postgres is not None,
+                # The bot's own Bot API send budget (messages/s per replica; 0: off), from the environment.
+                "bot_max_send_rate": self.bot_env.get("BOT_MAX_SEND_RATE")
+                or os.environ.get("BOT_MAX_SEND_RATE") or "30 (the bot's default)"}
 
 
 def wait_idle(standin_url: str, timeout_s: float = 30.0) -> bool:
