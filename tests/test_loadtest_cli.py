@@ -69,3 +69,19 @@ def test_summary_and_verdict_from_locust_csv(tmp_path: Path):
     assert not summary.passed
     relaxed = slo_checks(summary, users=20, gate_latency=False)
     assert all(not c.gating for c in relaxed)
+
+
+def test_tracebacks_are_counted_per_log_record_and_outage_noise_apart(tmp_path):
+    from kbjuctl.loadtest.service import count_tracebacks
+
+    log = tmp_path / "bot-1.log"
+    log.write_text(
+        "2026-01-01 10:00:00,000 INFO bot.app: bot started\n"
+        "2026-01-01 10:00:01,000 WARNING asyncpg.pool: Failed to restore the pool connection floor; retrying\n"
+        "Traceback (most recent call last):\n  File \"x\", line 1\nFileNotFoundError: [Errno 2]\n"
+        "2026-01-01 10:00:02,000 ERROR bot.runtime: update 5 failed\n"
+        "Traceback (most recent call last):\n  File \"y\", line 2\nTypeError: boom\n")
+    assert count_tracebacks([log], outage=True) == ({"bot-1.log": 1}, {"bot-1.log": 1})
+    # Outside a database outage we caused, asyncpg's reconnect tracebacks count like any other.
+    assert count_tracebacks([log], outage=False) == ({"bot-1.log": 2}, {"bot-1.log": 0})
+    assert count_tracebacks([tmp_path / "missing.log"]) == ({"missing.log": 0}, {"missing.log": 0})
