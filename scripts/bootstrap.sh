@@ -8,7 +8,7 @@ extras="${1:-}"
 
 pick_python() {
   for py in python3.13 python3.12 python3.11 python3; do
-    if command -v "$py" >/dev/null 2>&1 && "$py" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+    if "$py" -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1; then
       echo "$py"; return 0
     fi
   done
@@ -23,11 +23,10 @@ fi
 stamp="$venv/.installed-${extras//,/-}"
 if [ ! -f "$stamp" ] || [ "$root/pyproject.toml" -nt "$stamp" ]; then
   echo "Installing the project and its dependencies into $venv ..." >&2
-  "$venv/bin/python" -m pip install -q --upgrade pip
-  if [ -n "$extras" ]; then
-    "$venv/bin/python" -m pip install -q -e "$root[$extras]"
-  else
-    "$venv/bin/python" -m pip install -q -e "$root"
-  fi
+  target="$root"
+  [ -n "$extras" ] && target="$root[$extras]"
+  # pip's warnings about this machine's absent local package mirrors are noise; errors still show.
+  "$venv/bin/python" -m pip install -q --upgrade pip 2> >(grep -v 'is ignored: it is neither' >&2)
+  "$venv/bin/python" -m pip install -q -e "$target" 2> >(grep -v 'is ignored: it is neither' >&2)
   touch "$stamp"
 fi
