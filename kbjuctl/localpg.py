@@ -41,12 +41,13 @@ def embedded_admin_url(data_dir: Path) -> str:
     """
     import warnings
 
-    import pgserver
-
     data_dir = _reachable_by_server_user(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():
+        # pgserver's platformdirs warns about XDG_RUNTIME_DIR on servers; not the user's concern.
         warnings.simplefilter("ignore")
+        import pgserver
+
         server = pgserver.get_server(str(data_dir), cleanup_mode=None)
     return server.get_uri()
 
