@@ -25,11 +25,13 @@ def _connect(url: str, timeout: float = 3.0):
 
 
 def reachable(url: str, timeout: float = 2.0) -> bool:
+    import psycopg
+
     try:
         with _connect(url, timeout) as conn:
             conn.execute("SELECT 1")
         return True
-    except Exception:
+    except (psycopg.Error, OSError):
         return False
 
 

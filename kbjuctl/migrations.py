@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -35,19 +35,18 @@ class MigrationState:
 
 @contextmanager
 def _backend(url: str) -> Iterator[object]:
+    import psycopg
     from yoyo import get_backend
 
     try:
         backend = get_backend(dburl.to_yoyo(url))
-    except Exception as exc:  # psycopg raises its own OperationalError family
+    except psycopg.Error as exc:
         raise BadInput(f"Cannot connect to {dburl.redact(url)}: {_first_line(exc)}") from None
     try:
         yield backend
     finally:
-        try:
+        with suppress(psycopg.Error):
             backend.connection.close()
-        except Exception:
-            pass
 
 
 def _first_line(exc: BaseException) -> str:
@@ -84,11 +83,13 @@ def status(url: str) -> list[MigrationState]:
 
 
 def _applied_at(backend) -> dict[str, datetime]:
+    import psycopg
+
     table = backend.migration_table
     try:
         cursor = backend.execute(f"SELECT migration_id, applied_at_utc FROM {table}")
         return {row[0]: row[1] for row in cursor.fetchall()}
-    except Exception:
+    except psycopg.errors.UndefinedTable:  # a database that never saw a migration
         backend.rollback()
         return {}
 

@@ -67,7 +67,7 @@ def test_webhook_secret_follows_telegrams_alphabet(monkeypatch):
 def test_kbjuctl_exits_2_on_invalid_configuration(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("BOT_TOKEN", "DATABASE_URL")}
     env.update(BOT_TOKEN="garbage", DATABASE_URL="postgresql://postgres@127.0.0.1:5432/x", LOG_LEVEL="LOUD")
-    result = subprocess.run([sys.executable, "-m", "kbjuctl", "run"], capture_output=True, text=True,
+    result = subprocess.run([sys.executable, "-m", "kbjuctl", "run"], check=False, capture_output=True, text=True,
                             env=env, timeout=60, cwd=tmp_path)
     assert result.returncode == 2, result.stderr
     assert "BOT_TOKEN" in result.stderr and "LOG_LEVEL" in result.stderr

@@ -25,7 +25,7 @@ def _tables(url: str) -> set[str]:
 
 
 def kbjuctl(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "kbjuctl", *args], capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, "-m", "kbjuctl", *args], check=False, capture_output=True, text=True, timeout=120)
 
 
 def test_upgrade_downgrade_all_upgrade_through_the_cli(empty_database_url):
@@ -106,7 +106,7 @@ def test_bad_cli_input_exits_2_with_a_message(args, message, monkeypatch):
 
 def test_missing_database_url_says_how_to_give_one(monkeypatch):
     monkeypatch.delenv("DATABASE_URL", raising=False)
-    result = subprocess.run([sys.executable, "-m", "kbjuctl", "db", "status"], capture_output=True, text=True,
+    result = subprocess.run([sys.executable, "-m", "kbjuctl", "db", "status"], check=False, capture_output=True, text=True,
                             timeout=60, env={k: v for k, v in __import__("os").environ.items() if k != "DATABASE_URL"},
                             cwd="/")
     assert result.returncode == 2
