@@ -210,3 +210,59 @@ def test_medium_counts_and_the_bot_id_rows(tmp_path, shared_dir, database_url):
     bot = _pg(database_url, "SELECT DISTINCT original_row->>'telegram_id', reason_code FROM migration_quarantine")
     assert bot == [("5602878526", "orphan_record")]
     assert json.loads(json.dumps(report.to_json()))["exit_code"] == 3
+
+
+def test_digest_encoding_is_postgresqls_record_send(database_url):
+    """The load's row digests must be byte for byte what PostgreSQL computes from stored values,
+    including NULLs, -0.0, infinity, '' and non-BMP text; checked here against record_send itself."""
+    import asyncio
+
+    import asyncpg
+
+    from kbjuctl.sqlite_migration.digest import DIGEST_COLUMNS, RowEncoders
+    from kbjuctl.sqlite_migration.mapping import TARGET_COLUMNS
+
+    types = {20: "bigint", 23: "integer", 25: "text", 701: "float8", 1082: "date", 1184: "timestamptz"}
+    run = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+    rows = {
+        "users": [(9999999999, None, "Ян", "Ли-😀\u200d", "female", date(2024, 2, 29),
+                   datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC), run),
+                  (-1001234567890, "x", "", None, None, None, datetime(2022, 2, 1, tzinfo=UTC), run)],
+        "user_records": [(1, date(1999, 1, 1), 72.123456789, -0.0, 1e300, None, 250, "healthy", None, "yoga",
+                          "daily", 100.0, 5, "maintain", "10000-plus", "yoga", "Ежедневно", float("inf"), run),
+                         (2, date(2024, 2, 29), 70.30000000000001, 50.0, 20.0, 55.5, 100, None, "0-3000", None,
+                          None, None, 6, "", "0", "x", "4", None, run)],
+        "user_food_preferences": [(4321, "a\n\\.\n\\N\nC:\\Users\\ \U0001f468\u200d\U0001f469", "",
+                                   datetime(2023, 8, 24, 9, 0, tzinfo=UTC), 7, run)],
+    }
+
+    async def check() -> None:
+        conn = await asyncpg.connect(database_url, server_settings={"timezone": "Europe/Moscow"})
+        try:
+            encoders = RowEncoders()
+            for table, table_rows in rows.items():
+                order = [TARGET_COLUMNS[table].index(c) for c, _ in DIGEST_COLUMNS[table]]
+                casts = ", ".join(f"${n + 1}::{types[oid]}" for n, (_, oid) in enumerate(DIGEST_COLUMNS[table]))
+                for row in table_rows:
+                    stored = await conn.fetchval(f"SELECT record_send(ROW({casts}))", *(row[i] for i in order))
+                    assert encoders.encoder(table)(row) == stored, (table, row)
+        finally:
+            await conn.close()
+
+    asyncio.run(check())
+
+
+def test_a_text_altered_on_the_way_in_fails_verification(small, database_url):
+    """'' stored as ' ' in one food row: its chunk's digest differs, the row comparison names it."""
+    with psycopg.connect(database_url) as conn:
+        conn.execute("""
+            CREATE FUNCTION tamper() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN IF NEW.dislikes_raw = '' THEN NEW.dislikes_raw := ' '; END IF; RETURN NEW; END $$;
+            CREATE TRIGGER tamper BEFORE INSERT ON user_food_preferences FOR EACH ROW EXECUTE FUNCTION tamper();
+        """)
+    report = migrate_from_sqlite(MigrationOptions(small, database_url))
+    assert report.status == "verification_failed" and report.exit_code == 1
+    empty = _src(small, "SELECT id FROM user_food_preferences WHERE dislikes_raw = ''")
+    assert [(m["source_id"], list(m["columns"])) for m in report.mismatches] == [(empty[0][0], ["dislikes_raw"])]
+    for table in ("users", "user_records", "user_food_preferences", "migration_runs", "migration_quarantine"):
+        assert _pg(database_url, f"SELECT count(*) FROM {table}") == [(0,)]

@@ -114,21 +114,31 @@ class QuarantineBuffer:
 
     def _spill(self) -> None:
         if self._file is None:
-            self._file = tempfile.TemporaryFile()  # noqa: SIM115 - closed by drain()
+            self._file = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
+        self._file.seek(0, 2)
         pickle.dump(self._rows, self._file, protocol=pickle.HIGHEST_PROTOCOL)
         self._spilled += 1
         self._rows = []
 
-    def drain(self):
-        """Every buffered row once, in the order added; the buffer is empty afterwards."""
+    def rows(self):
+        """Every buffered row, in the order added (source order per table); can be read again."""
         if self._file is not None:
             self._file.seek(0)
             for _ in range(self._spilled):
                 yield from pickle.load(self._file)
+        yield from list(self._rows)
+
+    def originals(self, table: str):
+        """(source id, original row JSON as sent) of one table's quarantined rows, in source-id order."""
+        for row_table, source_id, _, _, original in self.rows():
+            if row_table == table:
+                yield source_id, original
+
+    def close(self) -> None:
+        if self._file is not None:
             self._file.close()
             self._file, self._spilled = None, 0
-        rows, self._rows = self._rows, []
-        yield from rows
+        self._rows = []
 
     def summary(self) -> list[dict[str, Any]]:
         return [

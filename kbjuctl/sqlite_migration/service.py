@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import chain
 from pathlib import Path
 
 import asyncpg
@@ -20,6 +21,7 @@ import asyncpg
 from kbjuctl import dburl
 from kbjuctl.errors import BadInput, OperationFailed
 from kbjuctl.sqlite_migration import target
+from kbjuctl.sqlite_migration.digest import RowEncoders, TableDigests
 from kbjuctl.sqlite_migration.mapping import (
     TARGET_COLUMNS,
     FoodMapper,
@@ -40,7 +42,7 @@ from kbjuctl.sqlite_migration.report import (
     unmapped_summary,
 )
 from kbjuctl.sqlite_migration.source import TABLES, SourceReader, columns, sqlite_problem
-from kbjuctl.sqlite_migration.verify import verify
+from kbjuctl.sqlite_migration.verify import verify, verify_loaded
 
 ON_CONFLICT = ("fail", "skip")
 TOOL_VERSION = "kbjuctl migrate-from-sqlite 1"
@@ -101,7 +103,7 @@ async def _migrate_source(options: MigrationOptions, progress: Progress) -> Migr
             report.counts[table].source = facts.counts[table]
         report.timings_s["read_source_facts"] = round(time.perf_counter() - started, 3)
         if options.database_url is None:
-            await _load_all(None, source, report, options, progress, datetime.now().astimezone(), None, {})
+            (await _load_all(None, source, report, options, progress, datetime.now().astimezone(), None, {})).close()
             report.message = "Dry run on the source alone (no target given): conflicts were not checked."
         else:
             await _run_against_target(options, source, report, progress)
@@ -156,17 +158,22 @@ async def _new_run(conn, source, report: MigrationReport, options: MigrationOpti
             tool_version=TOOL_VERSION)
         report.run_id = run_id
     if options.dry_run:
-        await _load_all(conn, source, report, options, progress, imported_at, run_id, existing)
+        (await _load_all(conn, source, report, options, progress, imported_at, run_id, existing)).close()
         raise _Rollback
     suspended = await target.suspend_constraints(conn)
-    await _load_all(conn, source, report, options, progress, imported_at, run_id, existing)
-    started = time.perf_counter()
-    await target.restore_constraints(conn, suspended)
-    report.timings_s["restore indexes and foreign keys"] = round(time.perf_counter() - started, 3)
-    started = time.perf_counter()
-    check = await verify(conn, source, run_id=run_id, imported_at=imported_at, batch_size=options.batch_size,
-                         progress=progress)
-    report.timings_s["verify"] = round(time.perf_counter() - started, 3)
+    loaded = await _load_all(conn, source, report, options, progress, imported_at, run_id, existing)
+    try:
+        started = time.perf_counter()
+        await target.restore_constraints(conn, suspended)
+        report.timings_s["restore indexes and foreign keys"] = round(time.perf_counter() - started, 3)
+        started = time.perf_counter()
+        check = await verify_loaded(
+            conn, source, run_id=run_id, imported_at=imported_at, batch_size=options.batch_size,
+            source_counts={t: c.source for t, c in report.counts.items()}, digests=loaded.digests,
+            quarantined={t: loaded.quarantine.originals(t) for t in TABLES}, timings=report.timings_s)
+        report.timings_s["verify"] = round(time.perf_counter() - started, 3)
+    finally:
+        loaded.close()
     _apply_verification(report, check)
     if report.status == VERIFICATION_FAILED:
         raise _Rollback
@@ -229,9 +236,20 @@ async def _existing_source_rows(conn, source: SourceReader, batch_size: int) -> 
     return found
 
 
+@dataclass
+class _Loaded:
+    """What the load keeps for the verification: chunk digests per table, the quarantined rows."""
+
+    digests: dict[str, TableDigests]
+    quarantine: QuarantineBuffer
+
+    def close(self) -> None:
+        self.quarantine.close()
+
+
 async def _load_all(conn, source: SourceReader, report: MigrationReport, options: MigrationOptions,
                     progress: Progress, imported_at: datetime, run_id: int | None,
-                    existing: dict[str, set[int]]) -> None:
+                    existing: dict[str, set[int]]) -> _Loaded:
     """COPY the three tables and their quarantine (conn None or dry run: only count)."""
     quarantine = QuarantineBuffer()
     unmapped = Unmapped()
@@ -239,17 +257,21 @@ async def _load_all(conn, source: SourceReader, report: MigrationReport, options
     mappers = {"users": UserMapper(imported_at), "user_records": RecordMapper(imported_at, unmapped),
                "user_food_preferences": FoodMapper(imported_at)}
     write = conn is not None and not options.dry_run
+    encoders = RowEncoders()
+    digests = {table: TableDigests(table, encoders) for table in TABLES}
     for table in TABLES:
         started = time.perf_counter()
         counts = report.counts[table]
         progress.start(table, counts.source)
         duplicates = source.duplicate_ids(table) if table != "users" else set()
-        rows = _accepted_rows(table, source, mappers[table].map, options.batch_size, quarantine,
-                              excluded_owners, duplicates, existing.get(table, set()), progress)
+        batches = _accepted_batches(table, source, mappers[table].map, options.batch_size, quarantine,
+                                    excluded_owners, duplicates, existing.get(table, set()), progress,
+                                    digests[table] if write else None)
         if write:
-            written = await target.copy_rows(conn, table, TARGET_COLUMNS[table], rows)
+            written = await target.copy_rows(conn, table, TARGET_COLUMNS[table], chain.from_iterable(batches))
+            digests[table].close_chunk()
         else:
-            written = sum(1 for _ in rows)
+            written = sum(len(batch) for batch in batches)
         counts.migrated = written
         counts.quarantined = sum(n for (t, _), n in quarantine.by_reason.items() if t == table)
         report.timings_s[f"load {table}"] = round(time.perf_counter() - started, 3)
@@ -259,22 +281,23 @@ async def _load_all(conn, source: SourceReader, report: MigrationReport, options
     if write:
         await target.copy_rows(conn, "migration_quarantine", target.QUARANTINE_COLUMNS,
                                ((run_id, t, sid, code, text, original, imported_at)
-                                for t, sid, code, text, original in quarantine.drain()))
-    else:
-        for _ in quarantine.drain():
-            pass
+                                for t, sid, code, text, original in quarantine.rows()))
     report.timings_s["load quarantine"] = round(time.perf_counter() - started, 3)
+    return _Loaded(digests, quarantine)
 
 
-def _accepted_rows(table: str, source: SourceReader, map_row, batch_size: int, quarantine: QuarantineBuffer,
-                   excluded_owners: dict[int, str], duplicates: set[int], existing: set[int],
-                   progress: Progress) -> Iterator[tuple]:
-    """The table's rows that PostgreSQL can hold, mapped; every other row goes to the quarantine."""
+def _accepted_batches(table: str, source: SourceReader, map_row, batch_size: int, quarantine: QuarantineBuffer,
+                      excluded_owners: dict[int, str], duplicates: set[int], existing: set[int],
+                      progress: Progress, digests: TableDigests | None) -> Iterator[list[tuple]]:
+    """The table's rows that PostgreSQL can hold, mapped, a batch at a time; every other row goes to the
+    quarantine. Each batch is added to the table's digests exactly as it is handed to COPY."""
     ncols = len(columns(table))
     owned = table != "users"
     orphan = "orphan_record" if table == "user_records" else "orphan_food"
     duplicate = "duplicate_record_date" if table == "user_records" else "duplicate_food"
     for batch in source.batches(table, batch_size):
+        accepted: list[tuple] = []
+        append = accepted.append
         for row in batch:
             try:
                 if owned:
@@ -286,10 +309,13 @@ def _accepted_rows(table: str, source: SourceReader, map_row, batch_size: int, q
                         raise Reject(duplicate, f"telegram_id {row[1]!r}")
                 if existing and row[0] in existing:
                     raise Reject("exists_in_target", f"source id {row[0]!r}")
-                yield map_row(row)
+                append(map_row(row))
             except Reject as reject:
                 quarantine.add(table, row[0], reject, row[:ncols])
                 if not owned:
                     excluded_owners[row[0]] = (
                         "owner_skipped" if reject.code == "exists_in_target" else "owner_quarantined")
         progress.advance(table, len(batch))
+        if digests is not None:
+            digests.add_batch(accepted)
+        yield accepted

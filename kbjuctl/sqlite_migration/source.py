@@ -196,9 +196,9 @@ class SourceReader:
         """Rows of one table in source-id order, batch_size at a time (memory stays flat)."""
         return self.batches_of(SELECT[table], batch_size)
 
-    def batches_of(self, sql: str, batch_size: int) -> Iterator[list[tuple]]:
+    def batches_of(self, sql: str, batch_size: int, params: tuple = ()) -> Iterator[list[tuple]]:
         try:
-            cursor = self.conn.execute(sql)
+            cursor = self.conn.execute(sql, params)
             while rows := cursor.fetchmany(batch_size):
                 yield rows
         except sqlite3.Error as exc:

@@ -1,22 +1,36 @@
-"""Read-back verification: every source row, read again, against what PostgreSQL now holds.
+"""Verification: every source row against what PostgreSQL now holds, inside the load's transaction.
 
-A separate read path from the load: the source is read again with plain `SELECT *` (no join, no
-duplicate detection), PostgreSQL is read through server-side cursors ordered by source id, and
-the three ordered streams (source rows, migrated rows, quarantined rows) are merged row by row.
-Each source row must be in exactly one of the two: a migrated row equal, column by column, to
-the mapping of the source row, or a quarantined row whose stored original equals the source row.
-Memory stays flat (one batch of each stream at a time); the cost is one pass over each side.
+Two ways, one verdict:
+
+- verify_loaded (after a load): the load kept, per chunk of source ids, the sha256 of the mapped
+  rows exactly as handed to COPY (digest.py); PostgreSQL computes the same digests from the
+  stored table with its own binary send functions. Quarantined rows are read back and compared
+  with the source rows' originals. Source rows (counted in the source) must equal migrated +
+  quarantined (both counted in PostgreSQL). A chunk whose digest differs is compared row by row
+  (below), which names the rows and columns; if that finds no difference the chunk passes (the row
+  comparison is the complete check; a digest can only add false alarms, not hide a difference).
+- verify (a rerun of a migrated file, and the row-by-row pass over a differing chunk): a separate
+  read path from the load: the source is read again with plain `SELECT *` (no join, no duplicate
+  detection), PostgreSQL through server-side cursors ordered by source id, and the three ordered
+  streams (source rows, migrated rows, quarantined rows) are merged row by row. Each source row
+  must be in exactly one of the two: a migrated row equal, column by column, to the mapping of the
+  source row, or a quarantined row whose stored original equals the source row.
+
+Memory stays flat either way (one chunk or one batch of each stream at a time).
 """
 
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
+from kbjuctl.sqlite_migration.digest import INT8_MAX, INT8_MIN, TARGET_KEY, TableDigests, digest_sql
 from kbjuctl.sqlite_migration.mapping import (
     TARGET_COLUMNS,
     FoodMapper,
@@ -27,19 +41,18 @@ from kbjuctl.sqlite_migration.mapping import (
     _json_value,
 )
 from kbjuctl.sqlite_migration.report import MAX_MISMATCH_EXAMPLES, NoProgress, Progress, TableCounts
-from kbjuctl.sqlite_migration.source import TABLES, SourceReader, columns
+from kbjuctl.sqlite_migration.source import SOURCE_KEY, TABLES, SourceReader, columns
 
-TARGET_KEY = {"users": "telegram_id", "user_records": "legacy_source_id",
-              "user_food_preferences": "legacy_source_id"}
 SQL_TARGET = {
-    table: f"SELECT {', '.join(cols)} FROM {table} WHERE imported_at = $1 ORDER BY {TARGET_KEY[table]}"
+    table: f"SELECT {', '.join(cols)} FROM {table} WHERE imported_at = $1 "
+           f"AND {TARGET_KEY[table]} BETWEEN $2 AND $3 ORDER BY {TARGET_KEY[table]}"
     for table, cols in TARGET_COLUMNS.items()
 }
 SQL_QUARANTINED = """
 SELECT source_id, original_row::text FROM migration_quarantine
-WHERE run_id = $1 AND source_table = $2 ORDER BY source_id
+WHERE run_id = $1 AND source_table = $2 AND source_id BETWEEN $3 AND $4 ORDER BY source_id
 """
-SQL_SOURCE = {table: f"SELECT * FROM {table} ORDER BY {'telegram_id' if table == 'users' else 'id'}"
+SQL_SOURCE = {table: f"SELECT * FROM {table} WHERE {SOURCE_KEY[table]} BETWEEN ? AND ? ORDER BY {SOURCE_KEY[table]}"
               for table in TABLES}
 
 
@@ -84,65 +97,152 @@ class _Stream:
 
 async def verify(conn: asyncpg.Connection, source: SourceReader, *, run_id: int, imported_at: datetime,
                  batch_size: int, progress: Progress | None = None) -> Verification:
-    """Compare source and target inside the caller's transaction (so it sees the uncommitted load)."""
+    """Row by row over the whole of every table (the caller's transaction sees the uncommitted load)."""
     progress = progress or NoProgress()
     result = Verification()
-    # Walk the source-id indexes instead of sorting a million rows before the first one arrives.
-    await conn.execute("SET LOCAL enable_sort = off")
-    mappers = {"users": UserMapper(imported_at), "user_records": RecordMapper(imported_at, result.unmapped),
-               "user_food_preferences": FoodMapper(imported_at)}
+    mappers = _mappers(imported_at, result.unmapped)
     for table in TABLES:
         counts = result.counts[table] = TableCounts()
         task = f"verify {table}"
         progress.start(task, source.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
-        migrated = _Stream(await conn.cursor(SQL_TARGET[table], imported_at), batch_size)
-        quarantined = _Stream(await conn.cursor(SQL_QUARANTINED, run_id, table), batch_size)
-        map_row, cols = mappers[table].map, columns(table)
-        k = TARGET_COLUMNS[table].index(TARGET_KEY[table])
-        for batch in source.batches_of(SQL_SOURCE[table], batch_size):
-            for row in batch:
-                counts.source += 1
-                key = row[0]
+        await _verify_range(conn, source, result, counts, mappers[table], table, INT8_MIN, INT8_MAX,
+                            run_id=run_id, imported_at=imported_at, batch_size=batch_size,
+                            advance=lambda n, task=task: progress.advance(task, n))
+    return result
+
+
+def _mappers(imported_at: datetime, unmapped: Unmapped) -> dict:
+    return {"users": UserMapper(imported_at), "user_records": RecordMapper(imported_at, unmapped),
+            "user_food_preferences": FoodMapper(imported_at)}
+
+
+async def _verify_range(conn, source: SourceReader, result: Verification, counts: TableCounts, mapper,
+                        table: str, low: int, high: int, *, run_id: int, imported_at: datetime,
+                        batch_size: int, advance=None) -> None:
+    """Merge source rows, migrated rows and quarantined rows with source ids in [low, high]."""
+    # Walk the source-id indexes instead of sorting a million rows before the first one arrives.
+    await conn.execute("SET LOCAL enable_sort = off")
+    try:
+        migrated = _Stream(await conn.cursor(SQL_TARGET[table], imported_at, low, high), batch_size)
+        quarantined = _Stream(await conn.cursor(SQL_QUARANTINED, run_id, table, low, high), batch_size)
+    finally:
+        await conn.execute("SET LOCAL enable_sort = on")
+    map_row, cols = mapper.map, columns(table)
+    k = TARGET_COLUMNS[table].index(TARGET_KEY[table])
+    for batch in source.batches_of(SQL_SOURCE[table], batch_size, (low, high)):
+        for row in batch:
+            counts.source += 1
+            key = row[0]
+            q = await quarantined.peek()
+            while q is not None and q[0] < key:
+                quarantined.take()
+                result.mismatch(table, q[0], "quarantined row has no source row", target=q[1][:500])
                 q = await quarantined.peek()
-                while q is not None and q[0] < key:
-                    quarantined.take()
-                    result.mismatch(table, q[0], "quarantined row has no source row", target=q[1][:500])
-                    q = await quarantined.peek()
-                if q is not None and q[0] == key:
-                    quarantined.take()
-                    counts.quarantined += 1
-                    if json.loads(q[1]) != {c: _json_value(v) for c, v in zip(cols, row)}:
-                        result.mismatch(table, key, "quarantined row differs from the source row",
-                                        source=_show(row), target=q[1])
-                    continue
-                t = await migrated.peek()
-                while t is not None and t[k] < key:
-                    migrated.take()
-                    counts.migrated += 1
-                    result.mismatch(table, t[k], "row in the target has no source row", target=_show(t))
-                    t = await migrated.peek()
-                if t is None or t[k] != key:
-                    result.mismatch(table, key, "source row neither migrated nor quarantined", source=_show(row))
-                    continue
+            if q is not None and q[0] == key:
+                quarantined.take()
+                counts.quarantined += 1
+                if json.loads(q[1]) != {c: _json_value(v) for c, v in zip(cols, row)}:
+                    result.mismatch(table, key, "quarantined row differs from the source row",
+                                    source=_show(row), target=q[1])
+                continue
+            t = await migrated.peek()
+            while t is not None and t[k] < key:
                 migrated.take()
                 counts.migrated += 1
-                try:
-                    expected = map_row(row)
-                except Reject as reject:
-                    result.mismatch(table, key, "migrated, but the mapping rejects it", reason=reject.text)
-                    continue
-                actual = tuple(t)
-                if actual != expected:
-                    result.mismatch(table, key, "values differ", columns=_differences(table, expected, actual))
-            progress.advance(task, len(batch))
-        while (extra := await migrated.peek()) is not None:
+                result.mismatch(table, t[k], "row in the target has no source row", target=_show(t))
+                t = await migrated.peek()
+            if t is None or t[k] != key:
+                result.mismatch(table, key, "source row neither migrated nor quarantined", source=_show(row))
+                continue
             migrated.take()
             counts.migrated += 1
-            result.mismatch(table, extra[k], "row in the target has no source row", target=_show(extra))
-        while (extra := await quarantined.peek()) is not None:
-            quarantined.take()
-            result.mismatch(table, extra[0], "quarantined row has no source row", target=extra[1][:500])
+            try:
+                expected = map_row(row)
+            except Reject as reject:
+                result.mismatch(table, key, "migrated, but the mapping rejects it", reason=reject.text)
+                continue
+            actual = tuple(t)
+            if actual != expected:
+                result.mismatch(table, key, "values differ", columns=_differences(table, expected, actual))
+        if advance is not None:
+            advance(len(batch))
+    while (extra := await migrated.peek()) is not None:
+        migrated.take()
+        counts.migrated += 1
+        result.mismatch(table, extra[k], "row in the target has no source row", target=_show(extra))
+    while (extra := await quarantined.peek()) is not None:
+        quarantined.take()
+        result.mismatch(table, extra[0], "quarantined row has no source row", target=extra[1][:500])
+
+
+SQL_QUARANTINE_ALL = """
+SELECT source_id, original_row::text FROM migration_quarantine
+WHERE run_id = $1 AND source_table = $2 ORDER BY source_id
+"""
+
+
+async def verify_loaded(conn: asyncpg.Connection, source: SourceReader, *, run_id: int, imported_at: datetime,
+                        batch_size: int, source_counts: dict[str, int], digests: dict[str, TableDigests],
+                        quarantined: dict[str, Iterable[tuple[int, str]]],
+                        timings: dict[str, float] | None = None) -> Verification:
+    """After a load: chunk digests computed by PostgreSQL against the load's, quarantine row by row."""
+    result = Verification()
+    timings = {} if timings is None else timings
+    await conn.execute("SET LOCAL jit = off")  # compiling the digest query costs more than it saves
+    await conn.execute("SET LOCAL work_mem = '64MB'")  # each chunk's ordered aggregate sorts in memory
+    for table in TABLES:
+        started = time.perf_counter()
+        counts = result.counts[table] = TableCounts(source=source_counts[table])
+        ours = digests[table]
+        differing: list[int] = []
+        found = await conn.fetch(digest_sql(table), imported_at, ours.first_ids)
+        for chunk, (number, rows, digest) in enumerate(found):
+            assert number == chunk + 1  # one result row per boundary, in order
+            counts.migrated += rows
+            if rows != ours.counts[chunk] or digest != ours.digests[chunk]:
+                differing.append(chunk)
+        timings[f"verify {table} digests"] = round(time.perf_counter() - started, 3)
+        started = time.perf_counter()
+        counts.quarantined = await _compare_quarantine(conn, result, table, run_id, quarantined[table],
+                                                       batch_size)
+        timings[f"verify {table} quarantine"] = round(time.perf_counter() - started, 3)
+        if differing or not counts.accounted:
+            # Name the rows: compare the differing chunks (all of the table if only the counts differ).
+            started = time.perf_counter()
+            mappers = _mappers(imported_at, Unmapped())
+            ranges = [ours.range_of(c) for c in differing] or [(INT8_MIN, INT8_MAX)]
+            for low, high in ranges:
+                await _verify_range(conn, source, result, TableCounts(), mappers[table], table, low, high,
+                                    run_id=run_id, imported_at=imported_at, batch_size=batch_size)
+            timings[f"verify {table} rows of differing chunks"] = round(time.perf_counter() - started, 3)
     return result
+
+
+async def _compare_quarantine(conn, result: Verification, table: str, run_id: int,
+                              ours: Iterable[tuple[int, str]], batch_size: int) -> int:
+    """Stored quarantine rows of a table against the ones the load sent (source id, original JSON)."""
+    stored = _Stream(await conn.cursor(SQL_QUARANTINE_ALL, run_id, table), batch_size)
+    count = 0
+    for source_id, original in ours:
+        q = await stored.peek()
+        while q is not None and q[0] < source_id:
+            stored.take()
+            count += 1
+            result.mismatch(table, q[0], "quarantined row has no source row", target=q[1][:500])
+            q = await stored.peek()
+        if q is None or q[0] != source_id:
+            result.mismatch(table, source_id, "source row neither migrated nor quarantined", source=original[:500])
+            continue
+        stored.take()
+        count += 1
+        if json.loads(q[1]) != json.loads(original):
+            result.mismatch(table, source_id, "quarantined row differs from the source row",
+                            source=original[:500], target=q[1][:500])
+    while (extra := await stored.peek()) is not None:
+        stored.take()
+        count += 1
+        result.mismatch(table, extra[0], "quarantined row has no source row", target=extra[1][:500])
+    return count
 
 
 def _differences(table: str, expected: tuple, actual: tuple) -> dict[str, dict[str, str]]:
