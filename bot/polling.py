@@ -1,44 +1,152 @@
-"""Our getUpdates loop: a batch is handled completely before its offset is acknowledged.
+"""Our getUpdates loop: fetching goes on while updates are in flight; the acknowledged offset only
+moves past a contiguous prefix of finished updates.
 
-PTB's Updater confirms an update as soon as it is fetched; here the next getUpdates (which is
-what tells Telegram the previous batch is done) is only sent after every update of the batch
-was processed, so a crash re-delivers whatever was not finished.
+The offset of getUpdates is what tells Telegram which updates are done, so it is never moved past
+an unfinished update: a crash re-delivers every update that was not finished (the processed_updates
+claim makes any finished one that comes back harmless). Telegram answers getUpdates from the offset
+on, at most LIMIT updates, so the updates still in flight come back in every answer; only the ones
+past the newest already seen are new. Those are turned into Update objects (the rest is only
+JSON-decoded) and started at once, chained per chat so that one chat's updates run in order while
+different chats run concurrently.
+
+While nothing is in flight the loop long-polls. While updates are in flight a long poll would
+return at once (they are still at or past the offset), so the loop asks at most every
+RECHECK_SECONDS, and not at all while LIMIT updates are in flight (an answer could hold nothing new).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import warnings
+from typing import Any
 
+from telegram import Update
 from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, TelegramError, TimedOut
+from telegram.warnings import PTBUserWarning
 
 from bot.app import POLL_TIMEOUT
 
 log = logging.getLogger(__name__)
 ALLOWED_UPDATES = ["message", "callback_query"]
+LIMIT = 100  # the Bot API's maximum per getUpdates
+# Bot.get_updates would build an Update object for every update in an answer, most of them in
+# flight already; do_api_request returns the decoded JSON, and PTB warns about that on each call.
+warnings.filterwarnings("ignore", message="Please use 'Bot.getUpdates'", category=PTBUserWarning)
+RECHECK_SECONDS = 0.01  # while in flight: at most this often a getUpdates (each re-reads the in-flight ones)
+
+
+def _chat_id(update: Update) -> int | None:
+    chat = update.effective_chat
+    if chat is not None:
+        return chat.id
+    user = update.effective_user
+    return user.id if user is not None else None
+
+
+class Pipeline:
+    """Updates fetched and not yet acknowledged, in update_id order, and the per-chat chains."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self.inflight: dict[int, asyncio.Task] = {}  # update_id -> task, in fetch (= id) order
+        self.chains: dict[int, asyncio.Task] = {}  # chat id -> its newest update's task
+        self.newest: int | None = None  # highest update_id taken
+        self.progress = asyncio.Event()  # set when an update finishes
+
+    def offset(self) -> int | None:
+        """The getUpdates offset: the oldest unfinished update, or past the newest taken."""
+        for update_id, task in self.inflight.items():
+            if not task.done():
+                return update_id
+        return None if self.newest is None else self.newest + 1
+
+    def forget_finished_prefix(self) -> None:
+        for update_id in list(self.inflight):
+            if not self.inflight[update_id].done():
+                break
+            del self.inflight[update_id]
+
+    def take(self, raw: list[dict[str, Any]]) -> int:
+        """Start the updates of a getUpdates answer not seen before; returns how many."""
+        started = 0
+        for data in raw:
+            update_id = data["update_id"]
+            if self.newest is not None and update_id <= self.newest:
+                continue  # still in flight (or finished meanwhile): sent again until acknowledged
+            self.newest = update_id
+            update = Update.de_json(data, self.app.bot)
+            chat_id = _chat_id(update)
+            previous = self.chains.get(chat_id) if chat_id is not None else None
+            task = asyncio.create_task(self._run(update, previous))
+            self.inflight[update_id] = task
+            if chat_id is not None:
+                self.chains[chat_id] = task
+                task.add_done_callback(lambda t, c=chat_id: self._chain_done(c, t))
+            task.add_done_callback(lambda _: self.progress.set())
+            started += 1
+        return started
+
+    def _chain_done(self, chat_id: int, task: asyncio.Task) -> None:
+        if self.chains.get(chat_id) is task:
+            del self.chains[chat_id]
+
+    async def _run(self, update: Update, previous: asyncio.Task | None) -> None:
+        if previous is not None:
+            await asyncio.wait([previous])  # the chat's earlier update first; its failure is its own
+        try:
+            await self.app.process_update(update)
+        except Exception:  # process_update reports handler errors itself; this is anything else
+            log.exception("update %s failed outside its handlers", update.update_id)
+
+    async def drain(self) -> None:
+        if self.inflight:
+            await asyncio.wait(list(self.inflight.values()))
+        self.forget_finished_prefix()
+
+
+async def _get_updates(app, offset: int | None, timeout: int) -> list[dict[str, Any]]:
+    """getUpdates, JSON-decoded only: most of an answer can be updates already in flight."""
+    kwargs: dict[str, Any] = {"timeout": timeout, "limit": LIMIT, "allowed_updates": ALLOWED_UPDATES}
+    if offset is not None:
+        kwargs["offset"] = offset
+    return await app.bot.do_api_request("getUpdates", api_kwargs=kwargs, read_timeout=timeout + 10)
+
+
+async def _wait_for_any(*aws, timeout: float | None = None) -> None:
+    futures = [asyncio.ensure_future(a) for a in aws]
+    try:
+        await asyncio.wait(futures, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for future in futures:
+            future.cancel()
 
 
 async def poll(app, stop: asyncio.Event) -> None:
     await app.bot.delete_webhook(drop_pending_updates=False)
-    offset: int | None = None
+    pipeline = Pipeline(app)
     backoff = 0.5
+    loop = asyncio.get_running_loop()
     while not stop.is_set():
-        fetch = asyncio.ensure_future(app.bot.get_updates(
-            offset=offset, timeout=POLL_TIMEOUT, allowed_updates=ALLOWED_UPDATES,
-            read_timeout=POLL_TIMEOUT + 10))
-        stopping = asyncio.ensure_future(stop.wait())
-        await asyncio.wait({fetch, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        stopping.cancel()
+        pipeline.forget_finished_prefix()
+        busy = bool(pipeline.inflight)
+        if len(pipeline.inflight) >= LIMIT:  # an answer could hold nothing new: wait for the prefix
+            pipeline.progress.clear()
+            await _wait_for_any(stop.wait(), pipeline.progress.wait())
+            continue
+        asked_at = loop.time()
+        fetch = asyncio.ensure_future(_get_updates(app, pipeline.offset(), 0 if busy else POLL_TIMEOUT))
+        await _wait_for_any(asyncio.shield(fetch), stop.wait())
         if not fetch.done():  # stop requested during the long poll: nothing fetched is lost
             fetch.cancel()
             break
         try:
-            batch = fetch.result()
+            raw = fetch.result()
         except InvalidToken:
             raise
         except RetryAfter as exc:
-            await asyncio.sleep(exc.retry_after.total_seconds() if hasattr(exc.retry_after, "total_seconds")
-                                else exc.retry_after)
+            retry = exc.retry_after
+            await asyncio.sleep(retry.total_seconds() if hasattr(retry, "total_seconds") else retry)
             continue
         except (NetworkError, TimedOut, Conflict) as exc:
             log.warning("getUpdates failed: %s; retrying in %.1f s", exc, backoff)
@@ -46,13 +154,16 @@ async def poll(app, stop: asyncio.Event) -> None:
             backoff = min(backoff * 2, 10.0)
             continue
         backoff = 0.5
-        if not batch:
-            continue
-        # In-flight updates are finished even when a stop arrives meanwhile.
-        await asyncio.gather(*(app.process_update(update) for update in batch), return_exceptions=True)
-        offset = batch[-1].update_id + 1
-    if offset is not None:  # confirm the last batch so a restart does not see it again
+        pipeline.take(raw)
+        if pipeline.inflight and len(raw) < LIMIT:
+            # Everything there was is taken; new updates arrive as answers go out. Asking again at
+            # once would mostly re-read the updates in flight, so let some finish first.
+            await _wait_for_any(stop.wait(), timeout=max(0.0, asked_at + RECHECK_SECONDS - loop.time()))
+    # In-flight updates are finished even when a stop arrives meanwhile.
+    await pipeline.drain()
+    offset = pipeline.offset()
+    if offset is not None:  # confirm what was finished so a restart does not see it again
         try:
-            await app.bot.get_updates(offset=offset, timeout=0, limit=1, allowed_updates=ALLOWED_UPDATES)
+            await _get_updates(app, offset, 0)
         except TelegramError:
             pass

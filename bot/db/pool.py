@@ -50,6 +50,13 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Release without asyncpg's default reset, a round trip per release ("SELECT
+    pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL"): the bot never takes advisory
+    locks, opens cursors, LISTENs or SETs anything, and an aborted transaction is rolled back by
+    its own context manager (asyncpg still rolls back one left open), so there is nothing to reset."""
+
+
 async def create_pool(database_url: str, *, min_size: int = 2, max_size: int = 20,
                       statement_timeout_ms: int = 5000, connect_timeout: float = 5.0) -> asyncpg.Pool:
     """A pool whose sessions run in UTC with a statement timeout; jsonb arrives as Python objects."""
@@ -68,6 +75,7 @@ async def create_pool(database_url: str, *, min_size: int = 2, max_size: int = 2
             "application_name": "kbju-bot",
         },
         init=_init_connection,
+        reset=_keep_session,
     )
 
 

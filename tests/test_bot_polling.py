@@ -1,0 +1,67 @@
+"""The polling pipeline: the acknowledged offset never passes an unfinished update; one chat's
+updates run in order while other chats run concurrently."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+
+from bot.polling import Pipeline
+from tests.bot_harness import MAN, run, survey
+
+
+class HeldApp:
+    """process_update waits until the test releases that update."""
+
+    bot = None
+
+    def __init__(self) -> None:
+        self.release: dict[int, asyncio.Event] = {}
+        self.started: list[int] = []
+
+    async def process_update(self, update) -> None:
+        self.started.append(update.update_id)
+        await self.release.setdefault(update.update_id, asyncio.Event()).wait()
+
+
+def _message(update_id: int, chat_id: int) -> dict:
+    return {"update_id": update_id, "message": {"message_id": update_id, "date": 0, "text": "x",
+                                                "chat": {"id": chat_id, "type": "private"}}}
+
+
+def test_offset_moves_only_past_a_finished_prefix_and_one_chat_runs_in_order():
+    async def main() -> None:
+        app = HeldApp()
+        pipeline = Pipeline(app)
+        assert pipeline.take([_message(10, 1), _message(11, 2), _message(12, 1)]) == 3
+        assert pipeline.take([_message(10, 1), _message(11, 2), _message(12, 1), _message(13, 3)]) == 1
+        await asyncio.sleep(0.01)
+        assert app.started == [10, 11, 13]  # 12 waits for chat 1's earlier update
+        app.release.setdefault(11, asyncio.Event()).set()
+        app.release.setdefault(13, asyncio.Event()).set()
+        await asyncio.sleep(0.01)
+        assert pipeline.offset() == 10  # 11 and 13 are done, 10 is not: nothing acknowledged
+        app.release.setdefault(10, asyncio.Event()).set()
+        await asyncio.sleep(0.01)
+        assert app.started == [10, 11, 13, 12] and pipeline.offset() == 12
+        app.release.setdefault(12, asyncio.Event()).set()
+        await pipeline.drain()
+        assert pipeline.offset() == 14 and not pipeline.inflight and not pipeline.chains
+    asyncio.run(main())
+
+
+def test_messages_sent_together_by_one_person_are_answered_in_order(database_url):
+    async def scenario(h):
+        person = h.person(4001)
+        await survey(person, MAN, upto="full_name")
+        for text in (MAN["full_name"], MAN["birth_date"]):
+            await h.client.send(4001, text)  # both queued before the bot fetches either
+        await person.wait(expect=2)
+        conn = await asyncpg.connect(h.database_url)
+        try:
+            step = await conn.fetchval("SELECT step FROM conversations WHERE chat_id = 4001")
+        finally:
+            await conn.close()
+        assert step == "sex"
+    run(database_url, scenario)
