@@ -87,6 +87,8 @@ def render(summary: Summary) -> None:
     full = summary.requests_per_min_at_full_load
     out.print(f"requests/min: {summary.requests_per_min:.0f} over the run"
               + (f", {full:.0f} at full load" if full is not None else "")
+              + (f" ({summary.answered_per_min_at_full_load:.0f} answered)"
+                 if summary.answered_per_min_at_full_load is not None else "")
               + f"; errors {100 * summary.error_ratio:.3f} %"
               + (f"; bot peak RSS {res.get('peak_rss_mib', 0):.0f} MiB per replica, "
                  f"peak CPU {res.get('peak_cpu_percent', 0):.0f} %, mean CPU {res.get('mean_cpu_percent', 0):.0f} %"

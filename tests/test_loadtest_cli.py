@@ -60,6 +60,12 @@ def test_summary_and_verdict_from_locust_csv(tmp_path: Path):
     summary.requests_per_min, summary.requests_per_min_at_full_load = rate_at_full_load(tmp_path / "locust", 20)
     assert summary.requests_per_min == pytest.approx(112.5)
     assert summary.requests_per_min_at_full_load == pytest.approx(90.0)
+    # Failed steps are no throughput: the SLO counts answered ones.
+    (tmp_path / "locust_stats_history.csv").write_text(
+        HISTORY_HEADER.replace("Total Request Count", "Total Request Count,Total Failure Count")
+        + "".join(f"{t},{u},,Aggregated,0,0,0,0,{n},{n // 10}\n" for t, u, n in rows))
+    _whole, summary.answered_per_min_at_full_load = rate_at_full_load(tmp_path / "locust", 20, answered=True)
+    assert summary.answered_per_min_at_full_load == pytest.approx(90.0 * 0.9, abs=1)
     summary.error_ratio = 1 / 150
     checks = {c.name: c for c in slo_checks(summary, users=20, gate_latency=True)}
     assert not checks["p95 < 1 s (every step)"].ok and "menu:progress" in checks["p95 < 1 s (every step)"].detail

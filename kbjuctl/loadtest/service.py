@@ -143,6 +143,9 @@ def _judge(plan: Plan, summary: Summary, report_dir: Path, database_url: str | N
     prefix = report_dir / locustrun.CSV_PREFIX
     summary.steps, summary.total = report.read_stats(prefix)
     summary.requests_per_min, summary.requests_per_min_at_full_load = report.rate_at_full_load(prefix, plan.users)
+    whole_answered, summary.answered_per_min_at_full_load = report.rate_at_full_load(prefix, plan.users, answered=True)
+    if summary.answered_per_min_at_full_load is None and summary.requests_per_min_at_full_load is None:
+        summary.answered_per_min_at_full_load = whole_answered
     if summary.total is not None and summary.total.requests:
         summary.error_ratio = summary.total.failures / summary.total.requests
     summary.checks[:0] = report.slo_checks(summary, plan.users, gate_latency=plan.fault is None)
