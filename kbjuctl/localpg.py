@@ -71,6 +71,20 @@ def _reachable_by_server_user(data_dir: Path) -> Path:
     return data_dir
 
 
+def stop_embedded(data_dir: Path) -> None:
+    """Stop the embedded server started with the same data_dir (fast shutdown; idempotent)."""
+    bin_dir = embedded_bin_dir()
+    real_dir = _reachable_by_server_user(data_dir)
+    if bin_dir is None or not (real_dir / "PG_VERSION").exists():
+        return
+    import subprocess
+
+    command = [str(bin_dir / "pg_ctl"), "-D", str(real_dir), "stop", "-m", "fast"]
+    if os.name == "posix" and os.geteuid() == 0:
+        command = ["runuser", "-u", "pgserver", "--", *command]  # pgserver's server user owns it
+    subprocess.run(command, capture_output=True, timeout=60, check=False)
+
+
 def embedded_bin_dir() -> Path | None:
     """The embedded server's own client tools (pg_dump, pg_restore) when pgserver is installed."""
     try:

@@ -61,8 +61,7 @@ def embedded_admin_url(tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("pg")
     url = localpg.embedded_admin_url(data_dir)
     yield url
-    subprocess.run([str(localpg.embedded_bin_dir() / "pg_ctl"), "-D", str(data_dir), "stop", "-m", "fast"],
-                   capture_output=True, timeout=60, check=False)
+    localpg.stop_embedded(data_dir)
 
 
 def test_embedded_postgres_16_round_trip_uses_its_own_pg_dump(embedded_admin_url, tmp_path):
@@ -82,9 +81,24 @@ def test_backup_of_15_restores_into_16_with_equal_checksums(database_url, embedd
     fill_realistic(database_url)
     created = create_backup(database_url, tmp_path)
     target = localpg.create_database(embedded_admin_url, "kbju_from15")
-    with psycopg.connect(embedded_admin_url, autocommit=True) as conn:  # roles are per server, not in a dump
-        if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'kbju_bot'").fetchone():
-            conn.execute("CREATE ROLE kbju_bot NOLOGIN")
     restored = restore_backup(created.path, target)  # compares the server-side checksums: 15 vs 16
     assert restored.pg_restore.major == 16
     assert independent_sums(target) == independent_sums(database_url)
+
+
+def test_restore_onto_a_new_server_creates_the_group_role_the_grants_name(database_url, tmp_path):
+    """Roles belong to the server, not the dump: a fresh server lacks kbju_bot until restore makes it."""
+    fill_realistic(database_url)
+    created = create_backup(database_url, tmp_path / "backups")
+    admin = localpg.embedded_admin_url(tmp_path / "fresh-pg")
+    try:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            assert not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'kbju_bot'").fetchone()
+        target = localpg.create_database(admin, "kbju_new_server")
+        restore_backup(created.path, target)
+        assert independent_sums(target) == independent_sums(database_url)
+        with psycopg.connect(target) as conn:
+            granted = conn.execute("SELECT has_table_privilege('kbju_bot', 'users', 'INSERT')").fetchone()[0]
+        assert granted
+    finally:
+        localpg.stop_embedded(tmp_path / "fresh-pg")

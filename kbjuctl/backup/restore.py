@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import time
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,8 +56,26 @@ def checked_backup(path: Path) -> Backup:
     return backup
 
 
+# Server-wide group roles the schema grants to (sql/0004.roles.sql). Roles are not part of a
+# database dump, so a restore onto a new server would fail on the archive's GRANTs without them.
+GROUP_ROLES = ("kbju_bot",)
+
+
+def ensure_group_roles(url: str) -> None:
+    """Create the NOLOGIN group roles the archive's GRANTs name, when the server lacks them."""
+    from psycopg import errors
+
+    with connect(url, autocommit=True) as conn:
+        for role in GROUP_ROLES:
+            if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone():
+                continue
+            with suppress(errors.DuplicateObject, errors.UniqueViolation):  # made concurrently
+                conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(role)))
+
+
 def run_pg_restore(pg_restore: tools.Tool, archive: Path, url: str, *, single_transaction: bool,
                    clean: bool = False, jobs: int = 1) -> None:
+    ensure_group_roles(url)
     command = [str(pg_restore.path), "--exit-on-error", "--no-owner", "--no-password", f"--dbname={url}"]
     if single_transaction:
         command.append("--single-transaction")
