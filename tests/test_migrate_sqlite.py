@@ -62,6 +62,12 @@ def test_small_is_migrated_exactly_and_the_source_is_untouched(small, database_u
     assert _pg(database_url, "SELECT count(*) FROM user_records") == [(573,)]
     assert _pg(database_url, "SELECT reason_code, count(*) FROM migration_quarantine GROUP BY 1") == [
         ("orphan_record", 25)]
+    # imported_at: the run's time in every row; the load's temporary column DEFAULT is gone again
+    for table in ("users", "user_records", "user_food_preferences"):
+        assert _pg(database_url, f"SELECT count(*) FROM {table} WHERE imported_at IS DISTINCT FROM "
+                                 "(SELECT imported_at FROM migration_runs)") == [(0,)]
+    assert _pg(database_url, "SELECT count(*) FROM information_schema.columns WHERE column_name = 'imported_at' "
+                             "AND column_default IS NOT NULL") == [(0,)]
 
     # Independent comparison, row by row, every column.
     users = {r[0]: r for r in _pg(database_url, "SELECT telegram_id, username, first_name, last_name, sex, "
@@ -226,25 +232,26 @@ def test_digest_encoding_is_postgresqls_record_send(database_url):
     run = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
     rows = {
         "users": [(9999999999, None, "Ян", "Ли-😀\u200d", "female", date(2024, 2, 29),
-                   datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC), run),
-                  (-1001234567890, "x", "", None, None, None, datetime(2022, 2, 1, tzinfo=UTC), run)],
+                   datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)),
+                  (-1001234567890, "x", "", None, None, None, datetime(2022, 2, 1, tzinfo=UTC))],
         "user_records": [(1, date(1999, 1, 1), 72.123456789, -0.0, 1e300, None, 250, "healthy", None, "yoga",
-                          "daily", 100.0, 5, "maintain", "10000-plus", "yoga", "Ежедневно", float("inf"), run),
+                          "daily", 100.0, 5, "maintain", "10000-plus", "yoga", "Ежедневно", float("inf")),
                          (2, date(2024, 2, 29), 70.30000000000001, 50.0, 20.0, 55.5, 100, None, "0-3000", None,
-                          None, None, 6, "", "0", "x", "4", None, run)],
+                          None, None, 6, "", "0", "x", "4", None)],
         "user_food_preferences": [(4321, "a\n\\.\n\\N\nC:\\Users\\ \U0001f468\u200d\U0001f469", "",
-                                   datetime(2023, 8, 24, 9, 0, tzinfo=UTC), 7, run)],
+                                   datetime(2023, 8, 24, 9, 0, tzinfo=UTC), 7)],
     }
 
     async def check() -> None:
         conn = await asyncpg.connect(database_url, server_settings={"timezone": "Europe/Moscow"})
         try:
-            encoders = RowEncoders()
+            encoders = RowEncoders(run)  # imported_at: not in the mapped rows, the run's time
             for table, table_rows in rows.items():
-                order = [TARGET_COLUMNS[table].index(c) for c, _ in DIGEST_COLUMNS[table]]
                 casts = ", ".join(f"${n + 1}::{types[oid]}" for n, (_, oid) in enumerate(DIGEST_COLUMNS[table]))
                 for row in table_rows:
-                    stored = await conn.fetchval(f"SELECT record_send(ROW({casts}))", *(row[i] for i in order))
+                    values = dict(zip(TARGET_COLUMNS[table], row), imported_at=run)
+                    stored = await conn.fetchval(f"SELECT record_send(ROW({casts}))",
+                                                 *(values[c] for c, _ in DIGEST_COLUMNS[table]))
                     assert encoders.encoder(table)(row) == stored, (table, row)
         finally:
             await conn.close()

@@ -114,31 +114,31 @@ def _texts(values: tuple) -> bytes:
 class RowEncoders:
     """One encoder per table: mapped row (TARGET_COLUMNS order) -> record_send bytes (DIGEST_COLUMNS order)."""
 
-    def __init__(self):
+    def __init__(self, imported_at: datetime):
+        # Not in the mapped rows: the column DEFAULT during the load (see mapping.USERS_COLUMNS).
+        self._imported_at = _microseconds(imported_at)
         self._days = _Cached(lambda d: d.toordinal() - _PG_EPOCH_DAY)
         self._date = _Cached(lambda d: _NULL_DATE if d is None else _DATE_FIELD(DATE, 4, self._days[d]))
-        self._instants = _Cached(_microseconds)
         self._codes = _Cached(_texts)  # the eight code columns of a record together
 
     def encoder(self, table: str):
         return {"users": self.user, "user_records": self.record, "user_food_preferences": self.food}[table]
 
     def user(self, row: tuple) -> bytes:
-        telegram_id, username, first_name, last_name, sex, date_of_birth, created_at, imported_at = row
+        telegram_id, username, first_name, last_name, sex, date_of_birth, created_at = row
         return b"".join((
             _USER_HEAD(8, INT8, 8, telegram_id, TIMESTAMPTZ, 8, _microseconds(created_at),
-                       TIMESTAMPTZ, 8, self._instants[imported_at]),
+                       TIMESTAMPTZ, 8, self._imported_at),
             self._date[date_of_birth], _text(username), _text(first_name), _text(last_name), _text(sex),
         ))
 
     def record(self, row: tuple, _float=_FLOAT8, _null=_NULL_FLOAT8, _join=b"".join) -> bytes:
         (telegram_id, day, weight, waist, neck, hip, height, goal, steps, sport_type, sport_freq, bodyfat,
-         source_id, legacy_goal, legacy_steps, legacy_sport_type, legacy_sport_freq, multiplier,
-         imported_at) = row
+         source_id, legacy_goal, legacy_steps, legacy_sport_type, legacy_sport_freq, multiplier) = row
         return _join((
             _RECORD_HEAD(19, INT8, 8, telegram_id, INT8, 8, source_id, DATE, 4, self._days[day],
                          FLOAT8, 8, weight, FLOAT8, 8, waist, FLOAT8, 8, neck, INT4, 4, height,
-                         TIMESTAMPTZ, 8, self._instants[imported_at]),
+                         TIMESTAMPTZ, 8, self._imported_at),
             _null if hip is None else _float(FLOAT8, 8, hip),
             _null if bodyfat is None else _float(FLOAT8, 8, bodyfat),
             _null if multiplier is None else _float(FLOAT8, 8, multiplier),
@@ -147,10 +147,10 @@ class RowEncoders:
         ))
 
     def food(self, row: tuple) -> bytes:
-        telegram_id, likes_raw, dislikes_raw, created_at, source_id, imported_at = row
+        telegram_id, likes_raw, dislikes_raw, created_at, source_id = row
         return b"".join((
             _FOOD_HEAD(6, INT8, 8, telegram_id, INT8, 8, source_id, TIMESTAMPTZ, 8, _microseconds(created_at),
-                       TIMESTAMPTZ, 8, self._instants[imported_at]),
+                       TIMESTAMPTZ, 8, self._imported_at),
             _text(likes_raw), _text(dislikes_raw),
         ))
 

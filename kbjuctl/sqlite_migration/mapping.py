@@ -35,12 +35,14 @@ SEX = frozenset({"male", "female"})
 RANGES = {"weight": (30.0, 300.0), "waist": (50.0, 200.0), "neck": (20.0, 100.0), "hip": (50.0, 200.0),
           "height": (100, 250), "bodyfat": (0.0, 100.0)}
 
-USERS_COLUMNS = ("telegram_id", "username", "first_name", "last_name", "sex", "date_of_birth", "created_at",
-                 "imported_at")
+# The columns COPY writes. imported_at (the run's time, the same in every row) is not among them: it is
+# the column's DEFAULT for the duration of the load (target.default_imported_at), which spares
+# encoding a timestamptz per row; the verification checks it like every other column.
+USERS_COLUMNS = ("telegram_id", "username", "first_name", "last_name", "sex", "date_of_birth", "created_at")
 RECORDS_COLUMNS = ("telegram_id", "date", "weight", "waist", "neck", "hip", "height", "goal", "steps",
                    "sport_type", "sport_freq", "bodyfat", "legacy_source_id", "legacy_goal", "legacy_steps",
-                   "legacy_sport_type", "legacy_sport_freq", "legacy_step_multiplier", "imported_at")
-FOOD_COLUMNS = ("telegram_id", "likes_raw", "dislikes_raw", "created_at", "legacy_source_id", "imported_at")
+                   "legacy_sport_type", "legacy_sport_freq", "legacy_step_multiplier")
+FOOD_COLUMNS = ("telegram_id", "likes_raw", "dislikes_raw", "created_at", "legacy_source_id")
 TARGET_COLUMNS = {"users": USERS_COLUMNS, "user_records": RECORDS_COLUMNS, "user_food_preferences": FOOD_COLUMNS}
 
 # Quarantine reasons: stable code -> what it means (the row's own detail is added to the text).
@@ -143,9 +145,6 @@ class Unmapped:
 
 
 class UserMapper:
-    def __init__(self, imported_at: datetime):
-        self.imported_at = imported_at
-
     def map(self, row: tuple) -> tuple:
         telegram_id, username, first_name, last_name, sex, date_of_birth, created_at = row
         if sex is not None and sex not in SEX:
@@ -154,15 +153,13 @@ class UserMapper:
         if created is None:
             raise Reject("missing_value", "created_at is NULL")
         return (telegram_id, _text(username, "username"), _text(first_name, "first_name"),
-                _text(last_name, "last_name"), sex, parse_date(date_of_birth, "date_of_birth"), created,
-                self.imported_at)
+                _text(last_name, "last_name"), sex, parse_date(date_of_birth, "date_of_birth"), created)
 
 
 class RecordMapper:
     """user_records: the hot loop of the migration (a million rows), so it is written flat."""
 
-    def __init__(self, imported_at: datetime, unmapped: Unmapped):
-        self.imported_at = imported_at
+    def __init__(self, unmapped: Unmapped):
         self.unmapped = unmapped
         self._dates: dict[str, date] = {}
 
@@ -185,7 +182,7 @@ class RecordMapper:
             return self._checked(row)
         return (telegram_id, parsed_day, weight, waist, neck, hip, height, canonical_goal, canonical_steps,
                 canonical_type, canonical_freq, bodyfat, source_id, goal, steps, sport_type, sport_freq,
-                multiplier, self.imported_at)
+                multiplier)
 
     def _checked(self, row: tuple) -> tuple:
         (source_id, telegram_id, day, weight, waist, neck, hip, height, goal, steps, sport_type, sport_freq,
@@ -212,7 +209,7 @@ class RecordMapper:
                 self._canonical(STEPS, steps, "steps", source_id),
                 self._canonical(SPORT_TYPE, sport_type, "sport_type", source_id),
                 self._canonical(SPORT_FREQ, sport_freq, "sport_freq", source_id),
-                bodyfat, source_id, goal, steps, sport_type, sport_freq, multiplier, self.imported_at)
+                bodyfat, source_id, goal, steps, sport_type, sport_freq, multiplier)
 
     def _canonical(self, table: dict[str, str], value, column: str, source_id: int) -> str | None:
         canonical = table.get(value)
@@ -224,16 +221,13 @@ class RecordMapper:
 
 
 class FoodMapper:
-    def __init__(self, imported_at: datetime):
-        self.imported_at = imported_at
-
     def map(self, row: tuple) -> tuple:
         source_id, telegram_id, likes_raw, dislikes_raw, created_at = row[:5]
         created = parse_timestamp(created_at, "created_at")
         if created is None:
             raise Reject("missing_value", "created_at is NULL")
         return (telegram_id, _text(likes_raw, "likes_raw", True), _text(dislikes_raw, "dislikes_raw", True),
-                created, source_id, self.imported_at)
+                created, source_id)
 
 
 def original_json(columns: tuple[str, ...], row: tuple) -> str:

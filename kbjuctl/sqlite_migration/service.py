@@ -161,7 +161,9 @@ async def _new_run(conn, source, report: MigrationReport, options: MigrationOpti
         (await _load_all(conn, source, report, options, progress, imported_at, run_id, existing)).close()
         raise _Rollback
     suspended = await target.suspend_constraints(conn)
+    defaults = await target.default_imported_at(conn, TABLES, imported_at)
     loaded = await _load_all(conn, source, report, options, progress, imported_at, run_id, existing)
+    await target.restore_defaults(conn, defaults)
     try:
         started = time.perf_counter()
         await target.restore_constraints(conn, suspended)
@@ -254,10 +256,10 @@ async def _load_all(conn, source: SourceReader, report: MigrationReport, options
     quarantine = QuarantineBuffer()
     unmapped = Unmapped()
     excluded_owners: dict[int, str] = {}  # user id -> reason code for that user's rows
-    mappers = {"users": UserMapper(imported_at), "user_records": RecordMapper(imported_at, unmapped),
-               "user_food_preferences": FoodMapper(imported_at)}
+    mappers = {"users": UserMapper(), "user_records": RecordMapper(unmapped),
+               "user_food_preferences": FoodMapper()}
     write = conn is not None and not options.dry_run
-    encoders = RowEncoders()
+    encoders = RowEncoders(imported_at)
     digests = {table: TableDigests(table, encoders) for table in TABLES}
     for table in TABLES:
         started = time.perf_counter()

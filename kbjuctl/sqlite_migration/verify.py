@@ -100,7 +100,7 @@ async def verify(conn: asyncpg.Connection, source: SourceReader, *, run_id: int,
     """Row by row over the whole of every table (the caller's transaction sees the uncommitted load)."""
     progress = progress or NoProgress()
     result = Verification()
-    mappers = _mappers(imported_at, result.unmapped)
+    mappers = _mappers(result.unmapped)
     for table in TABLES:
         counts = result.counts[table] = TableCounts()
         task = f"verify {table}"
@@ -111,9 +111,8 @@ async def verify(conn: asyncpg.Connection, source: SourceReader, *, run_id: int,
     return result
 
 
-def _mappers(imported_at: datetime, unmapped: Unmapped) -> dict:
-    return {"users": UserMapper(imported_at), "user_records": RecordMapper(imported_at, unmapped),
-            "user_food_preferences": FoodMapper(imported_at)}
+def _mappers(unmapped: Unmapped) -> dict:
+    return {"users": UserMapper(), "user_records": RecordMapper(unmapped), "user_food_preferences": FoodMapper()}
 
 
 async def _verify_range(conn, source: SourceReader, result: Verification, counts: TableCounts, mapper,
@@ -209,7 +208,7 @@ async def verify_loaded(conn: asyncpg.Connection, source: SourceReader, *, run_i
         if differing or not counts.accounted:
             # Name the rows: compare the differing chunks (all of the table if only the counts differ).
             started = time.perf_counter()
-            mappers = _mappers(imported_at, Unmapped())
+            mappers = _mappers(Unmapped())
             ranges = [ours.range_of(c) for c in differing] or [(INT8_MIN, INT8_MAX)]
             for low, high in ranges:
                 await _verify_range(conn, source, result, TableCounts(), mappers[table], table, low, high,
