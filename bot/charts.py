@@ -8,6 +8,8 @@ import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from datetime import date
 
+from bot.domain import texts
+
 
 def _warm() -> bool:
     """Import matplotlib in the worker ahead of the first chart (the import takes ~1 s)."""
@@ -19,7 +21,7 @@ def _warm() -> bool:
     return True
 
 
-def render_weight_chart(points: list[tuple[date, float]], title: str = "Вес, кг") -> bytes:
+def render_weight_chart(points: list[tuple[date, float]]) -> bytes:
     """PNG of weight over time, each point labelled with its weight and date (runs in the worker)."""
     import matplotlib
 
@@ -33,9 +35,9 @@ def render_weight_chart(points: list[tuple[date, float]], title: str = "Вес, 
     try:
         ax.plot(days, weights, marker="o", color="#2e86de", linewidth=2)
         for day, weight in points:
-            ax.annotate(f"{weight:g} кг\n{day:%d.%m.%Y}", (day, weight), textcoords="offset points",
+            ax.annotate(texts.chart_point_label(weight, day), (day, weight), textcoords="offset points",
                         xytext=(0, 8), ha="center", fontsize=8)
-        ax.set_title(title)
+        ax.set_title(texts.CHART_TITLE)
         ax.grid(True, alpha=0.3)
         ax.xaxis.set_major_formatter(mdates.DateFormatter("%d.%m.%y"))
         low, high = min(weights), max(weights)

@@ -427,6 +427,14 @@ def progress_message(
     )
 
 
+CHART_TITLE = "Вес, кг"  # drawn on the chart image (plain text, not HTML)
+
+
+def chart_point_label(weight_kg: float, day: date) -> str:
+    """The label drawn next to one point of the weight chart: its weight and date (plain text)."""
+    return f"{format_number(weight_kg)} кг\n{format_date(day)}"
+
+
 def chart_caption(first_date: date, last_date: date, count: int) -> str:
     """Caption of the weight chart."""
     return (
