@@ -8,6 +8,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import threading
 import time
 
 import aiohttp
@@ -226,22 +227,36 @@ def test_sandbox_runs_through_a_pipe(database_url, tmp_path):
     env = kbjuctl_env(DATABASE_URL=database_url)
     proc = start_kbjuctl(["run"], env, cwd=tmp_path, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT)
-    out = b""
-    try:
-        def send(line: str, pause: float = 1.5) -> None:
-            proc.stdin.write((line + "\n").encode())
-            proc.stdin.flush()
-            time.sleep(pause)
+    chunks: list[bytes] = []
+    reader = threading.Thread(target=lambda: chunks.extend(iter(lambda: proc.stdout.read1(4096), b"")),
+                              daemon=True)
+    reader.start()
 
-        send("/start", 3.0)
-        send("1")
-        send("Иванов Иван")
-        send("15.06.1990")
-        out, _ = proc.communicate(timeout=30)  # closes stdin: end of input ends the sandbox
+    def seen() -> str:
+        return b"".join(chunks).decode(errors="replace")
+
+    def send_after(expected: str, line: str, timeout: float = 30.0) -> None:
+        """Type the next line only once the sandbox has shown what a person would wait for."""
+        deadline = time.monotonic() + timeout
+        while expected not in seen():
+            assert proc.poll() is None and time.monotonic() < deadline, f"never saw {expected!r}:\n{seen()}"
+            time.sleep(0.05)
+        proc.stdin.write((line + "\n").encode())
+        proc.stdin.flush()
+
+    try:
+        send_after("Ctrl-D", "/start")
+        send_after("[1] 🚀 Пройти тест", "1")
+        send_after("фамилию и имя", "Иванов Иван")
+        send_after("дата рождения", "15.06.1990")
+        send_after("Укажите ваш пол", "", timeout=30)
+        proc.stdin.close()  # end of input ends the sandbox
+        proc.wait(timeout=30)
+        reader.join(timeout=5)
     finally:
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGKILL)
-    text = out.decode()
+    text = seen()
     assert proc.returncode == 0, text
     assert "[1] 🚀 Пройти тест" in text and "Укажите ваш пол" in text and "[2] Женский" in text
 

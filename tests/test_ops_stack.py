@@ -39,7 +39,6 @@ EXPORTER = shutil.which("prometheus-postgres-exporter") or shutil.which("postgre
 PROMETHEUS = shutil.which("prometheus")
 # Names in the contract the bot does not expose yet; each is reported, and the xfail below
 # turns into a failure the moment the bot exposes it, so this set cannot go stale.
-NOT_YET_EXPOSED = {"kbju_backup_last_success_timestamp_seconds"}
 
 pytestmark = [
     pytest.mark.slow,
@@ -199,14 +198,8 @@ def test_metrics_are_on_their_own_port_and_never_on_the_webhook(stack):
 def test_every_name_in_rules_and_dashboards_is_exposed_by_the_bot_or_the_exporter(scraped):
     exposed = scraped["bot"] | scraped["exporter"] | PROMETHEUS_SERIES
     missing = {name: sorted(where) for name, where in all_used_names().items()
-               if name not in exposed and name not in NOT_YET_EXPOSED}
+               if name not in exposed}
     assert missing == {}, "used in monitoring/ but exposed by nobody"
-
-
-@pytest.mark.xfail(strict=True, reason="bot/metrics.py does not expose kbju_backup_last_success_timestamp_seconds "
-                                       "yet (reported); remove it from NOT_YET_EXPOSED when it does")
-def test_the_contract_names_still_missing_from_the_bot_are_exposed(scraped):
-    assert NOT_YET_EXPOSED <= scraped["bot"]
 
 
 def test_the_bot_exposes_the_whole_metric_contract(scraped):
