@@ -165,7 +165,7 @@ class RecordMapper:
 
     def map(self, row: tuple) -> tuple:
         (source_id, telegram_id, day, weight, waist, neck, hip, height, goal, steps, sport_type, sport_freq,
-         multiplier, bodyfat) = row[:14]
+         multiplier, bodyfat) = row
         parsed_day = self._dates.get(day)
         canonical_goal = GOAL.get(goal)
         canonical_steps = STEPS.get(steps)
@@ -186,7 +186,7 @@ class RecordMapper:
 
     def _checked(self, row: tuple) -> tuple:
         (source_id, telegram_id, day, weight, waist, neck, hip, height, goal, steps, sport_type, sport_freq,
-         multiplier, bodyfat) = row[:14]
+         multiplier, bodyfat) = row
         parsed_day = parse_date(day, "date")
         if parsed_day is None:
             raise Reject("missing_value", "date is NULL")
@@ -222,7 +222,7 @@ class RecordMapper:
 
 class FoodMapper:
     def map(self, row: tuple) -> tuple:
-        source_id, telegram_id, likes_raw, dislikes_raw, created_at = row[:5]
+        source_id, telegram_id, likes_raw, dislikes_raw, created_at = row
         created = parse_timestamp(created_at, "created_at")
         if created is None:
             raise Reject("missing_value", "created_at is NULL")

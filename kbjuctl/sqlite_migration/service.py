@@ -41,7 +41,7 @@ from kbjuctl.sqlite_migration.report import (
     QuarantineBuffer,
     unmapped_summary,
 )
-from kbjuctl.sqlite_migration.source import TABLES, SourceReader, columns, sqlite_problem
+from kbjuctl.sqlite_migration.source import TABLES, SourceReader, sqlite_problem
 from kbjuctl.sqlite_migration.verify import verify, verify_loaded
 
 ON_CONFLICT = ("fail", "skip")
@@ -266,8 +266,9 @@ async def _load_all(conn, source: SourceReader, report: MigrationReport, options
         counts = report.counts[table]
         progress.start(table, counts.source)
         duplicates = source.duplicate_ids(table) if table != "users" else set()
+        orphans = source.orphan_owners(table) if table != "users" else set()
         batches = _accepted_batches(table, source, mappers[table].map, options.batch_size, quarantine,
-                                    excluded_owners, duplicates, existing.get(table, set()), progress,
+                                    orphans, excluded_owners, duplicates, existing.get(table, set()), progress,
                                     digests[table] if write else None)
         if write:
             written = await target.copy_rows(conn, table, TARGET_COLUMNS[table], chain.from_iterable(batches))
@@ -289,11 +290,10 @@ async def _load_all(conn, source: SourceReader, report: MigrationReport, options
 
 
 def _accepted_batches(table: str, source: SourceReader, map_row, batch_size: int, quarantine: QuarantineBuffer,
-                      excluded_owners: dict[int, str], duplicates: set[int], existing: set[int],
+                      orphans: set, excluded_owners: dict[int, str], duplicates: set[int], existing: set[int],
                       progress: Progress, digests: TableDigests | None) -> Iterator[list[tuple]]:
     """The table's rows that PostgreSQL can hold, mapped, a batch at a time; every other row goes to the
     quarantine. Each batch is added to the table's digests exactly as it is handed to COPY."""
-    ncols = len(columns(table))
     owned = table != "users"
     orphan = "orphan_record" if table == "user_records" else "orphan_food"
     duplicate = "duplicate_record_date" if table == "user_records" else "duplicate_food"
@@ -303,7 +303,7 @@ def _accepted_batches(table: str, source: SourceReader, map_row, batch_size: int
         for row in batch:
             try:
                 if owned:
-                    if not row[ncols]:
+                    if orphans and row[1] in orphans:
                         raise Reject(orphan, f"telegram_id {row[1]!r}")
                     if excluded_owners and row[1] in excluded_owners:
                         raise Reject(excluded_owners[row[1]], f"telegram_id {row[1]!r}")
@@ -313,7 +313,7 @@ def _accepted_batches(table: str, source: SourceReader, map_row, batch_size: int
                     raise Reject("exists_in_target", f"source id {row[0]!r}")
                 append(map_row(row))
             except Reject as reject:
-                quarantine.add(table, row[0], reject, row[:ncols])
+                quarantine.add(table, row[0], reject, row)
                 if not owned:
                     excluded_owners[row[0]] = (
                         "owner_skipped" if reject.code == "exists_in_target" else "owner_quarantined")

@@ -43,17 +43,10 @@ def columns(table: str) -> tuple[str, ...]:
 # Every statement names its columns and orders by the rowid, so rows come back in source-id order
 # straight off the table b-tree (no sort, no temporary storage).
 SELECT_USERS = "SELECT " + ", ".join(columns("users")) + " FROM users ORDER BY telegram_id"
-# has_owner is 1 when the record's user exists in the source (the join is a rowid lookup).
-SELECT_RECORDS = (
-    "SELECT " + ", ".join(f"r.{c}" for c in columns("user_records"))
-    + ", u.telegram_id IS NOT NULL FROM user_records AS r"
-    " LEFT JOIN users AS u ON u.telegram_id = r.telegram_id ORDER BY r.id"
-)
-SELECT_FOOD = (
-    "SELECT " + ", ".join(f"f.{c}" for c in columns("user_food_preferences"))
-    + ", u.telegram_id IS NOT NULL FROM user_food_preferences AS f"
-    " LEFT JOIN users AS u ON u.telegram_id = f.telegram_id ORDER BY f.id"
-)
+# Plain scans in rowid order. Whether a row's user exists is answered once per distinct owner
+# (orphan_owners), not by a join per row: the join was ~40 % of reading user_records.
+SELECT_RECORDS = "SELECT " + ", ".join(columns("user_records")) + " FROM user_records ORDER BY id"
+SELECT_FOOD = "SELECT " + ", ".join(columns("user_food_preferences")) + " FROM user_food_preferences ORDER BY id"
 SELECT = {"users": SELECT_USERS, "user_records": SELECT_RECORDS, "user_food_preferences": SELECT_FOOD}
 
 # Later rows of one (user, date) and of one user's food preferences. The DEV bot looked rows up
@@ -187,6 +180,11 @@ class SourceReader:
             while chunk := f.read(1 << 20):
                 digest.update(chunk)
         return digest.hexdigest()
+
+    def orphan_owners(self, table: str) -> set:
+        """telegram_ids (NULL included) that rows of this table carry but no user has."""
+        sql = f"SELECT telegram_id FROM {table} EXCEPT SELECT telegram_id FROM users"
+        return self._guarded(lambda: {row[0] for row in self.conn.execute(sql)})
 
     def duplicate_ids(self, table: str) -> set[int]:
         sql = SELECT_DUPLICATE_RECORD_IDS if table == "user_records" else SELECT_DUPLICATE_FOOD_IDS
