@@ -77,6 +77,15 @@ _PG_EPOCH_DAY = date(2000, 1, 1).toordinal()
 _MICROSECOND = timedelta(microseconds=1)
 _HEADER = struct.Struct(">ii").pack
 _FLOAT8 = struct.Struct(">iid").pack
+
+
+def _pair(oid: int, length: int) -> int:
+    return (oid << 32) | length
+
+
+_I8, _I4, _F8, _DATE = _pair(INT8, 8), _pair(INT4, 4), _pair(FLOAT8, 8), _pair(DATE, 4)
+_RECORD_START = _pair(19, INT8)  # column count, then the first column's type oid
+_FLOAT8_FIELD = struct.Struct(">qd").pack
 _NULL = {oid: _HEADER(oid, -1) for oid in (INT8, INT4, TEXT, FLOAT8, DATE, TIMESTAMPTZ)}
 _NULL_FLOAT8, _NULL_TEXT, _NULL_DATE = _NULL[FLOAT8], _NULL[TEXT], _NULL[DATE]
 _CACHE_LIMIT = 4096  # small-domain values only; a file with more distinct values just encodes again
@@ -117,6 +126,7 @@ class RowEncoders:
     def __init__(self, imported_at: datetime):
         # Not in the mapped rows: the column DEFAULT during the load (see mapping.USERS_COLUMNS).
         self._imported_at = _microseconds(imported_at)
+        self._imported_at_field = struct.pack(">iiq", TIMESTAMPTZ, 8, self._imported_at)
         self._days = _Cached(lambda d: d.toordinal() - _PG_EPOCH_DAY)
         self._date = _Cached(lambda d: _NULL_DATE if d is None else _DATE_FIELD(DATE, 4, self._days[d]))
         self._codes = _Cached(_texts)  # the eight code columns of a record together
@@ -132,16 +142,16 @@ class RowEncoders:
             self._date[date_of_birth], _text(username), _text(first_name), _text(last_name), _text(sex),
         ))
 
-    def record(self, row: tuple, _float=_FLOAT8, _null=_NULL_FLOAT8, _join=b"".join) -> bytes:
+    def record(self, row: tuple, _float=_FLOAT8_FIELD, _f8=_F8, _null=_NULL_FLOAT8, _join=b"".join) -> bytes:
         (telegram_id, day, weight, waist, neck, hip, height, goal, steps, sport_type, sport_freq, bodyfat,
          source_id, legacy_goal, legacy_steps, legacy_sport_type, legacy_sport_freq, multiplier) = row
         return _join((
-            _RECORD_HEAD(19, INT8, 8, telegram_id, INT8, 8, source_id, DATE, 4, self._days[day],
-                         FLOAT8, 8, weight, FLOAT8, 8, waist, FLOAT8, 8, neck, INT4, 4, height,
-                         TIMESTAMPTZ, 8, self._imported_at),
-            _null if hip is None else _float(FLOAT8, 8, hip),
-            _null if bodyfat is None else _float(FLOAT8, 8, bodyfat),
-            _null if multiplier is None else _float(FLOAT8, 8, multiplier),
+            _RECORD_HEAD(_RECORD_START, 8, telegram_id, _I8, source_id, _DATE, self._days[day], _f8, weight,
+                         _f8, waist, _f8, neck, _I4, height),
+            self._imported_at_field,
+            _null if hip is None else _float(_f8, hip),
+            _null if bodyfat is None else _float(_f8, bodyfat),
+            _null if multiplier is None else _float(_f8, multiplier),
             self._codes[(goal, steps, sport_type, sport_freq, legacy_goal, legacy_steps, legacy_sport_type,
                          legacy_sport_freq)],
         ))
@@ -157,7 +167,9 @@ class RowEncoders:
 
 _DATE_FIELD = struct.Struct(">iii").pack
 _USER_HEAD = struct.Struct(">i" + "iiq" * 3).pack
-_RECORD_HEAD = struct.Struct(">i" + "iiq" * 2 + "iii" + "iid" * 3 + "iii" + "iiq").pack
+# The record's fixed-width NOT NULL columns in one pack; each constant (type oid, length) pair of the
+# format travels as one 64-bit argument (fewer arguments: this runs a million times).
+_RECORD_HEAD = struct.Struct(">qiqqqqiqdqdqdqi").pack
 _FOOD_HEAD = struct.Struct(">i" + "iiq" * 4).pack
 
 
