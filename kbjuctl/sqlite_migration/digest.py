@@ -127,8 +127,9 @@ class RowEncoders:
         # Not in the mapped rows: the column DEFAULT during the load (see mapping.USERS_COLUMNS).
         self._imported_at = _microseconds(imported_at)
         self._imported_at_field = struct.pack(">iiq", TIMESTAMPTZ, 8, self._imported_at)
+        # Record dates: a few thousand distinct days. Birth dates (many more) are not cached: they
+        # would fill the cache before the records come.
         self._days = _Cached(lambda d: d.toordinal() - _PG_EPOCH_DAY)
-        self._date = _Cached(lambda d: _NULL_DATE if d is None else _DATE_FIELD(DATE, 4, self._days[d]))
         self._codes = _Cached(_texts)  # the eight code columns of a record together
 
     def encoder(self, table: str):
@@ -139,7 +140,8 @@ class RowEncoders:
         return b"".join((
             _USER_HEAD(8, INT8, 8, telegram_id, TIMESTAMPTZ, 8, _microseconds(created_at),
                        TIMESTAMPTZ, 8, self._imported_at),
-            self._date[date_of_birth], _text(username), _text(first_name), _text(last_name), _text(sex),
+            _NULL_DATE if date_of_birth is None else _DATE_FIELD(DATE, 4, date_of_birth.toordinal() - _PG_EPOCH_DAY),
+            _text(username), _text(first_name), _text(last_name), _text(sex),
         ))
 
     def record(self, row: tuple, _float=_FLOAT8_FIELD, _f8=_F8, _null=_NULL_FLOAT8, _join=b"".join) -> bytes:
