@@ -132,7 +132,7 @@ class Chat:
         self.seq = 0
         self.in_flight: int | None = None    # the update waiting for its answer
 
-    def _wait(self, update_id: int, expect: Expect, valid: bool) -> tuple[Answer, float]:
+    def _wait(self, update_id: int, expect: Expect) -> tuple[Answer, float]:
         answer = Answer(update_id)
         deadline = time.monotonic() + self.reply_timeout_s
         while True:
@@ -147,14 +147,17 @@ class Chat:
                     answer.events.append(event)
                     if event["kind"] in BOT_MESSAGE_KINDS and (
                             expect(answer) or self.says_error(Answer(update_id, [event]))
-                            or (valid and self.asks_to_retry(Answer(update_id, [event])))):
+                            or self.asks_to_retry(Answer(update_id, [event]))):
                         return answer, event["wall"]
             if data.get("last_seq", 0) > self.seq:
                 self.seq = data["last_seq"]
 
     def step(self, name: str, expect: Expect, *, text: str | None = None, press: tuple[int, str] | None = None,
-             valid: bool = True, strict: bool = False) -> Answer:
-        """Send `text` (or press (message_id, data)), wait for the answer that satisfies `expect`."""
+             strict: bool = False) -> Answer:
+        """Send `text` (or press (message_id, data)), wait for the answer that satisfies `expect`.
+
+        "Try again" (texts.DB_UNAVAILABLE) ends the wait whatever was expected, a wrong answer's
+        too: the bot did not take the update, and the person sends it again (RetryAsked)."""
         started = time.time()
         if text is not None:
             sent = self.api.post("send", {"user_id": self.user_id, "text": text, **self.profile})
@@ -166,7 +169,7 @@ class Chat:
             kind = "press"
         self.in_flight = sent["update_id"]
         try:
-            answer, arrived = self._wait(sent["update_id"], expect, valid)
+            answer, arrived = self._wait(sent["update_id"], expect)
         except StepFailed as exc:
             exc.reported = True
             self.fire(request_type=kind, name=name, response_time=(time.time() - started) * 1000,
@@ -177,7 +180,7 @@ class Chat:
         failure: StepFailed | None = None
         if self.says_error(answer):
             failure = BotError(f"the bot apologised for an error: {text_of(answer.messages[-1])[:80]}")
-        elif valid and self.asks_to_retry(answer):
+        elif self.asks_to_retry(answer):
             failure = RetryAsked(f"the bot asked to try again: {text_of(answer.messages[-1])[:80]}")
         if failure is not None:
             failure.reported = True

@@ -91,10 +91,10 @@ class Journey:
                 gevent.sleep(self.rng.uniform(1.0, 3.0))  # a person waits a moment and sends it again
         raise AssertionError("unreachable")
 
-    def say(self, name: str, text: str, expect=None, valid: bool = True) -> Answer:
+    def say(self, name: str, text: str, expect=None) -> Answer:
         expect = expect or ASKED
         return self._retrying(f"{self.flow}:{name}", lambda: self.chat.step(
-            f"{self.flow}:{name}", expect, text=text, valid=valid))
+            f"{self.flow}:{name}", expect, text=text))
 
     def choose(self, name: str, prompt: Answer | dict, data: str, expect=None) -> Answer:
         message = prompt if isinstance(prompt, dict) else prompt.latest_with(has_button(data))
@@ -159,7 +159,7 @@ class Journey:
     def _text_step(self, name: str, value: str, expect, invalid_first: bool) -> Answer:
         self.think()
         if invalid_first and name in ("full_name", "birth_date", "height", "weight", "waist", "neck", "hip"):
-            self.say(f"{name} (invalid)", self.person.invalid(name), expect=ASKED_AGAIN, valid=False)
+            self.say(f"{name} (invalid)", self.person.invalid(name), expect=ASKED_AGAIN)
             self.think()
         return self.say(name, value, expect)
 
