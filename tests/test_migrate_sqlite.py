@@ -273,3 +273,18 @@ def test_a_text_altered_on_the_way_in_fails_verification(small, database_url):
     assert [(m["source_id"], list(m["columns"])) for m in report.mismatches] == [(empty[0][0], ["dislikes_raw"])]
     for table in ("users", "user_records", "user_food_preferences", "migration_runs", "migration_quarantine"):
         assert _pg(database_url, f"SELECT count(*) FROM {table}") == [(0,)]
+
+
+def test_a_double_equal_in_python_but_not_in_bits_fails_verification(small, database_url):
+    """bodyfat 0.0 stored as -0.0: equal once decoded (-0.0 == 0.0), different bytes: still a failure."""
+    assert _src(small, "SELECT count(*) FROM user_records WHERE bodyfat = 0.0")[0][0] > 0
+    with psycopg.connect(database_url) as conn:
+        conn.execute("""
+            CREATE FUNCTION tamper() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN IF NEW.bodyfat = 0 THEN NEW.bodyfat := '-0'::float8; END IF; RETURN NEW; END $$;
+            CREATE TRIGGER tamper BEFORE INSERT ON user_records FOR EACH ROW EXECUTE FUNCTION tamper();
+        """)
+    report = migrate_from_sqlite(MigrationOptions(small, database_url))
+    assert report.status == "verification_failed" and report.exit_code == 1
+    assert "binary form" in report.mismatches[0]["kind"]
+    assert _pg(database_url, "SELECT count(*) FROM user_records") == [(0,)]
