@@ -2,7 +2,8 @@
 
     .venv/bin/python benchmarks/bench_migrate.py [--users 100000] [--skip-pgloader]
 
-Prints rows/s of both, the ratio, our peak RSS (child process, psutil), the core count, and the
+Prints rows/s of both, the ratio, peak RSS (child process tree, psutil), the client's CPU seconds,
+the core count and load average (the box is shared: compare the two tools within one run), and the
 anchors' reference figures. The generated file is cached in /tmp/kbju-bench.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import sqlite3
 import subprocess
 import sys
@@ -32,8 +34,9 @@ def source_rows(path: Path) -> int:
                    for t in ("users", "user_records", "user_food_preferences"))
 
 
-def run_measured(cmd: list[str]) -> tuple[float, int, int]:
-    """(seconds, peak RSS bytes of the process tree, exit code)."""
+def run_measured(cmd: list[str]) -> tuple[float, int, int, float]:
+    """(seconds, peak RSS bytes of the process tree, exit code, CPU seconds of the process tree)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     proc = psutil.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     peak = 0
@@ -44,10 +47,13 @@ def run_measured(cmd: list[str]) -> tuple[float, int, int]:
         except psutil.Error:
             pass
         time.sleep(0.02)
-    return time.perf_counter() - started, peak, proc.returncode
+    seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return seconds, peak, proc.returncode, cpu
 
 
-def ours(path: Path, admin: str) -> tuple[float, int, int]:
+def ours(path: Path, admin: str) -> tuple[float, int, int, float]:
     name = localpg.unique_name("kbju_bench")
     url = localpg.create_database(admin, name)
     try:
@@ -58,7 +64,7 @@ def ours(path: Path, admin: str) -> tuple[float, int, int]:
         localpg.drop_database(admin, name)
 
 
-def pgloader(path: Path, admin: str) -> tuple[float, int, int]:
+def pgloader(path: Path, admin: str) -> tuple[float, int, int, float]:
     name = localpg.unique_name("kbju_pgl")
     url = localpg.create_database(admin, name)
     try:
@@ -78,18 +84,20 @@ def main() -> None:
         subprocess.run([sys.executable, str(FIXTURES / "generate_dev_db.py"), str(large), "--users",
                         str(args.users), "--seed", "33", "--quiet"], check=True)
     admin = localpg.SYSTEM_ADMIN_URL
-    print(f"machine: {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.1f} GiB RAM")
+    print(f"machine: {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.1f} GiB RAM, "
+          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} (other work on the box slows both tools)")
     print(ANCHORS)
     for label, path in (("medium.db", FIXTURES / "medium.db"), (large.name, large)):
         rows = source_rows(path)
-        seconds, rss, code = ours(path, admin)
+        seconds, rss, code, cpu = ours(path, admin)
         print(f"ours     {label:>18}: {rows:>9,} rows in {seconds:6.2f} s = {rows / seconds:>9,.0f} rows/s, "
-              f"peak RSS {rss / 2**20:6.1f} MiB, exit {code} (verification included)")
+              f"peak RSS {rss / 2**20:6.1f} MiB, client CPU {cpu:5.1f} s, exit {code} (verification included)")
         if label != "medium.db" and not args.skip_pgloader:
-            pg_seconds, pg_rss, pg_code = pgloader(path, admin)
+            pg_seconds, pg_rss, pg_code, pg_cpu = pgloader(path, admin)
             print(f"pgloader {label:>18}: {rows:>9,} rows in {pg_seconds:6.2f} s = {rows / pg_seconds:>9,.0f} rows/s, "
-                  f"peak RSS {pg_rss / 2**20:6.1f} MiB, exit {pg_code}")
+                  f"peak RSS {pg_rss / 2**20:6.1f} MiB, client CPU {pg_cpu:5.1f} s, exit {pg_code}")
             print(f"ratio ours/pgloader time: {seconds / pg_seconds:.2f} (below 1: ours faster)")
+        print(f"load average (1/5/15 min) now: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":
