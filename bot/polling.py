@@ -33,7 +33,7 @@ LIMIT = 100  # the Bot API's maximum per getUpdates
 # Bot.get_updates would build an Update object for every update in an answer, most of them in
 # flight already; do_api_request returns the decoded JSON, and PTB warns about that on each call.
 warnings.filterwarnings("ignore", message="Please use 'Bot.getUpdates'", category=PTBUserWarning)
-RECHECK_SECONDS = 0.01  # while in flight: at most this often a getUpdates (each re-reads the in-flight ones)
+RECHECK_SECONDS = 0.025  # while in flight: at most this often a getUpdates (each re-reads the in-flight ones)
 
 
 def _chat_id(update: Update) -> int | None:
@@ -127,6 +127,7 @@ async def poll(app, stop: asyncio.Event) -> None:
     pipeline = Pipeline(app)
     backoff = 0.5
     loop = asyncio.get_running_loop()
+    last_ask = 0.0
     while not stop.is_set():
         pipeline.forget_finished_prefix()
         busy = bool(pipeline.inflight)
@@ -134,7 +135,11 @@ async def poll(app, stop: asyncio.Event) -> None:
             pipeline.progress.clear()
             await _wait_for_any(stop.wait(), pipeline.progress.wait())
             continue
-        asked_at = loop.time()
+        if busy:
+            # Every answer re-reads the updates in flight; asking once per finished update (as a
+            # full pipeline would) cost more CPU than it saved, so asks are spaced.
+            await _wait_for_any(stop.wait(), timeout=max(0.0, last_ask + RECHECK_SECONDS - loop.time()))
+        last_ask = loop.time()
         fetch = asyncio.ensure_future(_get_updates(app, pipeline.offset(), 0 if busy else POLL_TIMEOUT))
         await _wait_for_any(asyncio.shield(fetch), stop.wait())
         if not fetch.done():  # stop requested during the long poll: nothing fetched is lost
@@ -155,10 +160,6 @@ async def poll(app, stop: asyncio.Event) -> None:
             continue
         backoff = 0.5
         pipeline.take(raw)
-        if pipeline.inflight and len(raw) < LIMIT:
-            # Everything there was is taken; new updates arrive as answers go out. Asking again at
-            # once would mostly re-read the updates in flight, so let some finish first.
-            await _wait_for_any(stop.wait(), timeout=max(0.0, asked_at + RECHECK_SECONDS - loop.time()))
     # In-flight updates are finished even when a stop arrives meanwhile.
     await pipeline.drain()
     offset = pipeline.offset()
