@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import multiprocessing
+from collections import OrderedDict
 from concurrent.futures import ProcessPoolExecutor
 from datetime import date
 
@@ -52,11 +53,21 @@ def render_weight_chart(points: list[tuple[date, float]]) -> bytes:
         plt.close(fig)
 
 
-class ChartRenderer:
-    """Owns the worker process; created in post_init, closed in post_shutdown."""
+CACHE_SIZE = 512  # charts kept per process (~30-60 KB each)
 
-    def __init__(self) -> None:
+
+class ChartRenderer:
+    """Owns the worker process; created in post_init, closed in post_shutdown.
+
+    A chart depends only on its points, so it is cached by them: a person who opens Progress
+    again without a new measurement gets the same PNG without queueing behind other renders,
+    and identical requests in flight share one render.
+    """
+
+    def __init__(self, cache_size: int = CACHE_SIZE) -> None:
         self._executor: ProcessPoolExecutor | None = None
+        self._cache: OrderedDict[tuple, asyncio.Future] = OrderedDict()
+        self._cache_size = cache_size
 
     def _pool(self) -> ProcessPoolExecutor:
         if self._executor is None:
@@ -68,7 +79,21 @@ class ChartRenderer:
         return asyncio.get_running_loop().run_in_executor(self._pool(), _warm)
 
     async def weight_chart(self, points: list[tuple[date, float]]) -> bytes:
-        return await asyncio.get_running_loop().run_in_executor(self._pool(), render_weight_chart, points)
+        key = tuple(points)
+        future = self._cache.get(key)
+        if future is None:
+            future = asyncio.get_running_loop().run_in_executor(self._pool(), render_weight_chart, points)
+            self._cache[key] = future
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        else:
+            self._cache.move_to_end(key)
+        try:
+            return await asyncio.shield(future)
+        except Exception:
+            if self._cache.get(key) is future:  # a failed render is not remembered
+                del self._cache[key]
+            raise
 
     def close(self) -> None:
         if self._executor is not None:

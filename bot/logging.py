@@ -57,6 +57,21 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+class OutageNoiseFilter(logging.Filter):
+    """asyncpg's pool logs every failed reconnect during a database outage with a full traceback.
+
+    The outage itself is reported once per update ("database unavailable") and by metrics; a
+    traceback per retry would bury real errors, so these records keep one line with the cause.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            record.msg = f"{record.getMessage()} ({type(exc).__name__}: {exc})"
+            record.args, record.exc_info, record.exc_text = None, None, None
+        return True
+
+
 def install_filter(root: logging.Logger | None = None) -> None:
     """Put the masking filter on every handler of the root logger (idempotent)."""
     root = root or logging.getLogger()
@@ -74,6 +89,9 @@ def setup(level: str = "INFO", fmt: str = "text", stream=None) -> None:
         root.addHandler(handler)
     root.setLevel(level)
     install_filter(root)
+    pool_logger = logging.getLogger("asyncpg.pool")
+    if not any(isinstance(f, OutageNoiseFilter) for f in pool_logger.filters):
+        pool_logger.addFilter(OutageNoiseFilter())
     # One INFO line per HTTP request (with the URL) is noise at best and a token leak at worst.
     for noisy in ("httpx", "httpcore", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

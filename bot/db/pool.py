@@ -24,6 +24,10 @@ UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.PostgresConnectionError,
     asyncpg.CannotConnectNowError,
     asyncpg.InterfaceError,  # e.g. "connection was closed in the middle of operation"
+    # "cannot switch to state 15; another operation is in progress": seen at BEGIN/COMMIT while the
+    # server was shutting down (fast shutdown) in the full-size pg-restart load test. The pool
+    # terminates such a connection on release, since its reset fails.
+    asyncpg.exceptions.InternalClientError,
     asyncpg.AdminShutdownError,
     asyncpg.ConnectionFailureError,
     asyncpg.TooManyConnectionsError,

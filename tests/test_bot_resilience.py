@@ -1,0 +1,62 @@
+"""Small, direct checks of fixes found by the full-size load tests (each failed before its fix)."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+from datetime import date
+
+import asyncpg
+
+from bot import logging as bot_logging
+from bot.charts import ChartRenderer
+from bot.db.pool import is_unavailable
+
+
+def test_a_connection_caught_mid_operation_by_a_shutdown_counts_as_unavailable():
+    # Seen at BEGIN/COMMIT during PostgreSQL's fast shutdown: the person must get "try again",
+    # not the generic apology with a traceback in the log.
+    assert is_unavailable(asyncpg.exceptions.InternalClientError(
+        "cannot switch to state 15; another operation (2) is in progress"))
+    assert not is_unavailable(ValueError("a bug stays a bug"))
+
+
+def test_asyncpg_reconnect_warnings_keep_one_line_without_a_traceback():
+    stream = io.StringIO()
+    root = logging.getLogger()
+    saved = root.handlers[:]
+    root.handlers = []
+    try:
+        bot_logging.setup("INFO", stream=stream)
+        try:
+            raise ConnectionRefusedError(111, "Connect call failed")
+        except ConnectionRefusedError:
+            logging.getLogger("asyncpg.pool").warning("Failed to restore the pool connection floor", exc_info=True)
+            logging.getLogger("bot.runtime").error("a real error keeps its traceback", exc_info=True)
+    finally:
+        root.handlers = saved
+    text = stream.getvalue()
+    pool_line = next(line for line in text.splitlines() if "asyncpg.pool" in line)
+    assert "ConnectionRefusedError" in pool_line
+    assert text.count("Traceback") == 1  # only the bot's own error
+
+
+def test_a_chart_is_rendered_once_per_set_of_points_and_the_cache_is_bounded():
+    async def scenario() -> None:
+        renderer = ChartRenderer(cache_size=2)
+        try:
+            a = [(date(2026, 1, 1), 80.0), (date(2026, 2, 1), 78.5)]
+            b = [(date(2026, 1, 1), 80.0), (date(2026, 3, 1), 77.0)]
+            c = [(date(2026, 1, 1), 81.0), (date(2026, 3, 1), 77.0)]
+            first, again = await asyncio.gather(renderer.weight_chart(a), renderer.weight_chart(a))
+            assert first == again and first.startswith(b"\x89PNG")
+            assert len(renderer._cache) == 1  # two requests in flight shared one render
+            other = await renderer.weight_chart(b)
+            assert other != first
+            await renderer.weight_chart(c)
+            assert len(renderer._cache) == 2 and tuple(a) not in renderer._cache  # oldest evicted
+        finally:
+            renderer.close()
+
+    asyncio.run(scenario())
