@@ -33,7 +33,7 @@ def test_asyncpg_reconnect_warnings_keep_one_line_without_a_traceback():
             raise ConnectionRefusedError(111, "Connect call failed")
         except ConnectionRefusedError:
             logging.getLogger("asyncpg.pool").warning("Failed to restore the pool connection floor", exc_info=True)
-            logging.getLogger("bot.runtime").error("a real error keeps its traceback", exc_info=True)
+            logging.getLogger("bot.runtime").exception("a real error keeps its traceback")
     finally:
         root.handlers = saved
     text = stream.getvalue()
