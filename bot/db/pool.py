@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,33 +102,26 @@ def record_pool_gauges(pool: asyncpg.Pool) -> None:
     metrics.db_pool_connections.labels("in_use").set(size - idle)
 
 
-async def fetch(conn: asyncpg.Connection, query: Query, *args: Any) -> list[asyncpg.Record]:
+async def _timed(run: Callable[..., Awaitable[Any]], query: Query, args: tuple) -> Any:
+    """Run one named statement and observe its latency under the statement's name."""
     start = time.perf_counter()
     try:
-        return await conn.fetch(query.sql, *args)
+        return await run(query.sql, *args)
     finally:
         metrics.db_query_seconds.labels(query.name).observe(time.perf_counter() - start)
+
+
+async def fetch(conn: asyncpg.Connection, query: Query, *args: Any) -> list[asyncpg.Record]:
+    return await _timed(conn.fetch, query, args)
 
 
 async def fetchrow(conn: asyncpg.Connection, query: Query, *args: Any) -> asyncpg.Record | None:
-    start = time.perf_counter()
-    try:
-        return await conn.fetchrow(query.sql, *args)
-    finally:
-        metrics.db_query_seconds.labels(query.name).observe(time.perf_counter() - start)
+    return await _timed(conn.fetchrow, query, args)
 
 
 async def fetchval(conn: asyncpg.Connection, query: Query, *args: Any) -> Any:
-    start = time.perf_counter()
-    try:
-        return await conn.fetchval(query.sql, *args)
-    finally:
-        metrics.db_query_seconds.labels(query.name).observe(time.perf_counter() - start)
+    return await _timed(conn.fetchval, query, args)
 
 
 async def execute(conn: asyncpg.Connection, query: Query, *args: Any) -> str:
-    start = time.perf_counter()
-    try:
-        return await conn.execute(query.sql, *args)
-    finally:
-        metrics.db_query_seconds.labels(query.name).observe(time.perf_counter() - start)
+    return await _timed(conn.execute, query, args)
