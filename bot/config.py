@@ -31,7 +31,7 @@ def check_database_url(value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("postgresql", "postgres"):
         raise ValueError("expected postgresql://user[:password]@host[:port]/dbname")
-    if not parts.path.strip("/") :
+    if not parts.path.strip("/"):
         raise ValueError("expected a database name: postgresql://user@host:5432/dbname")
     try:
         parts.port  # noqa: B018 - raises ValueError on a bad port

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -107,7 +108,7 @@ def test_bad_cli_input_exits_2_with_a_message(args, message, monkeypatch):
 def test_missing_database_url_says_how_to_give_one(monkeypatch):
     monkeypatch.delenv("DATABASE_URL", raising=False)
     result = subprocess.run([sys.executable, "-m", "kbjuctl", "db", "status"], check=False, capture_output=True, text=True,
-                            timeout=60, env={k: v for k, v in __import__("os").environ.items() if k != "DATABASE_URL"},
+                            timeout=60, env={k: v for k, v in os.environ.items() if k != "DATABASE_URL"},
                             cwd="/")
     assert result.returncode == 2
     assert "DATABASE_URL" in result.stderr
