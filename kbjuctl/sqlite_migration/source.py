@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Self
@@ -118,6 +119,8 @@ class SourceReader:
     def __init__(self, path: Path):
         check_is_sqlite_file(path)
         self.path = path
+        self._checks: Future | None = None
+        self._executor: ThreadPoolExecutor | None = None
         try:
             self.conn = sqlite3.connect(_read_uri(path), uri=True, isolation_level=None,
                                         timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
@@ -136,6 +139,9 @@ class SourceReader:
             raise
 
     def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)  # the second connection closes before ours
+            self._executor = None
         try:
             self.conn.execute("ROLLBACK")
         except sqlite3.Error:
@@ -181,14 +187,36 @@ class SourceReader:
                 digest.update(chunk)
         return digest.hexdigest()
 
+    def start_row_checks(self) -> None:
+        """Start finding the owned tables' orphan owners and duplicate ids on a second connection.
+
+        Those queries sort whole tables inside SQLite, which releases the GIL meanwhile, so they run
+        on another core while the users table loads (about 1 s of 1M records off the critical
+        path). The second connection must see our snapshot: in rollback-journal mode it does, since
+        our SHARED lock keeps every writer from committing. In WAL mode a writer can commit in
+        between, so the checks wait and run on our own connection; likewise if the second
+        connection cannot get its lock (a writer queued for the file).
+        """
+        journal = self._guarded(lambda: self.conn.execute("PRAGMA journal_mode").fetchone()[0])
+        if self._checks is None and str(journal).lower() != "wal":
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-checks")
+            self._checks = self._executor.submit(_row_checks, self.path)
+
     def orphan_owners(self, table: str) -> set:
         """telegram_ids (NULL included) that rows of this table carry but no user has."""
-        sql = f"SELECT telegram_id FROM {table} EXCEPT SELECT telegram_id FROM users"
-        return self._guarded(lambda: {row[0] for row in self.conn.execute(sql)})
+        return self._checked("orphans", table)
 
     def duplicate_ids(self, table: str) -> set[int]:
-        sql = SELECT_DUPLICATE_RECORD_IDS if table == "user_records" else SELECT_DUPLICATE_FOOD_IDS
-        return self._guarded(lambda: {row[0] for row in self.conn.execute(sql)})
+        """Ids of the later rows of one user's date (records) or of one user (food preferences)."""
+        return self._checked("duplicates", table)
+
+    def _checked(self, kind: str, table: str) -> set:
+        if self._checks is not None:
+            try:
+                return self._checks.result()[kind, table]
+            except sqlite3.Error:
+                self._checks = None  # the second connection could not read: ours answers below
+        return self._guarded(lambda: _row_check(self.conn, kind, table))
 
     def batches(self, table: str, batch_size: int) -> Iterator[list[tuple]]:
         """Rows of one table in source-id order, batch_size at a time (memory stays flat)."""
@@ -207,6 +235,28 @@ class SourceReader:
             return read()
         except sqlite3.Error as exc:
             raise sqlite_problem(self.path, exc) from None
+
+
+def _row_check(conn: sqlite3.Connection, kind: str, table: str) -> set:
+    if kind == "orphans":
+        sql = f"SELECT telegram_id FROM {table} EXCEPT SELECT telegram_id FROM users"
+    else:
+        sql = SELECT_DUPLICATE_RECORD_IDS if table == "user_records" else SELECT_DUPLICATE_FOOD_IDS
+    return {row[0] for row in conn.execute(sql)}
+
+
+def _row_checks(path: Path) -> dict[tuple[str, str], set]:
+    """Every row check of the owned tables, in one read transaction of a connection of its own."""
+    conn = sqlite3.connect(_read_uri(path), uri=True, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+    try:
+        conn.execute("BEGIN")
+        return {(kind, table): _row_check(conn, kind, table)
+                for table in ("user_records", "user_food_preferences") for kind in ("orphans", "duplicates")}
+    finally:
+        try:
+            conn.execute("ROLLBACK")
+        finally:
+            conn.close()
 
 
 def _describe(cols) -> str:
