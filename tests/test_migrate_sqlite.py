@@ -288,3 +288,45 @@ def test_a_double_equal_in_python_but_not_in_bits_fails_verification(small, data
     assert report.status == "verification_failed" and report.exit_code == 1
     assert "binary form" in report.mismatches[0]["kind"]
     assert _pg(database_url, "SELECT count(*) FROM user_records") == [(0,)]
+
+
+def _target_rows(url: str) -> dict[str, list]:
+    return {
+        "users": _pg(url, "SELECT telegram_id, username, first_name, last_name, sex, date_of_birth, created_at "
+                          "FROM users ORDER BY 1"),
+        "user_records": _pg(url, "SELECT legacy_source_id, telegram_id, date, weight, waist, neck, hip, height, goal, "
+                                 "steps, sport_type, sport_freq, bodyfat, legacy_goal, legacy_steps, "
+                                 "legacy_sport_type, legacy_sport_freq, legacy_step_multiplier "
+                                 "FROM user_records ORDER BY 1"),
+        "user_food_preferences": _pg(url, "SELECT legacy_source_id, telegram_id, likes_raw, dislikes_raw, created_at "
+                                          "FROM user_food_preferences ORDER BY 1"),
+        "migration_quarantine": _pg(url, "SELECT source_table, source_id, reason_code, reason, original_row::text "
+                                         "FROM migration_quarantine ORDER BY 1, 2"),
+    }
+
+
+def test_many_small_ranges_and_a_wal_source_load_the_same_rows(small, tmp_path, database_url, pg_admin_url):
+    """The load's unit of work (a key range mapped by a worker process) must not change the result:
+    ranges of 37 rows in batches of 5 (chunks and ranges cut everywhere) against the defaults, and a
+    WAL-mode copy of the file (mapped in the main process) against both."""
+    from kbjuctl import localpg, migrations
+
+    wal = tmp_path / "wal.db"
+    shutil.copy(small, wal)
+    with sqlite3.connect(wal) as conn:
+        assert conn.execute("PRAGMA journal_mode = WAL").fetchone() == ("wal",)
+    results = []
+    for path, options in ((small, {}), (small, {"range_rows": 37, "batch_size": 5}), (wal, {"range_rows": 37})):
+        name = localpg.unique_name("kbju_ranges")
+        url = localpg.create_database(pg_admin_url, name)
+        try:
+            migrations.upgrade(url)
+            report = migrate_from_sqlite(MigrationOptions(path, url, **options))
+            assert report.status == "migrated" and report.mismatch_count == 0, report.mismatches
+            results.append((_target_rows(url), {t: vars(c) for t, c in report.counts.items()},
+                            report.quarantine, report.unmapped))
+        finally:
+            localpg.drop_database(pg_admin_url, name)
+    assert results[1] == results[0]
+    assert results[2] == results[0]
+    assert len(results[0][0]["user_records"]) == 573

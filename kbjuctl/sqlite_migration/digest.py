@@ -1,15 +1,15 @@
 """Chunk digests: the load's verification without reading a million rows back into Python.
 
-While the load streams a table, every mapped row (the tuple handed to COPY) is encoded here, in
-Python, into PostgreSQL's binary record format (what `record_send(ROW(...))` produces: column count,
+While the load maps a table (pipeline.py), every mapped row (the tuple handed to COPY) is encoded
+here, in Python, into PostgreSQL's binary record format (what `record_send(ROW(...))` produces: column count,
 then per column its type oid, its byte length or -1 for NULL, and the value's binary send form:
 IEEE doubles bit for bit, UTF-8 text byte for byte, dates as days and timestamps as microseconds
 since 2000-01-01 UTC). Rows are grouped into chunks of consecutive source ids; each chunk keeps
 only its first source id, its row count and the sha256 of its rows' encodings in source-id order.
 
-After the load, PostgreSQL computes the same thing from the stored table (`record_send` over the
-stored columns, ordered by source id within each chunk's id range): a computation on what is
-stored, independent of the write path (asyncpg's COPY encoder is not involved on either side, so a
+Once a range is loaded, PostgreSQL computes the same thing from the stored table (`record_send` over
+the stored columns, ordered by source id within each chunk's id range): a computation on what is
+stored, independent of the write path (psycopg's COPY encoder is not involved on either side, so a
 wrong encoding in COPY, a trigger or a cast that changes a value shows up as a differing chunk).
 Only a differing chunk is read back row by row (verify.verify over that id range), which also
 names the rows and columns that differ. Memory: one chunk of encodings (~2 MB) plus 48 bytes per
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from kbjuctl.sqlite_migration.mapping import TARGET_COLUMNS
@@ -55,8 +56,7 @@ TARGET_KEY = {"users": "telegram_id", "user_records": "legacy_source_id",
 def digest_sql(table: str) -> str:
     """Per chunk of source ids: (chunk number, rows, sha256 of their record_send in source-id order).
 
-    $1 the run's imported_at, $2 the chunks' first source ids (the first one INT8_MIN: rows below
-    the source's first id land there, and the source side expects none).
+    $1 the run's imported_at, $2 the chunks' first source ids, $3 the last chunk's last source id.
 
     The rows reach string_agg in the order of the source-id index scan (verify_loaded turns sorts
     and bitmap scans off for this query): an ORDER BY inside the aggregate would sort every chunk
@@ -72,7 +72,7 @@ CROSS JOIN LATERAL (
     SELECT count(*) AS n, sha256(string_agg(s.r, ''::bytea)) AS digest
     FROM (
         SELECT record_send(ROW({row})) AS r FROM {table}
-        WHERE {key} >= b.lo AND {key} <= coalesce(($2::bigint[])[b.k + 1] - 1, {INT8_MAX}) AND imported_at = $1
+        WHERE {key} >= b.lo AND {key} <= coalesce(($2::bigint[])[b.k + 1] - 1, $3::bigint) AND imported_at = $1
         ORDER BY {key}
     ) AS s
 ) AS c
@@ -183,39 +183,56 @@ _RECORD_HEAD = struct.Struct(">qiqqqqiqdqdqdqi").pack
 _FOOD_HEAD = struct.Struct(">i" + "iiq" * 4).pack
 
 
-class TableDigests:
-    """The source side of one table: chunk boundaries, row counts and digests, in source-id order.
+@dataclass
+class RangeDigests:
+    """The source side of one key range [low, high] of a table: its chunks, in key order.
 
-    Chunk 0 is the id range below the first row (expected empty); chunk k >= 1 starts at the source id
-    of its first row and holds whole batches until it has at least CHUNK_ROWS rows.
+    Chunk c covers keys first_ids[c] .. first_ids[c + 1] - 1 (the last one up to high); the first
+    starts at low, so the chunks of consecutive ranges cover every key, gaps included.
     """
 
-    def __init__(self, table: str, encoders: RowEncoders):
-        self.table = table
-        self.first_ids: list[int] = [INT8_MIN]
-        self.counts: list[int] = [0]
-        self.digests: list[bytes | None] = [None]
+    table: str
+    low: int
+    high: int
+    first_ids: list[int]
+    counts: list[int]
+    digests: list[bytes | None]
+
+    def range_of(self, chunk: int) -> tuple[int, int]:
+        """Source ids [low, high] of chunk number `chunk`."""
+        high = self.first_ids[chunk + 1] - 1 if chunk + 1 < len(self.first_ids) else self.high
+        return self.first_ids[chunk], high
+
+
+class RangeDigester:
+    """Builds a RangeDigests from the mapped rows of the range, whole batches per chunk: a chunk
+    closes once it holds at least CHUNK_ROWS rows, and the next starts at the next batch's first key."""
+
+    def __init__(self, table: str, encoders: RowEncoders, low: int, high: int):
+        self._result = RangeDigests(table, low, high, [low], [], [])
         self._key = TARGET_COLUMNS[table].index(TARGET_KEY[table])
         self._encode = encoders.encoder(table)
         self._pieces: list[bytes] = []
+        self._closed = False  # the current chunk is full: the next batch starts a new one
 
     def add_batch(self, rows: list[tuple]) -> None:
         """Mapped rows, in source-id order, exactly as handed to COPY."""
         if not rows:
             return
-        if not self._pieces:
-            self.first_ids.append(rows[0][self._key])
+        if self._closed:
+            self._result.first_ids.append(rows[0][self._key])
+            self._closed = False
         self._pieces.extend(map(self._encode, rows))
         if len(self._pieces) >= CHUNK_ROWS:
-            self.close_chunk()
+            self._close_chunk()
 
-    def close_chunk(self) -> None:
-        if self._pieces:
-            self.counts.append(len(self._pieces))
-            self.digests.append(hashlib.sha256(b"".join(self._pieces)).digest())
-            self._pieces = []
+    def _close_chunk(self) -> None:
+        self._result.counts.append(len(self._pieces))
+        self._result.digests.append(hashlib.sha256(b"".join(self._pieces)).digest() if self._pieces else None)
+        self._pieces = []
+        self._closed = True
 
-    def range_of(self, chunk: int) -> tuple[int, int]:
-        """Source ids [low, high] of chunk number `chunk`."""
-        high = self.first_ids[chunk + 1] - 1 if chunk + 1 < len(self.first_ids) else INT8_MAX
-        return self.first_ids[chunk], high
+    def finish(self) -> RangeDigests:
+        if not self._closed:
+            self._close_chunk()
+        return self._result

@@ -136,6 +136,13 @@ class Unmapped:
         self.example_ids: dict[tuple[str, str, str], list[int]] = {}
         self._examples = examples
 
+    def merge(self, other: Unmapped) -> None:
+        """Add what another instance noted (a later key range: its examples come after ours)."""
+        self.counts.update(other.counts)
+        for key, ids in other.example_ids.items():
+            mine = self.example_ids.setdefault(key, [])
+            mine.extend(ids[:max(0, self._examples - len(mine))])
+
     def note(self, table: str, column: str, value: str, source_id: int) -> None:
         key = (table, column, value)
         self.counts[key] += 1

@@ -11,26 +11,20 @@ import asyncio
 import gc
 import sqlite3
 import time
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from itertools import chain
 from pathlib import Path
 
 import asyncpg
 
 from kbjuctl import dburl
 from kbjuctl.errors import BadInput, OperationFailed
-from kbjuctl.sqlite_migration import target
-from kbjuctl.sqlite_migration.digest import RowEncoders, TableDigests
-from kbjuctl.sqlite_migration.mapping import (
-    TARGET_COLUMNS,
-    FoodMapper,
-    RecordMapper,
-    Reject,
-    Unmapped,
-    UserMapper,
-)
+from kbjuctl.sqlite_migration import pipeline, target
+from kbjuctl.sqlite_migration.digest import RangeDigests
+from kbjuctl.sqlite_migration.mapping import TARGET_COLUMNS, Unmapped
 from kbjuctl.sqlite_migration.report import (
     ALREADY_MIGRATED,
     DRY_RUN,
@@ -42,8 +36,8 @@ from kbjuctl.sqlite_migration.report import (
     QuarantineBuffer,
     unmapped_summary,
 )
-from kbjuctl.sqlite_migration.source import TABLES, SourceReader, sqlite_problem
-from kbjuctl.sqlite_migration.verify import verify, verify_loaded
+from kbjuctl.sqlite_migration.source import RANGE_ROWS, TABLES, SourceReader, sqlite_problem
+from kbjuctl.sqlite_migration.verify import stored_digests, verify, verify_loaded
 
 ON_CONFLICT = ("fail", "skip")
 TOOL_VERSION = "kbjuctl migrate-from-sqlite 1"
@@ -60,6 +54,7 @@ class MigrationOptions:
     dry_run: bool = False
     batch_size: int = 10_000
     on_conflict: str = "fail"
+    range_rows: int = RANGE_ROWS  # rows per unit of work of the load's worker processes
 
 
 class _Rollback(Exception):
@@ -72,6 +67,8 @@ def migrate_from_sqlite(options: MigrationOptions, progress: Progress | None = N
         raise BadInput(f"--on-conflict must be one of {', '.join(ON_CONFLICT)}, not {options.on_conflict!r}.")
     if options.batch_size < 1:
         raise BadInput("--batch-size must be at least 1.")
+    if options.range_rows < 1:
+        raise BadInput("range_rows must be at least 1.")
     if options.database_url is None and not options.dry_run:
         raise BadInput("No database given: pass --database-url postgresql://user@host:5432/db or set DATABASE_URL.")
     return asyncio.run(_migrate(options, progress or NoProgress()))
@@ -104,16 +101,20 @@ async def _migrate_source(options: MigrationOptions, progress: Progress) -> Migr
             report.counts[table].source = facts.counts[table]
         report.timings_s["read_source_facts"] = round(time.perf_counter() - started, 3)
         if options.database_url is None:
-            (await _load_all(None, source, report, options, progress, datetime.now().astimezone(), None, {})).close()
+            with _runner(source) as runner:
+                loaded = await _load_all(None, source, runner, report, options, progress,
+                                         datetime.now().astimezone(), None, {})
+            loaded.close()
             report.message = "Dry run on the source alone (no target given): conflicts were not checked."
         else:
-            await _run_against_target(options, source, report, progress)
+            with _runner(source) as runner:
+                await _run_against_target(options, source, runner, report, progress)
     report.timings_s["total"] = round(time.perf_counter() - started, 3)
     return report
 
 
-async def _run_against_target(options: MigrationOptions, source: SourceReader, report: MigrationReport,
-                              progress: Progress) -> None:
+async def _run_against_target(options: MigrationOptions, source: SourceReader, runner: pipeline.RangeRunner,
+                              report: MigrationReport, progress: Progress) -> None:
     conn = await target.connect(options.database_url)
     try:
         await target.check_schema(conn, options.database_url)
@@ -124,7 +125,7 @@ async def _run_against_target(options: MigrationOptions, source: SourceReader, r
                 if done is not None:
                     await _verify_existing_run(conn, source, report, options, progress, done)
                 else:
-                    await _new_run(conn, source, report, options, progress)
+                    await _new_run(conn, source, runner, report, options, progress)
         except _Rollback:
             pass
     except asyncpg.PostgresError as exc:
@@ -136,7 +137,8 @@ async def _run_against_target(options: MigrationOptions, source: SourceReader, r
         await conn.close()
 
 
-async def _new_run(conn, source, report: MigrationReport, options: MigrationOptions, progress) -> None:
+async def _new_run(conn, source, runner: pipeline.RangeRunner, report: MigrationReport, options: MigrationOptions,
+                   progress) -> None:
     before = report.target_rows_before = await target.target_counts(conn)
     existing: dict[str, set[int]] = {}
     if any(before.values()):
@@ -159,11 +161,11 @@ async def _new_run(conn, source, report: MigrationReport, options: MigrationOpti
             tool_version=TOOL_VERSION)
         report.run_id = run_id
     if options.dry_run:
-        (await _load_all(conn, source, report, options, progress, imported_at, run_id, existing)).close()
+        (await _load_all(conn, source, runner, report, options, progress, imported_at, run_id, existing)).close()
         raise _Rollback
     suspended = await target.suspend_constraints(conn)
     defaults = await target.default_imported_at(conn, TABLES, imported_at)
-    loaded = await _load_all(conn, source, report, options, progress, imported_at, run_id, existing)
+    loaded = await _load_all(conn, source, runner, report, options, progress, imported_at, run_id, existing)
     await target.restore_defaults(conn, defaults)
     try:
         started = time.perf_counter()
@@ -173,6 +175,7 @@ async def _new_run(conn, source, report: MigrationReport, options: MigrationOpti
         check = await verify_loaded(
             conn, source, run_id=run_id, imported_at=imported_at, batch_size=options.batch_size,
             source_counts={t: c.source for t, c in report.counts.items()}, digests=loaded.digests,
+            stored=loaded.stored,
             quarantined={t: loaded.quarantine.originals(t) for t in TABLES}, timings=report.timings_s)
         report.timings_s["verify"] = round(time.perf_counter() - started, 3)
     finally:
@@ -241,57 +244,80 @@ async def _existing_source_rows(conn, source: SourceReader, batch_size: int) -> 
 
 @dataclass
 class _Loaded:
-    """What the load keeps for the verification: chunk digests per table, the quarantined rows."""
+    """What the load keeps for the verification: the ranges' chunk digests, PostgreSQL's digests of
+    the ranges it already read back, the quarantined rows."""
 
-    digests: dict[str, TableDigests]
+    digests: dict[str, list[RangeDigests]]
+    stored: dict[str, list[list]]
     quarantine: QuarantineBuffer
 
     def close(self) -> None:
         self.quarantine.close()
 
 
-async def _load_all(conn, source: SourceReader, report: MigrationReport, options: MigrationOptions,
-                    progress: Progress, imported_at: datetime, run_id: int | None,
+@contextmanager
+def _runner(source: SourceReader) -> Iterator[pipeline.RangeRunner]:
+    """Worker processes for the load, started early: they import while the target is checked.
+    A WAL-mode source is mapped in this process (another connection could see a newer snapshot)."""
+    runner = pipeline.RangeRunner(source.path, source.conn, 0 if source.wal else pipeline.worker_count())
+    try:
+        yield runner
+    finally:
+        runner.close()
+
+
+async def _load_all(conn, source: SourceReader, runner: pipeline.RangeRunner, report: MigrationReport,
+                    options: MigrationOptions, progress: Progress, imported_at: datetime, run_id: int | None,
                     existing: dict[str, set[int]]) -> _Loaded:
     """COPY the three tables and their quarantine (conn None or dry run: only count)."""
-    source.start_row_checks()  # on another core while the users load
+    source.start_row_checks(options.range_rows)  # on another core while the users load
     # The load makes millions of short-lived tuples and no reference cycles: the cyclic collector
     # would only walk them (~5 % of the load's time).
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return await _load_tables(conn, source, report, options, progress, imported_at, run_id, existing)
+        return await _load_tables(conn, source, runner, report, options, progress, imported_at, run_id, existing)
     finally:
         if collecting:
             gc.enable()
 
 
-async def _load_tables(conn, source: SourceReader, report: MigrationReport, options: MigrationOptions,
-                       progress: Progress, imported_at: datetime, run_id: int | None,
+async def _load_tables(conn, source: SourceReader, runner: pipeline.RangeRunner, report: MigrationReport,
+                       options: MigrationOptions, progress: Progress, imported_at: datetime, run_id: int | None,
                        existing: dict[str, set[int]]) -> _Loaded:
     quarantine = QuarantineBuffer()
     unmapped = Unmapped()
     excluded_owners: dict[int, str] = {}  # user id -> reason code for that user's rows
-    mappers = {"users": UserMapper(), "user_records": RecordMapper(unmapped),
-               "user_food_preferences": FoodMapper()}
     write = conn is not None and not options.dry_run
-    encoders = RowEncoders(imported_at)
-    digests = {table: TableDigests(table, encoders) for table in TABLES}
+    # PostgreSQL reads each range back right after its COPY unless a trigger or rule could still
+    # change its rows later in the load; then all of it is read back after the load.
+    read_back_now = write and not await target.has_rewriters(conn, TABLES)
+    digests: dict[str, list[RangeDigests]] = {table: [] for table in TABLES}
+    stored: dict[str, list[list]] = {table: [] for table in TABLES}
     for table in TABLES:
         started = time.perf_counter()
         counts = report.counts[table]
         progress.start(table, counts.source)
-        duplicates = source.duplicate_ids(table) if table != "users" else set()
-        orphans = source.orphan_owners(table) if table != "users" else set()
-        batches = _accepted_batches(table, source, mappers[table].map, options.batch_size, quarantine,
-                                    orphans, excluded_owners, duplicates, existing.get(table, set()), progress,
-                                    digests[table] if write else None)
-        if write:
-            written = await target.copy_rows(conn, table, TARGET_COLUMNS[table], chain.from_iterable(batches))
-            digests[table].close_chunk()
-        else:
-            written = sum(len(batch) for batch in batches)
-        counts.migrated = written
+        tasks = _tasks(table, source, options, imported_at, write, excluded_owners, existing.get(table, set()))
+        async for result in runner.map(tasks):
+            for source_id, reject, row in result.rejected:
+                quarantine.add(table, source_id, reject, row)
+                if table == "users":
+                    excluded_owners[source_id] = (
+                        "owner_skipped" if reject.code == "exists_in_target" else "owner_quarantined")
+            unmapped.merge(result.unmapped)
+            if write and result.payload:
+                written = await target.copy_payload(conn, table, TARGET_COLUMNS[table], result.payload)
+                if written != result.accepted:
+                    raise OperationFailed(f"COPY into {table} wrote {written} rows of {result.accepted}; "
+                                          "the transaction was rolled back: the target is unchanged.")
+                if read_back_now:
+                    stored[table].append(await stored_digests(conn, result.digests, imported_at))
+            elif read_back_now:
+                stored[table].append([(n + 1, 0, None) for n in range(len(result.digests.counts))])
+            digests[table].append(result.digests)
+            counts.migrated += result.accepted
+            progress.advance(table, result.rows)
         counts.quarantined = sum(n for (t, _), n in quarantine.by_reason.items() if t == table)
         report.timings_s[f"load {table}"] = round(time.perf_counter() - started, 3)
     report.quarantine = quarantine.summary()
@@ -302,38 +328,22 @@ async def _load_tables(conn, source: SourceReader, report: MigrationReport, opti
                                ((run_id, t, sid, code, text, original, imported_at)
                                 for t, sid, code, text, original in quarantine.rows()))
     report.timings_s["load quarantine"] = round(time.perf_counter() - started, 3)
-    return _Loaded(digests, quarantine)
+    return _Loaded(digests, stored, quarantine)
 
 
-def _accepted_batches(table: str, source: SourceReader, map_row, batch_size: int, quarantine: QuarantineBuffer,
-                      orphans: set, excluded_owners: dict[int, str], duplicates: set[int], existing: set[int],
-                      progress: Progress, digests: TableDigests | None) -> Iterator[list[tuple]]:
-    """The table's rows that PostgreSQL can hold, mapped, a batch at a time; every other row goes to the
-    quarantine. Each batch is added to the table's digests exactly as it is handed to COPY."""
+def _tasks(table: str, source: SourceReader, options: MigrationOptions, imported_at: datetime, write: bool,
+           excluded_owners: dict[int, str], existing: set[int]) -> Iterator[pipeline.RangeTask]:
+    """The table's key ranges as units of work, each with the rejections that concern it."""
     owned = table != "users"
-    orphan = "orphan_record" if table == "user_records" else "orphan_food"
-    duplicate = "duplicate_record_date" if table == "user_records" else "duplicate_food"
-    for batch in source.batches(table, batch_size):
-        accepted: list[tuple] = []
-        append = accepted.append
-        for row in batch:
-            try:
-                if owned:
-                    if orphans and row[1] in orphans:
-                        raise Reject(orphan, f"telegram_id {row[1]!r}")
-                    if excluded_owners and row[1] in excluded_owners:
-                        raise Reject(excluded_owners[row[1]], f"telegram_id {row[1]!r}")
-                    if duplicates and row[0] in duplicates:
-                        raise Reject(duplicate, f"telegram_id {row[1]!r}")
-                if existing and row[0] in existing:
-                    raise Reject("exists_in_target", f"source id {row[0]!r}")
-                append(map_row(row))
-            except Reject as reject:
-                quarantine.add(table, row[0], reject, row)
-                if not owned:
-                    excluded_owners[row[0]] = (
-                        "owner_skipped" if reject.code == "exists_in_target" else "owner_quarantined")
-        progress.advance(table, len(batch))
-        if digests is not None:
-            digests.add_batch(accepted)
-        yield accepted
+    orphans = frozenset(source.orphan_owners(table)) if owned else frozenset()
+    duplicates = sorted(source.duplicate_ids(table)) if owned else []
+    existing_ids = sorted(existing)
+    excluded = dict(excluded_owners) if owned else {}
+    for low, high in pipeline.key_ranges(source.key_boundaries(table)):
+        yield pipeline.RangeTask(
+            table, low, high, imported_at, options.batch_size, write, orphans, excluded,
+            frozenset(_within(duplicates, low, high)), frozenset(_within(existing_ids, low, high)))
+
+
+def _within(ordered: list[int], low: int, high: int) -> list[int]:
+    return ordered[bisect_left(ordered, low):bisect_right(ordered, high)]

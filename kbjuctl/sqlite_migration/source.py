@@ -35,6 +35,7 @@ DEV_SCHEMA: dict[str, tuple[tuple[str, str], ...]] = {
 }
 TABLES = tuple(DEV_SCHEMA)
 SOURCE_KEY = {"users": "telegram_id", "user_records": "id", "user_food_preferences": "id"}
+RANGE_ROWS = 50_000  # rows per unit of the load's work (pipeline.py)
 
 
 def columns(table: str) -> tuple[str, ...]:
@@ -49,6 +50,12 @@ SELECT_USERS = "SELECT " + ", ".join(columns("users")) + " FROM users ORDER BY t
 SELECT_RECORDS = "SELECT " + ", ".join(columns("user_records")) + " FROM user_records ORDER BY id"
 SELECT_FOOD = "SELECT " + ", ".join(columns("user_food_preferences")) + " FROM user_food_preferences ORDER BY id"
 SELECT = {"users": SELECT_USERS, "user_records": SELECT_RECORDS, "user_food_preferences": SELECT_FOOD}
+# One key range [?, ?] of a table, in key order (the load's unit of work, pipeline.py).
+SELECT_RANGE = {
+    table: f"SELECT {', '.join(columns(table))} FROM {table} WHERE {SOURCE_KEY[table]} BETWEEN ? AND ? "
+           f"ORDER BY {SOURCE_KEY[table]}"
+    for table in DEV_SCHEMA
+}
 
 # Later rows of one (user, date) and of one user's food preferences. The DEV bot looked rows up
 # with `.first()`, i.e. the lowest id, and kept updating that one: the lowest id is kept.
@@ -79,6 +86,22 @@ def _read_uri(path: Path) -> str:
     # mode=ro: SQLite itself refuses every write. Not immutable=1: locks are still taken, so a DEV
     # bot writing at the same time cannot change the file under our read transaction.
     return "file:" + quote(str(path.resolve())) + "?mode=ro"
+
+
+def open_snapshot_reader(path: Path) -> sqlite3.Connection:
+    """Another read-only connection, inside a read transaction that has taken its SHARED lock.
+
+    It sees what an open SourceReader sees only if the file is in rollback-journal mode (the
+    reader's SHARED lock keeps writers from committing); callers check SourceReader.wal first.
+    """
+    conn = sqlite3.connect(_read_uri(path), uri=True, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+    try:
+        conn.execute("BEGIN")
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.Error:
+        conn.close()
+        raise
+    return conn
 
 
 def check_is_sqlite_file(path: Path) -> None:
@@ -120,6 +143,7 @@ class SourceReader:
         check_is_sqlite_file(path)
         self.path = path
         self._checks: Future | None = None
+        self._range_rows = RANGE_ROWS
         self._executor: ThreadPoolExecutor | None = None
         try:
             self.conn = sqlite3.connect(_read_uri(path), uri=True, isolation_level=None,
@@ -187,7 +211,7 @@ class SourceReader:
                 digest.update(chunk)
         return digest.hexdigest()
 
-    def start_row_checks(self) -> None:
+    def start_row_checks(self, range_rows: int = RANGE_ROWS) -> None:
         """Start finding the owned tables' orphan owners and duplicate ids on a second connection.
 
         Those queries sort whole tables inside SQLite, which releases the GIL meanwhile, so they run
@@ -197,10 +221,22 @@ class SourceReader:
         between, so the checks wait and run on our own connection; likewise if the second
         connection cannot get its lock (a writer queued for the file).
         """
-        journal = self._guarded(lambda: self.conn.execute("PRAGMA journal_mode").fetchone()[0])
-        if self._checks is None and str(journal).lower() != "wal":
+        self._range_rows = range_rows
+        if self._checks is None and not self.wal:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-checks")
-            self._checks = self._executor.submit(_row_checks, self.path)
+            self._checks = self._executor.submit(_row_checks, self.path, range_rows)
+
+    @property
+    def wal(self) -> bool:
+        """In WAL mode another connection may see a newer snapshot than ours."""
+        journal = self._guarded(lambda: self.conn.execute("PRAGMA journal_mode").fetchone()[0])
+        return str(journal).lower() == "wal"
+
+    def key_boundaries(self, table: str) -> list[int]:
+        """Keys that split the table into runs of range_rows rows (the first key not among them)."""
+        if table != "users":
+            return self._checked("boundaries", table)
+        return self._guarded(lambda: _row_check(self.conn, "boundaries", table, self._range_rows))
 
     def orphan_owners(self, table: str) -> set:
         """telegram_ids (NULL included) that rows of this table carry but no user has."""
@@ -210,13 +246,13 @@ class SourceReader:
         """Ids of the later rows of one user's date (records) or of one user (food preferences)."""
         return self._checked("duplicates", table)
 
-    def _checked(self, kind: str, table: str) -> set:
+    def _checked(self, kind: str, table: str):
         if self._checks is not None:
             try:
                 return self._checks.result()[kind, table]
             except sqlite3.Error:
                 self._checks = None  # the second connection could not read: ours answers below
-        return self._guarded(lambda: _row_check(self.conn, kind, table))
+        return self._guarded(lambda: _row_check(self.conn, kind, table, self._range_rows))
 
     def batches(self, table: str, batch_size: int) -> Iterator[list[tuple]]:
         """Rows of one table in source-id order, batch_size at a time (memory stays flat)."""
@@ -237,7 +273,12 @@ class SourceReader:
             raise sqlite_problem(self.path, exc) from None
 
 
-def _row_check(conn: sqlite3.Connection, kind: str, table: str) -> set:
+def _row_check(conn: sqlite3.Connection, kind: str, table: str, range_rows: int):
+    if kind == "boundaries":
+        key = SOURCE_KEY[table]
+        sql = (f"SELECT k FROM (SELECT {key} AS k, row_number() OVER (ORDER BY {key}) AS n FROM {table}) "
+               "WHERE n % ? = 1 AND n > 1 ORDER BY k")
+        return [row[0] for row in conn.execute(sql, (range_rows,))]
     if kind == "orphans":
         sql = f"SELECT telegram_id FROM {table} EXCEPT SELECT telegram_id FROM users"
     else:
@@ -245,13 +286,13 @@ def _row_check(conn: sqlite3.Connection, kind: str, table: str) -> set:
     return {row[0] for row in conn.execute(sql)}
 
 
-def _row_checks(path: Path) -> dict[tuple[str, str], set]:
+def _row_checks(path: Path, range_rows: int) -> dict[tuple[str, str], set]:
     """Every row check of the owned tables, in one read transaction of a connection of its own."""
-    conn = sqlite3.connect(_read_uri(path), uri=True, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+    conn = open_snapshot_reader(path)
     try:
-        conn.execute("BEGIN")
-        return {(kind, table): _row_check(conn, kind, table)
-                for table in ("user_records", "user_food_preferences") for kind in ("orphans", "duplicates")}
+        return {(kind, table): _row_check(conn, kind, table, range_rows)
+                for table in ("user_records", "user_food_preferences")
+                for kind in ("orphans", "duplicates", "boundaries")}
     finally:
         try:
             conn.execute("ROLLBACK")

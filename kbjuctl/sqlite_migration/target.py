@@ -48,11 +48,20 @@ WHERE id = $1
 """
 # What the load suspends and restores, read from the catalog so it comes back exactly as declared:
 # the foreign keys into users, and user_records' secondary indexes and UNIQUE constraints.
+# user_records' UNIQUE (legacy_source_id) stays: the verification reads each loaded range back by
+# source id during the load, and its keys arrive in order (appends to the index's right edge).
 SQL_SUSPENDED_CONSTRAINTS = """
 SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint
 WHERE (contype = 'f' AND conrelid IN ('user_records'::regclass, 'user_food_preferences'::regclass))
-   OR (contype = 'u' AND conrelid = 'user_records'::regclass)
+   OR (contype = 'u' AND conrelid = 'user_records'::regclass
+       AND conkey <> ARRAY[(SELECT attnum FROM pg_attribute
+                            WHERE attrelid = 'user_records'::regclass AND attname = 'legacy_source_id')])
 ORDER BY contype, 1, 2
+"""
+# Anything besides COPY that could change a row after it was read back: user triggers and rules.
+SQL_HAS_REWRITERS = """
+SELECT EXISTS (SELECT FROM pg_trigger WHERE NOT tgisinternal AND tgrelid = ANY($1::regclass[]))
+    OR EXISTS (SELECT FROM pg_rewrite WHERE ev_class = ANY($1::regclass[]))
 """
 SQL_SUSPENDED_INDEXES = """
 SELECT indexrelid::regclass::text, pg_get_indexdef(indexrelid) FROM pg_index
@@ -124,6 +133,18 @@ async def start_run(conn: asyncpg.Connection, *, path: str, sha256: str, size: i
 
 async def finish_run(conn: asyncpg.Connection, run_id: int, counts: dict) -> None:
     await conn.execute(SQL_FINISH_RUN, run_id, json.dumps(counts))
+
+
+async def has_rewriters(conn: asyncpg.Connection, tables) -> bool:
+    """True if a trigger or rule on these tables could change rows after their COPY."""
+    return await conn.fetchval(SQL_HAS_REWRITERS, list(tables))
+
+
+async def copy_payload(conn: asyncpg.Connection, table: str, columns: tuple[str, ...], payload: bytes) -> int:
+    """COPY ready binary data (signature, rows, trailer) into a table; returns the rows written."""
+    # A memoryview: asyncpg would take bytes for a file name.
+    status = await conn.copy_to_table(table, source=memoryview(payload), columns=list(columns), format="binary")
+    return int(status.split()[-1])
 
 
 async def copy_rows(conn: asyncpg.Connection, table: str, columns: tuple[str, ...], records) -> int:

@@ -30,7 +30,7 @@ from typing import Any
 
 import asyncpg
 
-from kbjuctl.sqlite_migration.digest import INT8_MAX, INT8_MIN, TARGET_KEY, TableDigests, digest_sql
+from kbjuctl.sqlite_migration.digest import INT8_MAX, INT8_MIN, TARGET_KEY, RangeDigests, digest_sql
 from kbjuctl.sqlite_migration.mapping import (
     TARGET_COLUMNS,
     FoodMapper,
@@ -180,26 +180,39 @@ WHERE run_id = $1 AND source_table = $2 ORDER BY source_id
 """
 
 
+async def stored_digests(conn: asyncpg.Connection, part: RangeDigests, imported_at: datetime) -> list:
+    """PostgreSQL's (chunk number, rows, digest) of the stored rows of one range's chunks."""
+    # Each chunk's rows in source-id order straight off the index (see digest_sql), not sorted again.
+    await conn.execute("SET LOCAL enable_sort = off; SET LOCAL enable_bitmapscan = off; SET LOCAL jit = off")
+    try:
+        return await conn.fetch(digest_sql(part.table), imported_at, part.first_ids, part.high)
+    finally:
+        await conn.execute("SET LOCAL enable_sort = on; SET LOCAL enable_bitmapscan = on")
+
+
 async def verify_loaded(conn: asyncpg.Connection, source: SourceReader, *, run_id: int, imported_at: datetime,
-                        batch_size: int, source_counts: dict[str, int], digests: dict[str, TableDigests],
+                        batch_size: int, source_counts: dict[str, int], digests: dict[str, list[RangeDigests]],
+                        stored: dict[str, list[list]],
                         quarantined: dict[str, Iterable[tuple[int, str]]],
                         timings: dict[str, float] | None = None) -> Verification:
-    """After a load: chunk digests computed by PostgreSQL against the load's, quarantine row by row."""
+    """After a load: PostgreSQL's chunk digests against the load's, quarantine row by row.
+
+    `stored` holds PostgreSQL's digests of the ranges already asked during the load (parallel to
+    `digests`); the others are asked here.
+    """
     result = Verification()
     timings = {} if timings is None else timings
-    await conn.execute("SET LOCAL jit = off")  # compiling the digest query costs more than it saves
-    await conn.execute("SET LOCAL work_mem = '64MB'")
     for table in TABLES:
         started = time.perf_counter()
         counts = result.counts[table] = TableCounts(source=source_counts[table])
-        ours = digests[table]
-        differing: list[int] = []
-        found = await _stored_digests(conn, table, imported_at, ours.first_ids)
-        for chunk, (number, rows, digest) in enumerate(found):
-            assert number == chunk + 1  # one result row per boundary, in order
-            counts.migrated += rows
-            if rows != ours.counts[chunk] or digest != ours.digests[chunk]:
-                differing.append(chunk)
+        differing: list[tuple[int, int]] = []
+        for i, part in enumerate(digests[table]):
+            found = stored[table][i] if i < len(stored[table]) else await stored_digests(conn, part, imported_at)
+            for chunk, (number, rows, digest) in enumerate(found):
+                assert number == chunk + 1  # one result row per chunk, in order
+                counts.migrated += rows
+                if rows != part.counts[chunk] or digest != part.digests[chunk]:
+                    differing.append(part.range_of(chunk))
         timings[f"verify {table} digests"] = round(time.perf_counter() - started, 3)
         started = time.perf_counter()
         counts.quarantined = await _compare_quarantine(conn, result, table, run_id, quarantined[table],
@@ -209,8 +222,7 @@ async def verify_loaded(conn: asyncpg.Connection, source: SourceReader, *, run_i
             # Name the rows: compare the differing chunks (all of the table if only the counts differ).
             started = time.perf_counter()
             mappers = _mappers(Unmapped())
-            ranges = [ours.range_of(c) for c in differing] or [(INT8_MIN, INT8_MAX)]
-            for low, high in ranges:
+            for low, high in differing or [(INT8_MIN, INT8_MAX)]:
                 before = result.mismatch_count
                 await _verify_range(conn, source, result, TableCounts(), mappers[table], table, low, high,
                                     run_id=run_id, imported_at=imported_at, batch_size=batch_size)
@@ -222,15 +234,6 @@ async def verify_loaded(conn: asyncpg.Connection, source: SourceReader, *, run_i
                                     source_ids=f"{low}..{high}")
             timings[f"verify {table} rows of differing chunks"] = round(time.perf_counter() - started, 3)
     return result
-
-
-async def _stored_digests(conn, table: str, imported_at: datetime, first_ids: list[int]) -> list:
-    # Each chunk's rows in source-id order straight off the index (see digest_sql), not sorted again.
-    await conn.execute("SET LOCAL enable_sort = off; SET LOCAL enable_bitmapscan = off")
-    try:
-        return await conn.fetch(digest_sql(table), imported_at, first_ids)
-    finally:
-        await conn.execute("SET LOCAL enable_sort = on; SET LOCAL enable_bitmapscan = on")
 
 
 async def _compare_quarantine(conn, result: Verification, table: str, run_id: int,
