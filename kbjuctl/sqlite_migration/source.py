@@ -35,7 +35,9 @@ DEV_SCHEMA: dict[str, tuple[tuple[str, str], ...]] = {
 }
 TABLES = tuple(DEV_SCHEMA)
 SOURCE_KEY = {"users": "telegram_id", "user_records": "id", "user_food_preferences": "id"}
-RANGE_ROWS = 50_000  # rows per unit of the load's work (pipeline.py)
+# Rows per unit of the load's work (pipeline.py). 10k on 1M records, 2 cores: 6.5 s total, against
+# 6.7 s with 5k or 25k and 7.2 s with 50k (coarser units leave the worker or PostgreSQL waiting).
+RANGE_ROWS = 10_000
 
 
 def columns(table: str) -> tuple[str, ...]:

@@ -140,7 +140,7 @@ async def has_rewriters(conn: asyncpg.Connection, tables) -> bool:
     return await conn.fetchval(SQL_HAS_REWRITERS, list(tables))
 
 
-async def copy_payload(conn: asyncpg.Connection, table: str, columns: tuple[str, ...], payload: bytes) -> int:
+async def copy_payload(conn: asyncpg.Connection, table: str, columns: tuple[str, ...], payload: bytearray) -> int:
     """COPY ready binary data (signature, rows, trailer) into a table; returns the rows written."""
     # A memoryview: asyncpg would take bytes for a file name.
     status = await conn.copy_to_table(table, source=memoryview(payload), columns=list(columns), format="binary")
