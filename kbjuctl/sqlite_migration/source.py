@@ -44,15 +44,10 @@ def columns(table: str) -> tuple[str, ...]:
     return tuple(name for name, _ in DEV_SCHEMA[table])
 
 
-# Every statement names its columns and orders by the rowid, so rows come back in source-id order
-# straight off the table b-tree (no sort, no temporary storage).
-SELECT_USERS = "SELECT " + ", ".join(columns("users")) + " FROM users ORDER BY telegram_id"
-# Plain scans in rowid order. Whether a row's user exists is answered once per distinct owner
-# (orphan_owners), not by a join per row: the join was ~40 % of reading user_records.
-SELECT_RECORDS = "SELECT " + ", ".join(columns("user_records")) + " FROM user_records ORDER BY id"
-SELECT_FOOD = "SELECT " + ", ".join(columns("user_food_preferences")) + " FROM user_food_preferences ORDER BY id"
-SELECT = {"users": SELECT_USERS, "user_records": SELECT_RECORDS, "user_food_preferences": SELECT_FOOD}
-# One key range [?, ?] of a table, in key order (the load's unit of work, pipeline.py).
+# One key range [?, ?] of a table (the load's unit of work, pipeline.py). It names its columns and
+# orders by the rowid, so rows come back in source-id order straight off the table b-tree (no sort,
+# no temporary storage). A plain scan: whether a row's user exists is answered once per distinct
+# owner (orphan_owners), not by a join per row (the join was ~40 % of reading user_records).
 SELECT_RANGE = {
     table: f"SELECT {', '.join(columns(table))} FROM {table} WHERE {SOURCE_KEY[table]} BETWEEN ? AND ? "
            f"ORDER BY {SOURCE_KEY[table]}"
@@ -255,10 +250,6 @@ class SourceReader:
             except sqlite3.Error:
                 self._checks = None  # the second connection could not read: ours answers below
         return self._guarded(lambda: _row_check(self.conn, kind, table, self._range_rows))
-
-    def batches(self, table: str, batch_size: int) -> Iterator[list[tuple]]:
-        """Rows of one table in source-id order, batch_size at a time (memory stays flat)."""
-        return self.batches_of(SELECT[table], batch_size)
 
     def batches_of(self, sql: str, batch_size: int, params: tuple = ()) -> Iterator[list[tuple]]:
         try:
