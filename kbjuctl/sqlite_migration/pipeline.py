@@ -34,7 +34,7 @@ from pathlib import Path
 from psycopg.adapt import Transformer
 from psycopg.pq import Format
 
-from kbjuctl.sqlite_migration.digest import INT8_MAX, RangeDigester, RangeDigests, RowEncoders
+from kbjuctl.sqlite_migration.digest import INT8_MAX, INT8_MIN, RangeDigester, RangeDigests, RowEncoders
 from kbjuctl.sqlite_migration.mapping import (
     TARGET_COLUMNS,
     FoodMapper,
@@ -205,5 +205,5 @@ class RangeRunner:
 
 def key_ranges(boundaries: list[int]) -> list[tuple[int, int]]:
     """Ranges covering every key: (-2**63, b1 - 1), (b1, b2 - 1), ..., (bn, 2**63 - 1)."""
-    starts = [-(2**63)] + [b for b in boundaries if b > -(2**63)]
+    starts = [INT8_MIN] + [b for b in boundaries if b > INT8_MIN]
     return [(low, (starts[i + 1] - 1) if i + 1 < len(starts) else INT8_MAX) for i, low in enumerate(starts)]

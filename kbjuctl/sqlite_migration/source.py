@@ -209,7 +209,8 @@ class SourceReader:
         return digest.hexdigest()
 
     def start_row_checks(self, range_rows: int = RANGE_ROWS) -> None:
-        """Start finding the owned tables' orphan owners and duplicate ids on a second connection.
+        """Start finding the owned tables' orphan owners, duplicate ids and key ranges on a second
+        connection.
 
         Those queries sort whole tables inside SQLite, which releases the GIL meanwhile, so they run
         on another core while the users table loads (about 1 s of 1M records off the critical

@@ -4,7 +4,8 @@ Two ways, one verdict:
 
 - verify_loaded (after a load): the load kept, per chunk of source ids, the sha256 of the mapped
   rows exactly as handed to COPY (digest.py); PostgreSQL computes the same digests from the
-  stored table with its own binary send functions. Quarantined rows are read back and compared
+  stored table with its own binary send functions (stored_digests: during the load, right after
+  each range's COPY, unless a trigger or rule could change rows later). Quarantined rows are read back and compared
   with the source rows' originals. Source rows (counted in the source) must equal migrated +
   quarantined (both counted in PostgreSQL). A chunk whose digest differs is compared row by row
   (below), which names the rows and columns; if that finds no difference the chunk still fails:
