@@ -180,6 +180,29 @@ def test_rerun_of_the_same_file_is_a_verified_no_op(small, database_url):
     assert _pg(database_url, "SELECT count(*) FROM user_records") == [(573,)]
 
 
+SQL_SCHEMA_OBJECTS = """
+SELECT conrelid::regclass::text, conname, contype, convalidated, pg_get_constraintdef(oid) FROM pg_constraint
+WHERE conrelid IN ('users'::regclass, 'user_records'::regclass, 'user_food_preferences'::regclass)
+UNION ALL
+SELECT indrelid::regclass::text, indexrelid::regclass::text, 'index', indisvalid, pg_get_indexdef(indexrelid)
+FROM pg_index WHERE indrelid IN ('users'::regclass, 'user_records'::regclass, 'user_food_preferences'::regclass)
+ORDER BY 1, 2, 3
+"""
+
+
+def test_the_constraints_and_indexes_the_load_suspends_come_back_as_declared(small, database_url):
+    before = _pg(database_url, SQL_SCHEMA_OBJECTS)
+    assert ("user_records", "user_records_pkey", "p", True, "PRIMARY KEY (id)") in before
+    report = migrate_from_sqlite(MigrationOptions(small, database_url))
+    assert report.status == "migrated"
+    assert _pg(database_url, SQL_SCHEMA_OBJECTS) == before
+    # ... and they hold: a second record of one user on one day, or an id twice, is refused.
+    with psycopg.connect(database_url) as conn, pytest.raises(psycopg.errors.UniqueViolation):
+        conn.execute("INSERT INTO user_records (id, telegram_id, date, weight, waist, neck, height, goal, steps, "
+                     "sport_type, sport_freq) SELECT id, telegram_id, date + 1000, weight, waist, neck, height, "
+                     "'healthy', steps, sport_type, sport_freq FROM user_records WHERE steps IS NOT NULL LIMIT 1")
+
+
 def test_dry_run_writes_nothing(small, database_url):
     report = migrate_from_sqlite(MigrationOptions(small, database_url, dry_run=True))
     assert report.status == "dry_run"

@@ -47,12 +47,15 @@ UPDATE migration_runs SET status = 'verified', counts = $2::jsonb, finished_at =
 WHERE id = $1
 """
 # What the load suspends and restores, read from the catalog so it comes back exactly as declared:
-# the foreign keys into users, and user_records' secondary indexes and UNIQUE constraints.
-# user_records' UNIQUE (legacy_source_id) stays: the verification reads each loaded range back by
-# source id during the load, and its keys arrive in order (appends to the index's right edge).
+# the foreign keys into users, user_records' primary key (unless a foreign key points at it) and its
+# other UNIQUE constraints. user_records' UNIQUE (legacy_source_id) stays: the verification reads
+# each loaded range back by source id during the load, and its keys arrive in order (appends to the
+# index's right edge). On 1M records the primary key cost the COPY 0.5 s, its rebuild 0.18 s.
 SQL_SUSPENDED_CONSTRAINTS = """
 SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint
 WHERE (contype = 'f' AND conrelid IN ('user_records'::regclass, 'user_food_preferences'::regclass))
+   OR (contype = 'p' AND conrelid = 'user_records'::regclass
+       AND NOT EXISTS (SELECT FROM pg_constraint AS r WHERE r.contype = 'f' AND r.confrelid = 'user_records'::regclass))
    OR (contype = 'u' AND conrelid = 'user_records'::regclass
        AND conkey <> ARRAY[(SELECT attnum FROM pg_attribute
                             WHERE attrelid = 'user_records'::regclass AND attname = 'legacy_source_id')])
@@ -160,7 +163,8 @@ class Suspended:
 
 
 async def suspend_constraints(conn: asyncpg.Connection) -> Suspended:
-    """Drop the foreign keys and user_records' secondary indexes for the load (caller's transaction).
+    """Drop the foreign keys and user_records' primary key and secondary indexes for the load
+    (caller's transaction).
 
     Maintained row by row they cost more than the COPY itself (a lookup and a row lock on users
     per record for the foreign key, four index insertions); rebuilt afterwards they cost one join
