@@ -24,15 +24,15 @@ import signal
 import sqlite3
 import sys
 from collections import deque
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from multiprocessing import get_context
 from pathlib import Path
-
-from psycopg.adapt import Transformer
-from psycopg.pq import Format
+from types import ModuleType
 
 from kbjuctl.sqlite_migration.digest import INT8_MAX, INT8_MIN, RangeDigester, RangeDigests, RowEncoders
 from kbjuctl.sqlite_migration.mapping import (
@@ -44,11 +44,6 @@ from kbjuctl.sqlite_migration.mapping import (
     UserMapper,
 )
 from kbjuctl.sqlite_migration.source import SELECT_RANGE, open_snapshot_reader
-
-try:  # psycopg's row encoder for binary COPY (C-accelerated with psycopg[binary])
-    from psycopg._copy_base import format_row_binary
-except ImportError:  # pragma: no cover - psycopg < 3.2 kept it here
-    from psycopg.copy import format_row_binary  # type: ignore[attr-defined,no-redef]
 
 COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
 COPY_TRAILER = b"\xff\xff"
@@ -91,8 +86,25 @@ class RangeResult:
     unmapped: Unmapped
 
 
+@cache
+def _binary_copy():
+    """psycopg's row encoder for binary COPY (C-accelerated with psycopg[binary]) and its Transformer
+    class. Imported on first use: the main process maps only a WAL-mode source (psycopg is 50 ms of
+    kbjuctl's start)."""
+    from psycopg.adapt import Transformer
+
+    try:
+        from psycopg._copy_base import format_row_binary
+    except ImportError:  # pragma: no cover - psycopg < 3.2 kept it here
+        from psycopg.copy import format_row_binary  # type: ignore[attr-defined,no-redef]
+    return format_row_binary, Transformer
+
+
 def map_range(task: RangeTask, conn: sqlite3.Connection) -> RangeResult:
     """Read, check, map and encode the rows of one key range."""
+    from psycopg.pq import Format
+
+    format_row_binary, Transformer = _binary_copy()
     unmapped = Unmapped()
     map_row = {"users": UserMapper().map, "user_records": RecordMapper(unmapped).map,
                "user_food_preferences": FoodMapper().map}[task.table]
@@ -150,6 +162,7 @@ def _start_worker(path: str) -> None:
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
     gc.disable()  # millions of short-lived tuples, no cycles
+    _binary_copy()
     _worker_conn = open_snapshot_reader(Path(path))
 
 
@@ -165,6 +178,23 @@ def worker_count() -> int:
     return max(1, min(2, (os.cpu_count() or 1) - 1))
 
 
+@contextmanager
+def _main_left_alone() -> Iterator[None]:
+    """Spawn workers that do not run the main script again.
+
+    A spawned process imports the parent's main script unless the parent runs as `python -m
+    package` (multiprocessing.spawn.get_preparation_data). The `kbjuctl` console script imports the
+    whole CLI, 0.3 s before a worker could map its first range; the workers need none of it (their
+    functions live in this module). While they start, __main__ is a bare module here.
+    """
+    main = sys.modules["__main__"]
+    sys.modules["__main__"] = ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
+
+
 class RangeRunner:
     """Maps key ranges in worker processes (or in this process: `processes=0`), results in order."""
 
@@ -172,10 +202,11 @@ class RangeRunner:
         self._conn = conn
         self._pool: ProcessPoolExecutor | None = None
         if processes > 0:
-            self._pool = ProcessPoolExecutor(processes, mp_context=get_context("spawn"),
-                                             initializer=_start_worker, initargs=(str(path),))
-            for _ in range(processes):  # start them now: they import while the target is checked
-                self._pool.submit(os.getpid)
+            with _main_left_alone():
+                self._pool = ProcessPoolExecutor(processes, mp_context=get_context("spawn"),
+                                                 initializer=_start_worker, initargs=(str(path),))
+                for _ in range(processes):  # start them now: they import while the target is checked
+                    self._pool.submit(os.getpid)
         self._ahead = processes + 1
 
     async def map(self, tasks: Iterable[RangeTask]) -> AsyncIterator[RangeResult]:
