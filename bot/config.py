@@ -10,13 +10,11 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.config_checks import ConfigError, check_database_url
+
 TOKEN_RE = re.compile(r"^\d{1,20}:[A-Za-z0-9_-]{20,100}$")
 SECRET_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 DEFAULT_API_URL = "https://api.telegram.org"
-
-
-class ConfigError(Exception):
-    """Raised with one message naming every invalid setting and what is expected."""
 
 
 def _check_http_url(value: str, what: str) -> str:
@@ -24,20 +22,6 @@ def _check_http_url(value: str, what: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValueError(f"expected an http(s) URL for {what}, like https://example.org")
     return value.rstrip("/")
-
-
-def check_database_url(value: str) -> str:
-    """Accept the plain libpq form postgresql://user[:password]@host[:port]/db."""
-    parts = urlsplit(value)
-    if parts.scheme not in ("postgresql", "postgres"):
-        raise ValueError("expected postgresql://user[:password]@host[:port]/dbname")
-    if not parts.path.strip("/"):
-        raise ValueError("expected a database name: postgresql://user@host:5432/dbname")
-    try:
-        parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError:
-        raise ValueError("the port must be a number from 1 to 65535") from None
-    return value
 
 
 class Settings(BaseSettings):

@@ -9,7 +9,6 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from kbjuctl import backup
 from kbjuctl.console import err, out, print_json
 from kbjuctl.options import DatabaseUrl, JsonOutput, require_database_url
 
@@ -48,6 +47,13 @@ def _progress(quiet: bool) -> Progress:
                     TimeElapsedColumn(), console=err, transient=True, disable=quiet)
 
 
+def _backup():
+    """The backup package, imported by the command that needs it (kbjuctl starts faster)."""
+    from kbjuctl import backup
+
+    return backup
+
+
 def _backup_dir(value: Path | None) -> Path:
     if value is not None:
         return value
@@ -68,7 +74,7 @@ def create(
     """Write one backup (pg_dump custom archive + manifest) into DIR; its path is the last line printed."""
     url = require_database_url(database_url)
     with (bars := _progress(json_output)):
-        result = backup.create_backup(url, _backup_dir(backup_dir), encrypt_to, _Bars(bars))
+        result = _backup().create_backup(url, _backup_dir(backup_dir), encrypt_to, _Bars(bars))
     if result.warning:
         err.print(f"[yellow]Warning:[/] {result.warning}", highlight=False)
     if json_output:
@@ -100,7 +106,7 @@ def verify(
     """Prove a backup is intact: archive sha256, readable by pg_restore; --deep: restored data matches."""
     url = require_database_url(database_url) if deep else None
     with (bars := _progress(json_output)):
-        result = backup.verify_backup(path, deep=deep, identity=identity, database_url=url, progress=_Bars(bars))
+        result = _backup().verify_backup(path, deep=deep, identity=identity, database_url=url, progress=_Bars(bars))
     if result.warning:
         err.print(f"[yellow]Warning:[/] {result.warning}", highlight=False)
     if json_output:
@@ -129,7 +135,7 @@ def restore(
     """Restore a backup (verified first, in one transaction), then compare every table with the manifest."""
     url = require_database_url(database_url)
     with (bars := _progress(json_output)):
-        result = backup.restore_backup(path, url, force=force, identity=identity, progress=_Bars(bars))
+        result = _backup().restore_backup(path, url, force=force, identity=identity, progress=_Bars(bars))
     if json_output:
         print_json(result.to_json())
         return
@@ -145,7 +151,7 @@ def restore(
 @app.command("list")
 def list_(backup_dir: BackupDir = None, json_output: JsonOutput = False) -> None:
     """Every backup in DIR: time, size, rows, schema version, verified?"""
-    listing = backup.list_backups(_backup_dir(backup_dir))
+    listing = _backup().list_backups(_backup_dir(backup_dir))
     if json_output:
         print_json(listing.to_json())
         return
@@ -177,7 +183,7 @@ def prune(
     json_output: JsonOutput = False,
 ) -> None:
     """Delete old backups (never the newest verified one) and interrupted leftovers."""
-    result = backup.prune_backups(_backup_dir(backup_dir), keep_last, keep_daily, dry_run)
+    result = _backup().prune_backups(_backup_dir(backup_dir), keep_last, keep_daily, dry_run)
     if json_output:
         print_json(result.to_json())
         return

@@ -10,8 +10,7 @@ from rich.table import Table
 
 from kbjuctl.console import err, out, print_json
 from kbjuctl.errors import BadInput, VerificationFailed
-from kbjuctl.loadtest import FAULTS, Plan, parse_duration
-from kbjuctl.loadtest import run as run_loadtest
+from kbjuctl.loadtest.plan import FAULTS, Plan, parse_duration
 from kbjuctl.loadtest.report import Summary
 from kbjuctl.options import JsonOutput
 
@@ -60,6 +59,8 @@ def loadtest(
     plan = Plan(users=users, spawn_rate=spawn_rate, duration_s=parse_duration(duration), replicas=replicas,
                 workers=workers, target=target, report_dir=report, web=web, fault=fault,
                 database_url=database_url, think_s=_think(think), seed=seed).validate()
+    from kbjuctl.loadtest.service import run as run_loadtest  # Locust and the stack: only here
+
     summary = run_loadtest(plan, progress=lambda message: err.print(f"[dim]{message}[/]", highlight=False),
                            bot_token=bot_token)
     if as_json:

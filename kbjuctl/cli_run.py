@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from bot.config import load_settings
 from kbjuctl.errors import BadInput
 
 
@@ -23,6 +22,8 @@ def run(
     Without BOT_TOKEN: a local sandbox chat in this terminal (a built-in Bot API stand-in, and
     DATABASE_URL or an embedded PostgreSQL in .kbju/pg).
     """
+    from bot.config import load_settings  # pydantic: only when the bot runs
+
     settings = load_settings(webhook_listen=host, webhook_port=port, webhook_path=path)
     if settings.bot_token is None:
         from kbjuctl import sandbox

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from bot.config import ConfigError
+from bot.config_checks import ConfigError
 from kbjuctl import cli_backup, cli_db, cli_loadtest, cli_migrate, cli_roles, cli_run
 from kbjuctl.console import err
 from kbjuctl.errors import KbjuctlError

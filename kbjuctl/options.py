@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from bot.config import check_database_url
+from bot.config_checks import check_database_url
 from kbjuctl.errors import BadInput
 
 DatabaseUrl = Annotated[

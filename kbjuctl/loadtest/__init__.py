@@ -4,6 +4,13 @@ Knows nothing of Typer; `kbjuctl loadtest` (kbjuctl/cli_loadtest.py) and the tes
 """
 
 from kbjuctl.loadtest.plan import FAULTS, Plan, parse_duration
-from kbjuctl.loadtest.service import run
 
 __all__ = ["FAULTS", "Plan", "parse_duration", "run"]
+
+
+def __getattr__(name: str):
+    if name == "run":  # imported on use: it brings Locust's side of the stack with it
+        from kbjuctl.loadtest.service import run
+
+        return run
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
