@@ -13,7 +13,7 @@ import sqlite3
 import time
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -37,7 +37,7 @@ from kbjuctl.sqlite_migration.report import (
     unmapped_summary,
 )
 from kbjuctl.sqlite_migration.source import RANGE_ROWS, TABLES, SourceReader, sqlite_problem
-from kbjuctl.sqlite_migration.verify import stored_digests, verify, verify_loaded
+from kbjuctl.sqlite_migration.verify import digest_planning, stored_digests, verify, verify_loaded
 
 ON_CONFLICT = ("fail", "skip")
 TOOL_VERSION = "kbjuctl migrate-from-sqlite 1"
@@ -139,6 +139,7 @@ async def _run_against_target(options: MigrationOptions, source: SourceReader, r
 
 async def _new_run(conn, source, runner: pipeline.RangeRunner, report: MigrationReport, options: MigrationOptions,
                    progress) -> None:
+    source.start_row_checks(options.range_rows)  # in threads, while the target is prepared
     before = report.target_rows_before = await target.target_counts(conn)
     existing: dict[str, set[int]] = {}
     if any(before.values()):
@@ -270,7 +271,7 @@ async def _load_all(conn, source: SourceReader, runner: pipeline.RangeRunner, re
                     options: MigrationOptions, progress: Progress, imported_at: datetime, run_id: int | None,
                     existing: dict[str, set[int]]) -> _Loaded:
     """COPY the three tables and their quarantine (conn None or dry run: only count)."""
-    source.start_row_checks(options.range_rows)  # on another core while the users load
+    source.start_row_checks(options.range_rows)  # on another core while the users load (if not yet)
     # The load makes millions of short-lived tuples and no reference cycles: the cyclic collector
     # would only walk them (~5 % of the load's time).
     collecting = gc.isenabled()
@@ -294,30 +295,31 @@ async def _load_tables(conn, source: SourceReader, runner: pipeline.RangeRunner,
     read_back_now = write and not await target.has_rewriters(conn, TABLES)
     digests: dict[str, list[RangeDigests]] = {table: [] for table in TABLES}
     stored: dict[str, list[list]] = {table: [] for table in TABLES}
-    for table in TABLES:
-        started = time.perf_counter()
-        counts = report.counts[table]
-        progress.start(table, counts.source)
-        tasks = _tasks(table, source, options, imported_at, write, excluded_owners, existing.get(table, set()))
-        async for result in runner.map(tasks):
-            for source_id, reject, row in result.rejected:
-                quarantine.add(table, source_id, reject, row)
-                if table == "users":
-                    excluded_owners[source_id] = (
-                        "owner_skipped" if reject.code == "exists_in_target" else "owner_quarantined")
-            unmapped.merge(result.unmapped)
-            if write and result.payload:
-                written = await target.copy_payload(conn, table, TARGET_COLUMNS[table], result.payload)
-                if written != result.accepted:
-                    raise OperationFailed(f"COPY into {table} wrote {written} rows of {result.accepted}; "
-                                          "the transaction was rolled back: the target is unchanged.")
-            if read_back_now:  # a range with nothing loaded too: PostgreSQL must hold nothing there
-                stored[table].append(await stored_digests(conn, result.digests, imported_at))
-            digests[table].append(result.digests)
-            counts.migrated += result.accepted
-            progress.advance(table, result.rows)
-        counts.quarantined = sum(n for (t, _), n in quarantine.by_reason.items() if t == table)
-        report.timings_s[f"load {table}"] = round(time.perf_counter() - started, 3)
+    async with digest_planning(conn) if read_back_now else nullcontext():
+        for table in TABLES:
+            started = time.perf_counter()
+            counts = report.counts[table]
+            progress.start(table, counts.source)
+            tasks = _tasks(table, source, options, imported_at, write, excluded_owners, existing.get(table, set()))
+            async for result in runner.map(tasks):
+                for source_id, reject, row in result.rejected:
+                    quarantine.add(table, source_id, reject, row)
+                    if table == "users":
+                        excluded_owners[source_id] = (
+                            "owner_skipped" if reject.code == "exists_in_target" else "owner_quarantined")
+                unmapped.merge(result.unmapped)
+                if write and result.payload:
+                    written = await target.copy_payload(conn, table, TARGET_COLUMNS[table], result.payload)
+                    if written != result.accepted:
+                        raise OperationFailed(f"COPY into {table} wrote {written} rows of {result.accepted}; "
+                                              "the transaction was rolled back: the target is unchanged.")
+                if read_back_now:  # a range with nothing loaded too: PostgreSQL must hold nothing there
+                    stored[table].append(await stored_digests(conn, result.digests, imported_at))
+                digests[table].append(result.digests)
+                counts.migrated += result.accepted
+                progress.advance(table, result.rows)
+            counts.quarantined = sum(n for (t, _), n in quarantine.by_reason.items() if t == table)
+            report.timings_s[f"load {table}"] = round(time.perf_counter() - started, 3)
     report.quarantine = quarantine.summary()
     report.unmapped = unmapped_summary(unmapped)
     started = time.perf_counter()

@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -181,14 +182,22 @@ WHERE run_id = $1 AND source_table = $2 ORDER BY source_id
 """
 
 
-async def stored_digests(conn: asyncpg.Connection, part: RangeDigests, imported_at: datetime) -> list:
-    """PostgreSQL's (chunk number, rows, digest) of the stored rows of one range's chunks."""
-    # Each chunk's rows in source-id order straight off the index (see digest_sql), not sorted again.
+@asynccontextmanager
+async def digest_planning(conn: asyncpg.Connection) -> AsyncIterator[None]:
+    """Plans for stored_digests: each chunk's rows in source-id order straight off the index (see
+    digest_sql), not sorted again. Set once around a series of them; back on afterwards, since the
+    restore's foreign-key validation plans with sorts."""
     await conn.execute("SET LOCAL enable_sort = off; SET LOCAL enable_bitmapscan = off; SET LOCAL jit = off")
     try:
-        return await conn.fetch(digest_sql(part.table), imported_at, part.first_ids, part.high)
+        yield
     finally:
         await conn.execute("SET LOCAL enable_sort = on; SET LOCAL enable_bitmapscan = on")
+
+
+async def stored_digests(conn: asyncpg.Connection, part: RangeDigests, imported_at: datetime) -> list:
+    """PostgreSQL's (chunk number, rows, digest) of the stored rows of one range's chunks (inside
+    digest_planning)."""
+    return await conn.fetch(digest_sql(part.table), imported_at, part.first_ids, part.high)
 
 
 async def verify_loaded(conn: asyncpg.Connection, source: SourceReader, *, run_id: int, imported_at: datetime,
@@ -207,13 +216,14 @@ async def verify_loaded(conn: asyncpg.Connection, source: SourceReader, *, run_i
         started = time.perf_counter()
         counts = result.counts[table] = TableCounts(source=source_counts[table])
         differing: list[tuple[int, int]] = []
-        for i, part in enumerate(digests[table]):
-            found = stored[table][i] if i < len(stored[table]) else await stored_digests(conn, part, imported_at)
-            for chunk, (number, rows, digest) in enumerate(found):
-                assert number == chunk + 1  # one result row per chunk, in order
-                counts.migrated += rows
-                if rows != part.counts[chunk] or digest != part.digests[chunk]:
-                    differing.append(part.range_of(chunk))
+        async with digest_planning(conn):
+            for i, part in enumerate(digests[table]):
+                found = stored[table][i] if i < len(stored[table]) else await stored_digests(conn, part, imported_at)
+                for chunk, (number, rows, digest) in enumerate(found):
+                    assert number == chunk + 1  # one result row per chunk, in order
+                    counts.migrated += rows
+                    if rows != part.counts[chunk] or digest != part.digests[chunk]:
+                        differing.append(part.range_of(chunk))
         timings[f"verify {table} digests"] = round(time.perf_counter() - started, 3)
         started = time.perf_counter()
         counts.quarantined = await _compare_quarantine(conn, result, table, run_id, quarantined[table],
