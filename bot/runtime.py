@@ -21,7 +21,7 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import ContextTypes
 
-from bot import metrics
+from bot import botapi, metrics
 from bot.charts import ChartRenderer
 from bot.config import Settings
 from bot.db import conversations
@@ -119,11 +119,12 @@ async def send_replies(context, ctx: BotContext, chat_id: int, query, replies: l
                 answered = True
                 await _answer_quietly(query, reply.text)
         elif isinstance(reply, Send):
-            await bot.send_message(chat_id, reply.text, parse_mode=HTML, reply_markup=reply.markup)
+            await botapi.call(bot, "sendMessage", {"chat_id": chat_id, "text": reply.text, "parse_mode": HTML,
+                                                   "reply_markup": reply.markup})
         elif isinstance(reply, Edit):
-            try:
-                await bot.edit_message_text(reply.text, chat_id=chat_id, message_id=reply.message_id,
-                                            parse_mode=HTML, reply_markup=None)
+            try:  # no reply_markup: the keyboard is removed
+                await botapi.call(bot, "editMessageText", {"chat_id": chat_id, "message_id": reply.message_id,
+                                                           "text": reply.text, "parse_mode": HTML})
             except BadRequest as exc:  # already shows this (a re-delivered press), or too old to edit
                 log.debug("edit of message %s skipped: %s", reply.message_id, exc.message)
         elif isinstance(reply, Photo):
@@ -153,7 +154,7 @@ async def send_photo(bot, ctx: BotContext, chat_id: int, photo: Photo) -> None:
 
 async def _answer_quietly(query, text: str | None = None) -> None:
     try:
-        await query.answer(text)
+        await botapi.call(query.get_bot(), "answerCallbackQuery", {"callback_query_id": query.id, "text": text})
     except TelegramError as exc:  # a press older than Telegram's answer window: nothing to do
         log.debug("answerCallbackQuery failed: %s", exc)
 

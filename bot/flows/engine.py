@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -84,11 +85,13 @@ class Outcome:
 
 
 # --- keyboards ------------------------------------------------------------------------------
+# PTB's markup objects are immutable and every fixed keyboard is the same each time: built once.
 
 def _rows(buttons: list[InlineKeyboardButton], per_row: int) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup([buttons[i:i + per_row] for i in range(0, len(buttons), per_row)])
 
 
+@cache
 def answer_keyboard(choice_field: str) -> InlineKeyboardMarkup:
     """The buttons of a survey/measurement question: s:v1:<field>:<code>."""
     choice_set = choices.CHOICE_SETS[choice_field]
@@ -97,27 +100,32 @@ def answer_keyboard(choice_field: str) -> InlineKeyboardMarkup:
     return _rows(buttons, 1 if choice_field == choices.GOAL.field else 2)
 
 
+@cache
 def goal_keyboard() -> InlineKeyboardMarkup:
     """The goal-change buttons: g:v1:<goal>."""
     return _rows([InlineKeyboardButton(c.label, callback_data=choices.build_goal(c.code))
                   for c in choices.GOAL], 1)
 
 
+@cache
 def menu_keyboard() -> InlineKeyboardMarkup:
     return _rows([InlineKeyboardButton(label, callback_data=choices.build_menu(action))
                   for action, label in texts.MENU_BUTTONS.items()], 2)
 
 
+@cache
 def food_keyboard() -> InlineKeyboardMarkup:
     return _rows([InlineKeyboardButton(texts.FOOD_EDIT_BUTTON, callback_data=choices.build_food(choices.FOOD_EDIT)),
                   InlineKeyboardButton(texts.FOOD_CANCEL_BUTTON,
                                        callback_data=choices.build_food(choices.FOOD_CANCEL))], 2)
 
 
+@cache
 def start_keyboard() -> InlineKeyboardMarkup:
     return _rows([InlineKeyboardButton(texts.START_TEST_BUTTON, callback_data=choices.build_start())], 1)
 
 
+@cache
 def url_keyboard(text: str, url: str) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup([[InlineKeyboardButton(text, url=url)]])
 
