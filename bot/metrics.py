@@ -25,6 +25,10 @@ commands = Counter("kbju_commands", "Commands received", ["command"])
 update_handling = Histogram("kbju_update_handling_seconds", "Time to handle one update (DB work and replies)",
                             ["flow", "step"], buckets=_LATENCY_BUCKETS)
 updates = Counter("kbju_updates", "Updates handled, by outcome", ["outcome"])
+# A turn whose optimistic write lost to another turn of the same chat is run again ("retried");
+# after three losses it runs with the conversation row locked ("fallback").
+turn_conflicts = Counter("kbju_turn_conflicts", "Turns that lost their write to another turn of the chat",
+                         ["outcome"])
 active_users = Gauge("kbju_active_users", "Chats that sent an update within the window", ["window"])
 bot_api_requests = Counter("kbju_bot_api_requests", "Bot API requests, by method and outcome",
                            ["method", "outcome"])
@@ -60,6 +64,8 @@ for _kind in ERROR_KINDS:
     errors.labels(_kind)
 for _outcome in OUTCOMES:
     updates.labels(_outcome)
+for _outcome in ("retried", "fallback"):
+    turn_conflicts.labels(_outcome)
 for _window in ("5m", "24h", "30d"):
     active_users.labels(_window)
 for _state in ("pending", "overdue"):

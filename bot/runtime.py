@@ -25,7 +25,7 @@ from bot import botapi, metrics
 from bot.charts import ChartRenderer
 from bot.config import Settings
 from bot.db import conversations
-from bot.db.pool import UNAVAILABLE_ERRORS, Pool
+from bot.db.pool import UNAVAILABLE_ERRORS, Pool, TurnConnection
 from bot.domain import texts
 from bot.flows.engine import Answer, Edit, Outcome, Photo, Reply, Send, Turn
 
@@ -58,7 +58,7 @@ Action = Callable[[Turn], Awaitable[Outcome]]
 
 
 async def run_turn(update: Update, context: ContextTypes.DEFAULT_TYPE, action: Action, label: str) -> None:
-    """Handle one update in one transaction, then send its replies."""
+    """Handle one update: its state and writes commit together, then its replies are sent."""
     ctx = get(context)
     chat, user, query = update.effective_chat, update.effective_user, update.callback_query
     if chat is None or user is None or chat.type != "private":
@@ -66,36 +66,78 @@ async def run_turn(update: Update, context: ContextTypes.DEFAULT_TYPE, action: A
         return
     started = time.perf_counter()
     message = update.effective_message if query is None else None
-    flow_label, step_label = "none", label
+
+    def turn_for(conn, conv: conversations.Conversation) -> Turn:
+        return Turn(conn, conv, chat.id, user.id, user.username, ctx.today(), ctx.settings,
+                    text=message.text if message is not None else None,
+                    message_id=query.message.message_id if query and query.message else None,
+                    first_name=user.first_name)
+
     try:
-        async with ctx.pool.acquire() as conn, conn.transaction():
-            conv = await conversations.claim_and_lock(conn, update.update_id, chat.id, user.id)
-            if conv is not None:
-                flow_label, step_label = conv.flow or "idle", conv.step or label
-                turn = Turn(conn, conv, chat.id, user.id, user.username, ctx.today(), ctx.settings,
-                            text=message.text if message is not None else None,
-                            message_id=query.message.message_id if query and query.message else None,
-                            first_name=user.first_name)
-                outcome = await action(turn)
-                if outcome.state is not None:
-                    await conversations.save(conn, chat.id, *outcome.state)
+        async with ctx.pool.acquire() as conn:
+            handled = await _optimistic_turn(conn, update.update_id, chat.id, user.id, action, turn_for)
+            if handled is CONFLICTED:
+                metrics.turn_conflicts.labels("fallback").inc()
+                handled = await _locking_turn(conn, update.update_id, chat.id, user.id, action, turn_for)
     except UNAVAILABLE_ERRORS as exc:
         metrics.updates.labels("db_unavailable").inc()
         metrics.errors.labels("db_unavailable").inc()
         log.warning("update %s: database unavailable (%s)", update.update_id, type(exc).__name__)
         await _send_quietly(context, chat.id, query, texts.DB_UNAVAILABLE)
         return
-    if conv is None:  # handled before (re-delivery, or a second replica got it)
+    if handled is None:  # handled before (re-delivery, or a second replica got it)
         metrics.updates.labels("duplicate").inc()
         if query is not None:
             await _answer_quietly(query)
         return
+    conv, outcome = handled
     _count(outcome.events)
     await send_replies(context, ctx, chat.id, query, outcome.replies)
     metrics.updates.labels("ok").inc()
-    metrics.update_handling.labels(flow_label, step_label).observe(time.perf_counter() - started)
+    metrics.update_handling.labels(conv.flow or "idle", conv.step or label).observe(time.perf_counter() - started)
     if message is not None and message.date is not None:
         metrics.update_lag.observe(max(0.0, time.time() - message.date.timestamp()))
+
+
+CONFLICTED = object()  # the optimistic attempts kept losing to other turns of the chat
+OPTIMISTIC_ATTEMPTS = 3
+
+
+async def _optimistic_turn(conn, update_id: int, chat_id: int, user_id: int, action: Action, turn_for):
+    """Read without a lock, act, write only if nobody wrote the conversation meanwhile (see
+    bot.db.conversations). Reads need no transaction; the first write opens one. Returns
+    (conversation, outcome), None for an update handled before, or CONFLICTED."""
+    for _attempt in range(OPTIMISTIC_ATTEMPTS):
+        conv = await conversations.read(conn, update_id, chat_id, user_id)
+        if conv is None:
+            return None
+        unit = TurnConnection(conn)
+        try:
+            outcome = await action(turn_for(unit, conv))
+            # Inside the turn's transaction when the action wrote; else one statement, no BEGIN/COMMIT.
+            written = await conversations.commit_turn(conn, update_id, conv, outcome.state)
+        except BaseException:
+            await unit.rollback()
+            raise
+        if written:
+            await unit.commit()
+            return conv, outcome
+        await unit.rollback()
+        metrics.turn_conflicts.labels("retried").inc()
+    return CONFLICTED
+
+
+async def _locking_turn(conn, update_id: int, chat_id: int, user_id: int, action: Action, turn_for):
+    """The fallback for a chat that keeps conflicting: the conversation row locked for the turn."""
+    async with conn.transaction():
+        conv = await conversations.claim_and_lock(conn, update_id, chat_id, user_id)
+        if conv is None:
+            return None
+        outcome = await action(turn_for(conn, conv))
+        flow, step, answers = outcome.state if outcome.state is not None else (conv.flow, conv.step, conv.answers)
+        await conversations.save(conn, chat_id, flow, step, answers,
+                                 conv.prompt_message_id if outcome.state is None else None)
+    return conv, outcome
 
 
 def _count(events: list[str]) -> None:

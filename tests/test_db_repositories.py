@@ -258,3 +258,54 @@ def test_stats_report_the_newest_backup_or_none(database_url):
                                "VALUES ($1, '/b', 0, 0, $2)", datetime(2024, 5, day, tzinfo=UTC), "a" * 64)
         assert (await stats.collect(conn)).last_backup == datetime(2024, 5, 2, tzinfo=UTC).timestamp()
     run(_with_conn(database_url, body))
+
+
+def test_read_then_commit_turn_runs_an_update_once_and_versions_the_state(database_url):
+    async def body(conn):
+        conv = await conversations.read(conn, 100, 7, 7)
+        assert conv.idle and conv.answers == {} and conv.version == 0  # no row yet
+        assert await conversations.commit_turn(conn, 100, conv, ("survey", "birth_date", {"full_name": "Иванов Иван"}))
+        assert await conversations.read(conn, 100, 7, 7) is None  # the same update again: handled
+        assert await updates.is_processed(conn, 100)
+        conv = await conversations.read(conn, 101, 7, 7)
+        assert (conv.flow, conv.step, conv.answers, conv.version) == (
+            "survey", "birth_date", {"full_name": "Иванов Иван"}, 1)
+        assert await conversations.commit_turn(conn, 101, conv, None)  # state kept, version still bumped
+        kept = await conversations.read(conn, 102, 7, 7)
+        assert (kept.step, kept.answers, kept.version) == ("birth_date", {"full_name": "Иванов Иван"}, 2)
+    run(_with_conn(database_url, body))
+
+
+def test_commit_turn_loses_to_a_turn_that_wrote_after_its_read_and_records_nothing(database_url):
+    async def body(conn):
+        for first in (True, False):  # a chat without a row yet, and one with a row
+            chat = 7 if first else 8
+            if not first:
+                await conversations.commit_turn(conn, 10, await conversations.read(conn, 10, chat, chat),
+                                                ("survey", "full_name", {}))
+            mine = await conversations.read(conn, 1 + chat * 100, chat, chat)
+            other = await conversations.read(conn, 2 + chat * 100, chat, chat)
+            assert await conversations.commit_turn(conn, 2 + chat * 100, other, ("survey", "sex", {"a": 1}))
+            assert not await conversations.commit_turn(conn, 1 + chat * 100, mine, ("survey", "height", {"b": 2}))
+            assert not await updates.is_processed(conn, 1 + chat * 100)  # free to be run again
+            again = await conversations.read(conn, 1 + chat * 100, chat, chat)
+            assert (again.step, again.answers) == ("sex", {"a": 1})  # the winner's state, not mixed
+    run(_with_conn(database_url, body))
+
+
+def test_a_turn_connection_reads_without_a_transaction_and_opens_one_at_the_first_write(database_url):
+    from bot.db.pool import TurnConnection
+
+    async def body(conn):
+        unit = TurnConnection(conn)
+        assert await users.get_user(unit, 42) is None
+        assert not unit.in_transaction and not conn.is_in_transaction()
+        await users.upsert_user(unit, 42, "ivan", "Иванов", "Иван", "male", date(1990, 6, 15))
+        assert unit.in_transaction and conn.is_in_transaction()
+        await unit.rollback()  # a lost commit_turn: the turn's writes go with it
+        assert not conn.is_in_transaction()
+        assert await users.get_user(conn, 42) is None
+        await users.upsert_user(unit, 42, "ivan", "Иванов", "Иван", "male", date(1990, 6, 15))
+        await unit.commit()
+        assert (await users.get_user(conn, 42)).first_name == "Иван"
+    run(_with_conn(database_url, body))

@@ -1,15 +1,25 @@
-"""Conversation state per chat (table conversations), claimed together with the update id.
+"""Conversation state per chat (table conversations), written together with the handled update id.
 
-An update is handled inside one transaction that starts with `claim_and_lock`: it records the
-update id in processed_updates and row-locks the chat's conversation in a single round trip.
+Every handled update bumps its chat's `version` exactly once, in the same statement or
+transaction that records its update id in processed_updates. Two ways to run a turn use that:
+
+- optimistic (the usual one, two round trips for a step that only moves the conversation on):
+  `read` the state without a lock, decide, then `commit_turn` writes the new state and the update
+  id only if the version is still the one read. When another turn of the chat (a second replica,
+  a re-delivery) got there first, nothing is written and the turn is run again from a new read.
+- locking (the fallback when a chat keeps conflicting): `claim_and_lock` records the update id and
+  row-locks the conversation in one round trip inside a transaction; `save` bumps the version.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 from bot.db.pool import Connection, Query, execute, fetchrow, fetchval
+
+log = logging.getLogger(__name__)
 
 # The INSERT ... ON CONFLICT DO UPDATE takes the row lock like SELECT ... FOR UPDATE, creates
 # the row for a new chat, and returns the latest committed state after any wait. Nothing is
@@ -39,6 +49,30 @@ WHERE chat_id = $1
 RETURNING version
 """)
 
+READ = Query("conversation_read", """
+SELECT EXISTS (SELECT 1 FROM processed_updates WHERE update_id = $1) AS handled,
+       c.flow, c.step, c.answers, c.prompt_message_id, c.version
+FROM (VALUES (0)) AS one (x) LEFT JOIN conversations c ON c.chat_id = $2
+""")
+
+# The conversation is written first and the update id recorded only for a row that was written;
+# a chat without a row gets one at version 1 (`read` reports a missing row as version 0).
+COMMIT_TURN = Query("conversation_commit_turn", """
+WITH saved AS (
+    INSERT INTO conversations AS c (chat_id, user_id, flow, step, answers, prompt_message_id, version)
+    VALUES ($1, $2, $3, $4, $5, $6, 1)
+    ON CONFLICT (chat_id) DO UPDATE
+    SET flow = $3, step = $4, answers = $5, prompt_message_id = $6, version = c.version + 1, updated_at = now()
+    WHERE c.version = $7
+    RETURNING c.version
+), claim AS (
+    INSERT INTO processed_updates (update_id) SELECT $8 FROM saved
+    ON CONFLICT (update_id) DO NOTHING
+    RETURNING update_id
+)
+SELECT (SELECT version FROM saved) AS version, (SELECT count(*) FROM claim) AS claimed
+""")
+
 GET = Query("conversation_get", """
 SELECT chat_id, user_id, flow, step, answers, prompt_message_id, version FROM conversations WHERE chat_id = $1
 """)
@@ -62,6 +96,35 @@ class Conversation:
 def _conversation(row) -> Conversation:
     return Conversation(row["chat_id"], row["user_id"], row["flow"], row["step"], dict(row["answers"] or {}),
                         row["prompt_message_id"], row["version"])
+
+
+async def read(conn: Connection, update_id: int, chat_id: int, user_id: int) -> Conversation | None:
+    """Without a lock: the chat's committed conversation (idle at version 0 when it has none yet),
+    or None when this update was already handled."""
+    row = await fetchrow(conn, READ, update_id, chat_id)
+    if row["handled"]:
+        return None
+    if row["version"] is None:
+        return Conversation(chat_id, user_id)
+    return Conversation(chat_id, user_id, row["flow"], row["step"], dict(row["answers"] or {}),
+                        row["prompt_message_id"], row["version"])
+
+
+async def commit_turn(conn: Connection, update_id: int, conv: Conversation,
+                      state: tuple[str | None, str | None, dict[str, Any]] | None) -> bool:
+    """Write the turn's new state (None: as it was) and record the update as handled, if the
+    conversation is still at conv.version; False when another turn got there first."""
+    if state is None:
+        flow, step, answers, prompt = conv.flow, conv.step, conv.answers, conv.prompt_message_id
+    else:
+        (flow, step, answers), prompt = state, None
+    row = await fetchrow(conn, COMMIT_TURN, conv.chat_id, conv.user_id, flow, step, answers, prompt, conv.version,
+                         update_id)
+    if row["version"] is None:
+        return False
+    if not row["claimed"]:  # only a turn that skipped the version bump could have recorded it
+        log.warning("update %s was already recorded as handled by a turn that kept the version", update_id)
+    return True
 
 
 async def claim_and_lock(conn: Connection, update_id: int, chat_id: int, user_id: int) -> Conversation | None:

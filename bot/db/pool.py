@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
@@ -49,6 +48,42 @@ class Query:
 
     name: str
     sql: str
+    writes: bool = field(init=False)  # anything but a plain SELECT counts as a write
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "writes", not self.sql.lstrip().upper().startswith("SELECT"))
+
+
+class TurnConnection:
+    """One turn's connection: reads run on their own (autocommit); the first write starts the
+    transaction that the turn's own end commits or rolls back, so every write of a turn, and the
+    conversation state saved with them, lands together or not at all."""
+
+    __slots__ = ("_tx", "conn")
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+        self._tx = None
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._tx is not None
+
+    async def for_query(self, query: Query) -> asyncpg.Connection:
+        if query.writes and self._tx is None:
+            self._tx = self.conn.transaction()
+            await self._tx.start()
+        return self.conn
+
+    async def commit(self) -> None:
+        if self._tx is not None:
+            tx, self._tx = self._tx, None
+            await tx.commit()
+
+    async def rollback(self) -> None:
+        if self._tx is not None:
+            tx, self._tx = self._tx, None
+            await tx.rollback()
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -102,26 +137,31 @@ def record_pool_gauges(pool: asyncpg.Pool) -> None:
     metrics.db_pool_connections.labels("in_use").set(size - idle)
 
 
-async def _timed(run: Callable[..., Awaitable[Any]], query: Query, args: tuple) -> Any:
+Connectable = asyncpg.Connection | TurnConnection
+
+
+async def _timed(method: str, conn: Connectable, query: Query, args: tuple) -> Any:
     """Run one named statement and observe its latency under the statement's name."""
+    if type(conn) is TurnConnection:
+        conn = await conn.for_query(query)
     start = time.perf_counter()
     try:
-        return await run(query.sql, *args)
+        return await getattr(conn, method)(query.sql, *args)
     finally:
         metrics.db_query_seconds.labels(query.name).observe(time.perf_counter() - start)
 
 
-async def fetch(conn: asyncpg.Connection, query: Query, *args: Any) -> list[asyncpg.Record]:
-    return await _timed(conn.fetch, query, args)
+async def fetch(conn: Connectable, query: Query, *args: Any) -> list[asyncpg.Record]:
+    return await _timed("fetch", conn, query, args)
 
 
-async def fetchrow(conn: asyncpg.Connection, query: Query, *args: Any) -> asyncpg.Record | None:
-    return await _timed(conn.fetchrow, query, args)
+async def fetchrow(conn: Connectable, query: Query, *args: Any) -> asyncpg.Record | None:
+    return await _timed("fetchrow", conn, query, args)
 
 
-async def fetchval(conn: asyncpg.Connection, query: Query, *args: Any) -> Any:
-    return await _timed(conn.fetchval, query, args)
+async def fetchval(conn: Connectable, query: Query, *args: Any) -> Any:
+    return await _timed("fetchval", conn, query, args)
 
 
-async def execute(conn: asyncpg.Connection, query: Query, *args: Any) -> str:
-    return await _timed(conn.execute, query, args)
+async def execute(conn: Connectable, query: Query, *args: Any) -> str:
+    return await _timed("execute", conn, query, args)

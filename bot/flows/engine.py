@@ -17,7 +17,7 @@ from typing import Any
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.db.conversations import Conversation
-from bot.db.pool import Connection
+from bot.db.pool import Connectable
 from bot.domain import choices, texts
 from bot.domain.choices import CallbackAction, CallbackKind
 from bot.domain.validation import InvalidInput
@@ -60,7 +60,7 @@ Reply = Send | Edit | Photo | Answer
 
 @dataclass
 class Turn:
-    conn: Connection
+    conn: Connectable  # reads at once; the first write opens the turn's transaction
     conv: Conversation
     chat_id: int
     user_id: int
