@@ -6,9 +6,13 @@ PTB's default httpx backend in the same run:
   (a) burst: N people in lock-step (every person's update for a step at once; the next step when
       all have their answer), polling mode;
   (b) steady: a target update rate for D seconds in webhook mode.
+Besides the bot's CPU per update, the burst prints the CPU per update of this process (stand-in
+and driver) and of PostgreSQL's processes, since all of them share the machine's cores.
 Prints figures only (not a test). Usage:
   python benchmarks/bench_bot.py [--people 500] [--rate 300] [--duration 60] [--backend both]
                                  [--mode both]
+With BENCH_PYSPY=<file> the bot runs under `py-spy record` (raw format) for a profile; its CPU
+figures are then py-spy's, not the bot's.
 """
 
 from __future__ import annotations
@@ -82,13 +86,34 @@ class Driver:
 def start_bot(url: str, database_url: str, backend: str, webhook: bool, port: int) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BOT_", "WEBHOOK_", "DATABASE_"))}
     env.update(BOT_TOKEN=TOKEN, TELEGRAM_API_URL=url, DATABASE_URL=database_url, BOT_HTTP_BACKEND=backend,
-               METRICS_PORT="0", LOG_LEVEL="WARNING", BOT_MAX_SEND_RATE="0", DB_POOL_MAX="40",
+               METRICS_PORT="0", LOG_LEVEL="WARNING", BOT_MAX_SEND_RATE="0", DB_POOL_MAX="10", DB_POOL_MIN="10",
                FUNNEL_DELAY_SECONDS="3600")
     args = [sys.executable, "-m", "kbjuctl", "run"]
+    if os.environ.get("BENCH_PYSPY"):  # profiling aid: py-spy record of the bot process
+        args = ["py-spy", "record", "-r", "250", "-f", "raw", "-o", os.environ["BENCH_PYSPY"], "--", *args]
     if webhook:
         env.update(WEBHOOK_URL=f"http://127.0.0.1:{port}/telegram/webhook", WEBHOOK_SECRET="bench-secret")
         args += ["--webhook", "--host", "127.0.0.1", "--port", str(port)]
     return subprocess.Popen(args, cwd=ROOT, env=env)
+
+
+def _other_cpu() -> dict[str, float]:
+    """CPU seconds so far of this process (stand-in + driver) and of PostgreSQL's processes."""
+    own = psutil.Process().cpu_times()
+    postgres = 0.0
+    for p in psutil.process_iter(["name", "cpu_times"]):
+        if p.info["name"] in ("postgres", "postmaster") and p.info["cpu_times"] is not None:
+            postgres += p.info["cpu_times"].user + p.info["cpu_times"].system
+    return {"stand-in + driver": own.user + own.system, "postgres": postgres}
+
+
+def stop_bot(proc: subprocess.Popen) -> None:
+    """SIGTERM to the bot (under py-spy: to its child, so py-spy writes its profile)."""
+    target = psutil.Process(proc.pid)
+    if os.environ.get("BENCH_PYSPY"):
+        target = target.children()[0]
+    target.terminate()
+    proc.wait(30)
 
 
 def fresh_database() -> str:
@@ -110,6 +135,7 @@ async def burst(n: int, backend: str) -> dict:
             driver = Driver(standin)
             await warm(driver, 1)
             cpu0 = psutil.Process(proc.pid).cpu_times()
+            others0 = _other_cpu()
             uids = list(range(10_000, 10_000 + n))
             latencies: dict[str, list[float]] = {}
             started = time.monotonic()
@@ -117,12 +143,14 @@ async def burst(n: int, backend: str) -> dict:
                 latencies[name] = await asyncio.gather(*(driver.step(u, kind, name, value) for u in uids))
             elapsed = time.monotonic() - started
             cpu1 = psutil.Process(proc.pid).cpu_times()
+            others1 = _other_cpu()
         finally:
-            proc.terminate()
-            proc.wait(30)
+            stop_bot(proc)
     updates = n * len(STEPS)
     cpu = (cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)
-    return {"updates": updates, "rate": updates / elapsed, "cpu_ms": cpu / updates * 1000, "lat": latencies}
+    others = {k: (others1[k] - others0.get(k, 0.0)) / updates * 1000 for k in others1}
+    return {"updates": updates, "rate": updates / elapsed, "cpu_ms": cpu / updates * 1000, "lat": latencies,
+            "others_ms": others}
 
 
 async def steady(rate: float, duration: float, backend: str) -> dict:
@@ -160,8 +188,7 @@ async def steady(rate: float, duration: float, backend: str) -> dict:
             elapsed = time.monotonic() - started
             cpu1 = psutil.Process(proc.pid).cpu_times()
         finally:
-            proc.terminate()
-            proc.wait(30)
+            stop_bot(proc)
     cpu = (cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)
     return {"updates": sent, "rate": sent / elapsed, "cpu_ms": cpu / max(1, sent) * 1000, "lat": latencies}
 
@@ -169,6 +196,8 @@ async def steady(rate: float, duration: float, backend: str) -> dict:
 def report(title: str, result: dict) -> None:
     print(f"\n== {title}: {result['updates']} updates, {result['rate']:.0f} updates/s, "
           f"bot CPU {result['cpu_ms']:.2f} ms/update")
+    if "others_ms" in result:
+        print("   other CPU per update: " + ", ".join(f"{k} {v:.2f} ms" for k, v in result["others_ms"].items()))
     print(f"{'step':<12}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}")
     for name, values in result["lat"].items():
         print(f"{name:<12}{pct(values, 50) * 1000:>9.1f}{pct(values, 95) * 1000:>9.1f}{pct(values, 99) * 1000:>9.1f}")
@@ -205,4 +234,9 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    try:  # the stand-in and the driver on uvloop, like the bot: less of the shared 2 cores for the harness
+        import uvloop
+    except ImportError:
+        asyncio.run(main())
+    else:
+        uvloop.run(main())
