@@ -250,8 +250,26 @@ def test_two_replicas_given_two_messages_of_one_chat_at_once_apply_them_one_afte
             before = len([m for m in await h.client.messages(3005) if m["from"].get("is_bot")])
             conflicts = retried()
             names = ["Иванов Иван", "Петров Пётр"]
-            await asyncio.gather(*(app.process_update(Update.de_json(_raw_update(2003 + i, 3005, "text", names[i]),
-                                                                     app.bot)) for i, app in enumerate(apps)))
+            # The race made certain: the test holds the conversation row, so both turns read the same
+            # state and then both wait to write it; the test lets go once both are waiting.
+            holder = await asyncpg.connect(database_url)
+            try:
+                hold = holder.transaction()
+                await hold.start()
+                await holder.execute("SELECT 1 FROM conversations WHERE chat_id = 3005 FOR UPDATE")
+                turns = asyncio.gather(*(app.process_update(Update.de_json(
+                    _raw_update(2003 + i, 3005, "text", names[i]), app.bot)) for i, app in enumerate(apps)))
+                for _ in range(500):
+                    waiting = await holder.fetchval("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = "
+                                                    "'Lock' AND datname = current_database()")
+                    if waiting == 2:
+                        break
+                    await asyncio.sleep(0.01)
+                assert waiting == 2
+                await hold.rollback()
+                await turns
+            finally:
+                await holder.close()
             assert retried() == conflicts + 1
             conv = await _scalar(database_url, "SELECT step || ' ' || (answers->>'full_name') FROM conversations "
                                                "WHERE chat_id = 3005")
