@@ -5,11 +5,27 @@ from __future__ import annotations
 import asyncio
 import io
 import multiprocessing
+import os
+import threading
+import time
 from collections import OrderedDict
 from concurrent.futures import ProcessPoolExecutor
 from datetime import date
 
 from bot.domain import texts
+
+PARENT_CHECK_SECONDS = 1.0
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """Worker initializer: end this process soon after the bot's, even when the bot was killed
+    with SIGKILL and had no chance to shut the pool down (the worker would otherwise live on)."""
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(PARENT_CHECK_SECONDS)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="kbju-parent-watch", daemon=True).start()
 
 
 def _warm() -> bool:
@@ -72,7 +88,8 @@ class ChartRenderer:
     def _pool(self) -> ProcessPoolExecutor:
         if self._executor is None:
             # spawn: forking a process that runs an event loop and threads is unsafe.
-            self._executor = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+            self._executor = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                                                 initializer=_exit_with_parent, initargs=(os.getpid(),))
         return self._executor
 
     def warm_up(self) -> asyncio.Future:

@@ -13,6 +13,7 @@ import time
 
 import aiohttp
 import asyncpg
+import psutil
 from telegram import Update
 
 from bot.app import _post_init, _post_shutdown, build_application
@@ -53,8 +54,12 @@ def test_sigkill_mid_survey_then_restart_continues_at_the_same_question(database
             await survey(ivan, MAN, upto="sex")
             sex_question = ivan.last_message()["message_id"]
         finally:
+            helpers = psutil.Process(first.pid).children(recursive=True)  # the chart worker
             first.send_signal(signal.SIGKILL)
             first.wait(10)
+        # A bot killed with no chance to clean up leaves no process behind.
+        _gone, alive = await asyncio.to_thread(psutil.wait_procs, helpers, 10)
+        assert helpers and not alive
         with logs[1].open("wb") as out:
             second = start_kbjuctl(["run"], env, stdout=out, stderr=subprocess.STDOUT)
         try:
