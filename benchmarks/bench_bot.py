@@ -116,11 +116,21 @@ def stop_bot(proc: subprocess.Popen) -> None:
     proc.wait(30)
 
 
+_CREATED: list[tuple[str, str]] = []  # (admin url, database): dropped when the benchmark ends
+
+
 def fresh_database() -> str:
     admin = localpg.server_for_tests(Path("/tmp/kbju-bench-pg"))[0]
-    url = localpg.create_database(admin, localpg.unique_name("kbju_bench"))
+    name = localpg.unique_name("kbju_bench")
+    url = localpg.create_database(admin, name)
+    _CREATED.append((admin, name))
     migrations.upgrade(url)
     return url
+
+
+def drop_databases() -> None:
+    for admin, name in _CREATED:
+        localpg.drop_database(admin, name)
 
 
 async def warm(driver: Driver, uid: int) -> None:
@@ -235,8 +245,10 @@ async def main() -> None:
 
 if __name__ == "__main__":
     try:  # the stand-in and the driver on uvloop, like the bot: less of the shared 2 cores for the harness
-        import uvloop
+        from uvloop import run as run_loop
     except ImportError:
-        asyncio.run(main())
-    else:
-        uvloop.run(main())
+        run_loop = asyncio.run
+    try:
+        run_loop(main())
+    finally:
+        drop_databases()
