@@ -134,9 +134,7 @@ async def _locking_turn(conn, update_id: int, chat_id: int, user_id: int, action
         if conv is None:
             return None
         outcome = await action(turn_for(conn, conv))
-        flow, step, answers = outcome.state if outcome.state is not None else (conv.flow, conv.step, conv.answers)
-        await conversations.save(conn, chat_id, flow, step, answers,
-                                 conv.prompt_message_id if outcome.state is None else None)
+        await conversations.save_turn(conn, conv, outcome.state)
     return conv, outcome
 
 

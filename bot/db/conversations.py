@@ -110,15 +110,26 @@ async def read(conn: Connection, update_id: int, chat_id: int, user_id: int) -> 
                         row["prompt_message_id"], row["version"])
 
 
-async def commit_turn(conn: Connection, update_id: int, conv: Conversation,
-                      state: tuple[str | None, str | None, dict[str, Any]] | None) -> bool:
+State = tuple[str | None, str | None, dict[str, Any]]  # (flow, step, answers)
+
+
+def _next_state(conv: Conversation, state: State | None) -> tuple[str | None, str | None, dict[str, Any], int | None]:
+    """(flow, step, answers, prompt_message_id) to write: a turn's new state, or None to keep it."""
+    if state is None:
+        return conv.flow, conv.step, conv.answers, conv.prompt_message_id
+    return (*state, None)
+
+
+async def save_turn(conn: Connection, conv: Conversation, state: State | None) -> int:
+    """Locking path, inside the transaction of `claim_and_lock`: write the turn's new state (None:
+    as it was), bumping the version either way; returns the new version."""
+    return await save(conn, conv.chat_id, *_next_state(conv, state))
+
+
+async def commit_turn(conn: Connection, update_id: int, conv: Conversation, state: State | None) -> bool:
     """Write the turn's new state (None: as it was) and record the update as handled, if the
     conversation is still at conv.version; False when another turn got there first."""
-    if state is None:
-        flow, step, answers, prompt = conv.flow, conv.step, conv.answers, conv.prompt_message_id
-    else:
-        (flow, step, answers), prompt = state, None
-    row = await fetchrow(conn, COMMIT_TURN, conv.chat_id, conv.user_id, flow, step, answers, prompt, conv.version,
+    row = await fetchrow(conn, COMMIT_TURN, conv.chat_id, conv.user_id, *_next_state(conv, state), conv.version,
                          update_id)
     if row["version"] is None:
         return False
