@@ -51,7 +51,7 @@ RETURNING version
 
 READ = Query("conversation_read", """
 SELECT EXISTS (SELECT 1 FROM processed_updates WHERE update_id = $1) AS handled,
-       c.flow, c.step, c.answers, c.prompt_message_id, c.version
+       $2::bigint AS chat_id, $3::bigint AS user_id, c.flow, c.step, c.answers, c.prompt_message_id, c.version
 FROM (VALUES (0)) AS one (x) LEFT JOIN conversations c ON c.chat_id = $2
 """)
 
@@ -101,13 +101,10 @@ def _conversation(row) -> Conversation:
 async def read(conn: Connection, update_id: int, chat_id: int, user_id: int) -> Conversation | None:
     """Without a lock: the chat's committed conversation (idle at version 0 when it has none yet),
     or None when this update was already handled."""
-    row = await fetchrow(conn, READ, update_id, chat_id)
+    row = await fetchrow(conn, READ, update_id, chat_id, user_id)
     if row["handled"]:
         return None
-    if row["version"] is None:
-        return Conversation(chat_id, user_id)
-    return Conversation(chat_id, user_id, row["flow"], row["step"], dict(row["answers"] or {}),
-                        row["prompt_message_id"], row["version"])
+    return Conversation(chat_id, user_id) if row["version"] is None else _conversation(row)
 
 
 State = tuple[str | None, str | None, dict[str, Any]]  # (flow, step, answers)
