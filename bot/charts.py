@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import multiprocessing
 import os
 import threading
 import time
 from collections import OrderedDict
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from datetime import date
 
 from bot.domain import texts
 
+log = logging.getLogger(__name__)
 PARENT_CHECK_SECONDS = 1.0
 
 
@@ -96,10 +99,26 @@ class ChartRenderer:
         return asyncio.get_running_loop().run_in_executor(self._pool(), _warm)
 
     async def weight_chart(self, points: list[tuple[date, float]]) -> bytes:
+        executor = self._pool()
+        try:
+            return await self._render(executor, points)
+        except BrokenProcessPool:
+            # The worker died (the OOM killer, a kill by hand). A broken pool never recovers, so
+            # without a new one every later chart would fail until the bot restarts.
+            self._replace(executor)
+            return await self._render(self._pool(), points)
+
+    def _replace(self, broken: ProcessPoolExecutor) -> None:
+        if self._executor is broken:  # requests that shared the broken pool replace it once
+            log.warning("the chart worker process died; starting a new one")
+            broken.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
+
+    async def _render(self, executor: ProcessPoolExecutor, points: list[tuple[date, float]]) -> bytes:
         key = tuple(points)
         future = self._cache.get(key)
         if future is None:
-            future = asyncio.get_running_loop().run_in_executor(self._pool(), render_weight_chart, points)
+            future = asyncio.get_running_loop().run_in_executor(executor, render_weight_chart, points)
             self._cache[key] = future
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)

@@ -8,6 +8,7 @@ import logging
 from datetime import date
 
 import asyncpg
+import psutil
 
 from bot import logging as bot_logging
 from bot.charts import ChartRenderer
@@ -60,3 +61,27 @@ def test_a_chart_is_rendered_once_per_set_of_points_and_the_cache_is_bounded():
             renderer.close()
 
     asyncio.run(scenario())
+
+
+def test_a_chart_worker_killed_from_outside_is_replaced_for_the_next_chart():
+    # The OOM killer (or an operator) can end the worker; the pool is then broken for good, and
+    # without a new one every later Progress would fail until the bot restarts.
+    async def scenario() -> None:
+        renderer = ChartRenderer()
+        try:
+            assert await renderer.warm_up()
+            [worker] = _chart_workers()
+            worker.kill()
+            worker.wait(10)
+            png = await renderer.weight_chart([(date(2026, 1, 1), 80.0), (date(2026, 2, 1), 78.5)])
+            assert png.startswith(b"\x89PNG")
+            assert [p.pid for p in _chart_workers()] not in ([], [worker.pid])
+        finally:
+            renderer.close()
+
+    asyncio.run(scenario())
+
+
+def _chart_workers() -> list[psutil.Process]:
+    """This process's pool workers (spawn also starts a resource tracker, which is not one)."""
+    return [p for p in psutil.Process().children() if "spawn_main" in " ".join(p.cmdline())]
