@@ -15,6 +15,8 @@ from bot.config_checks import ConfigError, check_database_url
 TOKEN_RE = re.compile(r"^\d{1,20}:[A-Za-z0-9_-]{20,100}$")
 SECRET_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 DEFAULT_API_URL = "https://api.telegram.org"
+PHOTO_MAX_BYTES = 10 * 1024 * 1024  # Telegram's limit for a photo uploaded with sendPhoto
+PHOTO_SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")  # JPEG, PNG
 
 
 def _check_http_url(value: str, what: str) -> str:
@@ -105,6 +107,26 @@ class Settings(BaseSettings):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError("expected an IANA time zone name, like Europe/Moscow") from None
+        return value
+
+    @field_validator("funnel_photo")
+    @classmethod
+    def _funnel_photo(cls, value: Path | None) -> Path | None:
+        """Checked now: found only at the first funnel job, the job would fail on every tick."""
+        if value is None or str(value) == "":
+            return None
+        try:
+            size = value.stat().st_size
+            with value.open("rb") as image:
+                head = image.read(8)
+        except FileNotFoundError:
+            raise ValueError("no such file; expected the path of a JPEG or PNG image") from None
+        except OSError as exc:
+            raise ValueError(f"cannot be read ({exc.strerror}); expected a readable JPEG or PNG image") from None
+        if not head.startswith(PHOTO_SIGNATURES):
+            raise ValueError("expected a JPEG or PNG image (Telegram's photos)")
+        if size > PHOTO_MAX_BYTES:
+            raise ValueError(f"is {size / 1024 / 1024:.1f} MB; Telegram takes photos of at most 10 MB")
         return value
 
     @field_validator("webhook_path")

@@ -72,3 +72,26 @@ def test_kbjuctl_exits_2_on_invalid_configuration(tmp_path):
     assert result.returncode == 2, result.stderr
     assert "BOT_TOKEN" in result.stderr and "LOG_LEVEL" in result.stderr
     assert "garbage" not in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("name, content, expected", [
+    ("missing.png", None, "no such file"),
+    ("notes.txt", b"just text", "JPEG or PNG"),
+    ("huge.png", b"\x89PNG\r\n\x1a\n" + b"\0" * (10 * 1024 * 1024), "10 MB"),
+])
+def test_a_funnel_photo_that_telegram_would_refuse_is_named_at_startup(monkeypatch, tmp_path, name, content, expected):
+    # Found only when the first funnel job ran, the job loop would fail every second instead.
+    path = tmp_path / name
+    if content is not None:
+        path.write_bytes(content)
+    monkeypatch.setenv("FUNNEL_PHOTO", str(path))
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert "FUNNEL_PHOTO" in str(info.value) and expected in str(info.value)
+
+
+def test_a_jpeg_funnel_photo_is_accepted(monkeypatch, tmp_path):
+    path = tmp_path / "promo.jpg"
+    path.write_bytes(b"\xff\xd8\xff\xe0" + b"\0" * 100)
+    monkeypatch.setenv("FUNNEL_PHOTO", str(path))
+    assert load_settings().funnel_photo == path
