@@ -118,3 +118,20 @@ def test_cancel_mid_survey_saves_nothing(database_url):
             await conn.close()
         await asyncio.sleep(0)
     run(database_url, scenario)
+
+
+def test_a_sticker_instead_of_a_typed_answer_is_explained_and_the_question_asked_again(database_url):
+    async def scenario(h):
+        person = h.person(1006)
+        await survey(person, MAN, upto="height")
+        sticker = {"file_id": "CAAC", "file_unique_id": "AgAD", "type": "regular", "width": 512, "height": 512,
+                   "is_animated": False, "is_video": False}
+        await h.client.inject({"message": {
+            "message_id": 900, "date": 1_790_000_000, "chat": {"id": 1006, "type": "private", "first_name": "Тест"},
+            "from": {"id": 1006, "is_bot": False, "first_name": "Тест"}, "sticker": sticker}})
+        explanation, again = texts(await person.wait(expect=2))
+        assert "текст" in explanation and "рост" in again.lower()
+        await person.say(MAN["height"])
+        events = await person.say(MAN["weight"])
+        assert "шаг" in texts(events)[-1].lower()  # the survey went on from where it was
+    run(database_url, scenario)

@@ -545,6 +545,7 @@ DB_UNAVAILABLE = "⏳ Сервис временно недоступен. Поп
 GENERIC_ERROR = "😔 Что-то пошло не так. Попробуйте ещё раз — а если не выйдет, нажмите /start."
 OUTDATED_BUTTON = "Эта кнопка устарела. Откройте меню заново: /menu"  # answerCallbackQuery: plain text
 USE_BUTTONS = "Выберите, пожалуйста, вариант кнопкой под вопросом 👇"
+TEXT_EXPECTED = "Здесь нужен ответ текстом ✍️ Напишите его обычным сообщением."
 
 
 # --- Refusals raised by the domain (DomainError.message) ---------------------------------------------

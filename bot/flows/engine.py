@@ -208,7 +208,7 @@ async def answer_text(turn: Turn, flow: Flow) -> Outcome:
     if question.parse is None:  # buttons pending
         return Outcome([Send(texts.USE_BUTTONS), question.ask(answers)])
     if turn.text is None:  # a sticker or photo instead of the typed answer
-        return Outcome([question.ask(answers)])
+        return Outcome([Send(texts.TEXT_EXPECTED), question.ask(answers)])
     try:
         value = question.parse(turn.text, turn)
     except InvalidInput as exc:
