@@ -97,6 +97,31 @@ def test_sigkill_mid_survey_then_restart_continues_at_the_same_question(database
     assert TOKEN not in text and TOKEN.split(":")[1] not in text
 
 
+def test_sigterm_finishes_the_update_in_flight_and_acknowledges_it(database_url):
+    """SIGTERM while an update is half answered: its remaining replies are still sent, the process
+    exits 0, and the update is acknowledged, so the next bot does not get it again."""
+    async def scenario(h):
+        env = kbjuctl_env(BOT_TOKEN=TOKEN, DATABASE_URL=database_url, TELEGRAM_API_URL=h.url, METRICS_PORT="0")
+        first = start_kbjuctl(["run"], env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            ivan = h.person(3101)
+            await survey(ivan, MAN, upto="sex")
+            # A press is answered first (answerCallbackQuery), then its question is edited and the
+            # next one sent: holding the first call keeps the rest of the update inside the bot.
+            await h.client.set_faults(token=TOKEN, delay_ms=1500, methods=["answerCallbackQuery"])
+            await h.client.press(ivan.user_id, ivan.last_message()["message_id"], "s:v1:sex:male")
+            await asyncio.sleep(0.7)
+            first.send_signal(signal.SIGTERM)
+            events = await ivan.wait(expect=1, timeout=10)
+            assert "рост" in texts(events)[-1].lower()
+            assert await asyncio.to_thread(first.wait, 20) == 0
+        finally:
+            if first.poll() is None:
+                first.kill()
+        assert (await h.client.stats())["updates"]["pending"] == 0
+    run(database_url, scenario, start=False)
+
+
 def test_webhook_rejects_a_missing_or_wrong_secret_and_serves_people(database_url):
     async def scenario(h):
         port = free_port()
