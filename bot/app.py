@@ -60,13 +60,15 @@ def build_application(settings: Settings, *, backend: str | None = None, job_wor
     if max_send_rate is None:
         max_send_rate = settings.bot_max_send_rate
     api = settings.telegram_api_url
+    requests = (make_request(backend, pool_size=max(64, settings.concurrent_updates)),
+                make_request(backend, pool_size=2, read_timeout=POLL_TIMEOUT + 10))
     app = (
         Application.builder()
         .token(token)
         .base_url(f"{api}/bot")
         .base_file_url(f"{api}/file/bot")
-        .request(make_request(backend, pool_size=max(64, settings.concurrent_updates)))
-        .get_updates_request(make_request(backend, pool_size=2, read_timeout=POLL_TIMEOUT + 10))
+        .request(requests[0])
+        .get_updates_request(requests[1])
         .rate_limiter(RateLimiter(overall_per_second=max_send_rate))
         .concurrent_updates(settings.concurrent_updates)
         .updater(None)  # our own polling loop and webhook server acknowledge after handling
@@ -77,6 +79,7 @@ def build_application(settings: Settings, *, backend: str | None = None, job_wor
     app.bot_data["settings"] = settings
     app.bot_data["job_worker"] = job_worker
     app.bot_data["backend"] = backend
+    app.bot_data["requests"] = requests
     register_handlers(app)
     return app
 
@@ -154,8 +157,13 @@ async def serve(settings: Settings, *, webhook: bool = False, host: str | None =
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
     app = build_application(settings, backend=backend)
+    try:
+        await app.initialize()  # getMe: the token and the Bot API server are checked here
+    except Exception:
+        # A Bot whose getMe failed is not initialised, so its shutdown would not close the HTTP clients.
+        await asyncio.gather(*(request.shutdown() for request in app.bot_data["requests"]))
+        raise
     metrics_server = metrics.start_server(settings.metrics_host, settings.metrics_port)
-    await app.initialize()
     try:
         await _post_init(app)
         _freeze_startup_heap()

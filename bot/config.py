@@ -52,6 +52,7 @@ class Settings(BaseSettings):
     db_pool_min: int = Field(2, ge=1, le=100)
     db_pool_max: int = Field(20, ge=1, le=500)
     db_statement_timeout_ms: int = Field(5000, ge=100, le=600000)
+    db_auto_migrate: bool = Field(True, description="apply pending schema migrations when the bot starts")
     concurrent_updates: int = Field(256, ge=1, le=4096)
     bot_timezone: str = Field("Europe/Moscow", description="IANA zone whose calendar day a record belongs to")
     bot_http_backend: Literal["aiohttp", "httpx"] = Field("aiohttp", description="HTTP client for the Bot API")

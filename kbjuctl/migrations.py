@@ -94,6 +94,21 @@ def _applied_at(backend) -> dict[str, datetime]:
         return {}
 
 
+# Whether this login could apply migrations at all. Asked first, because yoyo reads a refused INSERT
+# into its lock table as "the lock is held" and waits out its whole timeout.
+_CAN_MIGRATE = """
+SELECT has_schema_privilege('public', 'CREATE')
+   AND (to_regclass('public.yoyo_lock') IS NULL OR has_table_privilege('public.yoyo_lock', 'INSERT'))
+"""
+
+
+def can_migrate(url: str) -> bool:
+    with _backend(url) as backend:
+        allowed = bool(backend.execute(_CAN_MIGRATE).fetchone()[0])
+        backend.rollback()
+        return allowed
+
+
 def upgrade(url: str) -> list[str]:
     """Apply every pending migration; returns their ids (empty: already up to date)."""
     with _backend(url) as backend, _locked(backend):

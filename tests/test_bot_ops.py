@@ -8,6 +8,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 
@@ -19,6 +20,7 @@ from telegram import Update
 from bot.app import _post_init, _post_shutdown, build_application
 from tests.bot_harness import (
     MAN,
+    ROOT,
     TOKEN,
     bot_settings,
     free_port,
@@ -120,6 +122,33 @@ def test_sigterm_finishes_the_update_in_flight_and_acknowledges_it(database_url)
                 first.kill()
         assert (await h.client.stats())["updates"]["pending"] == 0
     run(database_url, scenario, start=False)
+
+
+def test_run_on_a_database_without_the_schema_applies_it_first(empty_database_url):
+    """`kbjuctl run` against a new, empty database: the schema is migrated before the first update
+    (else every update would end in the generic apology)."""
+    async def scenario(h):
+        env = kbjuctl_env(BOT_TOKEN=TOKEN, DATABASE_URL=empty_database_url, TELEGRAM_API_URL=h.url,
+                          METRICS_PORT="0")
+        bot = start_kbjuctl(["run"], env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            events = await h.person(3201).say("/start", timeout=30)
+            assert "Привет" in texts(events)[0]
+        finally:
+            bot.terminate()
+            assert await asyncio.to_thread(bot.wait, 20) == 0
+        assert await _scalar(empty_database_url, "SELECT count(*) FROM conversations") == 1
+    run(empty_database_url, scenario, start=False)
+
+
+def test_run_with_auto_migrate_off_refuses_an_outdated_schema_and_says_what_to_do(empty_database_url):
+    env = kbjuctl_env(BOT_TOKEN=TOKEN, DATABASE_URL=empty_database_url, TELEGRAM_API_URL="http://127.0.0.1:9",
+                      METRICS_PORT="0", DB_AUTO_MIGRATE="false")
+    result = subprocess.run([sys.executable, "-m", "kbjuctl", "run"], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode != 0
+    message = " ".join(result.stderr.split())
+    assert "pending" in message and "kbjuctl db upgrade" in message and "Traceback" not in message
 
 
 def test_webhook_rejects_a_missing_or_wrong_secret_and_serves_people(database_url):
@@ -428,3 +457,15 @@ def test_healthz_is_503_while_the_database_is_down_and_200_when_it_is_back(datab
             await proxy.start()
             await becomes(200)
     run(database_url, scenario, start=False)
+
+
+def test_run_with_an_unreachable_bot_api_exits_with_a_clear_message(database_url):
+    env = kbjuctl_env(BOT_TOKEN=TOKEN, DATABASE_URL=database_url, TELEGRAM_API_URL=f"http://127.0.0.1:{free_port()}",
+                      METRICS_PORT="0")
+    result = subprocess.run([sys.executable, "-m", "kbjuctl", "run"], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode != 0
+    message = " ".join(result.stderr.split())
+    assert "Cannot reach the Bot API" in message and "TELEGRAM_API_URL" in message
+    assert "Traceback" not in message and "Unclosed" not in message and "Unexpected error" not in message
+    assert TOKEN.split(":")[1] not in result.stderr + result.stdout

@@ -14,8 +14,8 @@ import typer
 from psycopg import errors
 from typer.testing import CliRunner
 
-from kbjuctl import cli_roles, migrations
-from kbjuctl.errors import BadInput
+from kbjuctl import cli_roles, cli_run, migrations
+from kbjuctl.errors import BadInput, OperationFailed
 
 
 @pytest.fixture
@@ -142,3 +142,14 @@ def test_roles_migration_rolls_back_and_reapplies(database_url):
     assert not bot_can_insert_users()
     assert migrations.upgrade(database_url) == list(reversed(rolled_back))
     assert bot_can_insert_users()
+
+
+def test_the_bot_login_cannot_migrate_so_run_stops_and_names_the_command(database_url, login_name):
+    # `kbjuctl run` applies pending migrations itself; as the bot's login it cannot, and must say so.
+    password = secrets.token_urlsafe(24)
+    cli_roles.ensure_login(database_url, login_name, password, "kbju_bot")
+    newest = migrations.downgrade(database_url, 1)
+    with pytest.raises(OperationFailed, match="cannot apply them") as info:
+        cli_run.ensure_schema(as_role(database_url, login_name, password), auto_migrate=True)
+    assert "kbjuctl db upgrade" in str(info.value) and password not in str(info.value)
+    assert [m.id for m in migrations.status(database_url) if not m.applied] == newest
