@@ -30,6 +30,10 @@ def run(
 
         sandbox.run_sandbox(settings)
         return
+    if webhook and not settings.webhook_url and not settings.webhook_secret:
+        raise BadInput("Webhook mode needs WEBHOOK_URL (the public https URL the bot registers with setWebhook, "
+                       "with a secret) or, when you register the webhook yourself, WEBHOOK_SECRET (the "
+                       "secret_token you gave setWebhook). With neither, no delivery could pass the secret check.")
     if not settings.database_url:
         raise BadInput("DATABASE_URL is required to run the bot, e.g. postgresql://kbju@127.0.0.1:5432/kbju "
                        "(or unset BOT_TOKEN for the local sandbox).")

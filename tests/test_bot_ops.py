@@ -469,3 +469,14 @@ def test_run_with_an_unreachable_bot_api_exits_with_a_clear_message(database_url
     assert "Cannot reach the Bot API" in message and "TELEGRAM_API_URL" in message
     assert "Traceback" not in message and "Unclosed" not in message and "Unexpected error" not in message
     assert TOKEN.split(":")[1] not in result.stderr + result.stdout
+
+
+def test_webhook_mode_without_a_url_or_a_secret_is_refused_not_served_behind_an_unknown_secret(database_url):
+    # With neither, the bot would answer 403 to every delivery: nobody knows its random secret.
+    env = kbjuctl_env(BOT_TOKEN=TOKEN, DATABASE_URL=database_url, TELEGRAM_API_URL="http://127.0.0.1:9",
+                      METRICS_PORT="0")
+    result = subprocess.run([sys.executable, "-m", "kbjuctl", "run", "--webhook", "--port", str(free_port())],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    message = " ".join(result.stderr.split())
+    assert "WEBHOOK_URL" in message and "WEBHOOK_SECRET" in message and "Traceback" not in message
