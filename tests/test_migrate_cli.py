@@ -126,6 +126,16 @@ def test_older_schema_exits_2(small, empty_database_url):
     assert result.returncode == 2 and "older schema" in result.stderr
 
 
+def test_postgresql_refusing_a_row_is_named_in_the_message(small, database_url):
+    # The first error, not "current transaction is aborted" from a statement sent after it.
+    with psycopg.connect(database_url) as conn:
+        conn.execute("ALTER TABLE users ADD CONSTRAINT not_4321 CHECK (telegram_id <> 4321)")
+    result = kbjuctl(str(small), "--database-url", database_url)
+    assert result.returncode == 1, result.stderr
+    assert "not_4321" in result.stderr and "Traceback" not in result.stderr
+    assert not any(_counts(database_url).values())
+
+
 def test_a_value_altered_on_the_way_in_fails_verification_and_changes_nothing(small, database_url, tmp_path):
     with psycopg.connect(database_url) as conn:
         conn.execute("""
