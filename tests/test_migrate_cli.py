@@ -73,6 +73,21 @@ def _no_users(small: Path) -> Path:
     return small
 
 
+def _no_primary_key(small: Path) -> Path:
+    # Same column names and types, but users.telegram_id is no longer the primary key: a file
+    # create_all() never wrote, whose ids may repeat (one does here).
+    with sqlite3.connect(small) as conn:
+        conn.executescript("""
+        ALTER TABLE users RENAME TO old_users;
+        CREATE TABLE users (telegram_id INTEGER, username VARCHAR, first_name VARCHAR, last_name VARCHAR,
+                            sex VARCHAR, date_of_birth DATE, created_at DATETIME);
+        INSERT INTO users SELECT * FROM old_users;
+        INSERT INTO users SELECT * FROM old_users WHERE telegram_id = 4321;
+        DROP TABLE old_users;
+        """)
+    return small
+
+
 def _corrupt(small: Path) -> Path:
     data = bytearray(small.read_bytes())
     data[4096:4096 * 8] = b"\xff" * (4096 * 7)
@@ -87,6 +102,7 @@ def _corrupt(small: Path) -> Path:
     (lambda tmp, small: _extra_column(small), "differ from the DEV schema"),
     (lambda tmp, small: _no_users(small), "nothing to migrate"),
     (lambda tmp, small: _corrupt(small), "corrupt"),
+    (lambda tmp, small: _no_primary_key(small), "differ from the DEV schema"),
 ])
 def test_bad_source_exits_2_with_a_message(make, message, tmp_path, small, database_url):
     result = kbjuctl(str(make(tmp_path, small)), "--database-url", database_url)

@@ -184,8 +184,12 @@ class SourceReader:
                 f"(found: {', '.join(sorted(present)) or 'no tables'})."
             )
         problems = []
-        for table, expected in DEV_SCHEMA.items():
-            found = tuple((r[1], r[2]) for r in self.conn.execute(f"PRAGMA table_info({table})"))
+        for table in TABLES:
+            # The key matters as much as the names and types: the migration reads each table in key
+            # order and relies on the key being unique and never NULL, as the DEV primary keys are.
+            expected = tuple((name, type_, int(name == SOURCE_KEY[table]), int(name == SOURCE_KEY[table]))
+                             for name, type_ in DEV_SCHEMA[table])
+            found = tuple((r[1], r[2], r[3], r[5]) for r in self.conn.execute(f"PRAGMA table_info({table})"))
             if found != expected:
                 problems.append(
                     f"{table}: expected columns {_describe(expected)}, found {_describe(found)}"
@@ -325,4 +329,6 @@ def _row_checks(path: Path, group, range_rows: int) -> dict[tuple[str, str], set
 
 
 def _describe(cols) -> str:
-    return "(" + ", ".join(f"{name} {type_}" for name, type_ in cols) + ")"
+    """(name, declared type, notnull, pk) columns as the DDL would spell them."""
+    return "(" + ", ".join(f"{name} {type_}" + (" NOT NULL" if notnull else "") + (" PRIMARY KEY" if pk else "")
+                           for name, type_, notnull, pk in cols) + ")"
