@@ -88,6 +88,21 @@ def _no_primary_key(small: Path) -> Path:
     return small
 
 
+def _hot_journal(small: Path) -> Path:
+    # The writer dies in the middle of a transaction (the DEV bot's process died): the file comes
+    # with a hot journal that only a writer may roll back.
+    subprocess.run([sys.executable, "-c", f"""if True:
+        import os, sqlite3
+        conn = sqlite3.connect({str(small)!r}, isolation_level=None)
+        conn.execute("PRAGMA cache_size = 1")
+        conn.execute("BEGIN")
+        conn.execute("UPDATE user_records SET weight = weight + 1")
+        os._exit(0)
+        """], check=True)
+    assert Path(f"{small}-journal").exists()
+    return small
+
+
 def _corrupt(small: Path) -> Path:
     data = bytearray(small.read_bytes())
     data[4096:4096 * 8] = b"\xff" * (4096 * 7)
@@ -103,6 +118,7 @@ def _corrupt(small: Path) -> Path:
     (lambda tmp, small: _no_users(small), "nothing to migrate"),
     (lambda tmp, small: _corrupt(small), "corrupt"),
     (lambda tmp, small: _no_primary_key(small), "differ from the DEV schema"),
+    (lambda tmp, small: _hot_journal(small), "hot journal"),
 ])
 def test_bad_source_exits_2_with_a_message(make, message, tmp_path, small, database_url):
     result = kbjuctl(str(make(tmp_path, small)), "--database-url", database_url)

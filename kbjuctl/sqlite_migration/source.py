@@ -124,6 +124,13 @@ def sqlite_problem(path: Path, exc: sqlite3.Error) -> BadInput:
             f"{path}: the database is locked by another process (a writer holds it) and stayed locked for "
             f"{BUSY_TIMEOUT_MS / 1000:g} s. Stop the DEV bot, or copy the file, and run the command again."
         )
+    if getattr(exc, "sqlite_errorname", None) == "SQLITE_READONLY_ROLLBACK":
+        return BadInput(
+            f"{path}: has a hot journal ({path.name}-journal beside it): a writer stopped in the middle of a "
+            "transaction, and only a writer may roll that back, while this command opens the file read-only. "
+            "Open the file once with the DEV bot or `sqlite3` (which rolls the journal back), then run the "
+            "command again. Nothing was written."
+        )
     if "malformed" in text or "not a database" in text or "corrupt" in text:
         return BadInput(f"{path}: the SQLite file is corrupt ({text}). Nothing was written.")
     return BadInput(f"{path}: cannot read the SQLite file ({text}). Nothing was written.")
