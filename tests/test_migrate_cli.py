@@ -73,6 +73,36 @@ def _no_users(small: Path) -> Path:
     return small
 
 
+def _no_primary_key(small: Path) -> Path:
+    # Same column names and types, but users.telegram_id is no longer the primary key: a file
+    # create_all() never wrote, whose ids may repeat (one does here).
+    with sqlite3.connect(small) as conn:
+        conn.executescript("""
+        ALTER TABLE users RENAME TO old_users;
+        CREATE TABLE users (telegram_id INTEGER, username VARCHAR, first_name VARCHAR, last_name VARCHAR,
+                            sex VARCHAR, date_of_birth DATE, created_at DATETIME);
+        INSERT INTO users SELECT * FROM old_users;
+        INSERT INTO users SELECT * FROM old_users WHERE telegram_id = 4321;
+        DROP TABLE old_users;
+        """)
+    return small
+
+
+def _hot_journal(small: Path) -> Path:
+    # The writer dies in the middle of a transaction (the DEV bot's process died): the file comes
+    # with a hot journal that only a writer may roll back.
+    subprocess.run([sys.executable, "-c", f"""if True:
+        import os, sqlite3
+        conn = sqlite3.connect({str(small)!r}, isolation_level=None)
+        conn.execute("PRAGMA cache_size = 1")
+        conn.execute("BEGIN")
+        conn.execute("UPDATE user_records SET weight = weight + 1")
+        os._exit(0)
+        """], check=True)
+    assert Path(f"{small}-journal").exists()
+    return small
+
+
 def _corrupt(small: Path) -> Path:
     data = bytearray(small.read_bytes())
     data[4096:4096 * 8] = b"\xff" * (4096 * 7)
@@ -87,6 +117,8 @@ def _corrupt(small: Path) -> Path:
     (lambda tmp, small: _extra_column(small), "differ from the DEV schema"),
     (lambda tmp, small: _no_users(small), "nothing to migrate"),
     (lambda tmp, small: _corrupt(small), "corrupt"),
+    (lambda tmp, small: _no_primary_key(small), "differ from the DEV schema"),
+    (lambda tmp, small: _hot_journal(small), "hot journal"),
 ])
 def test_bad_source_exits_2_with_a_message(make, message, tmp_path, small, database_url):
     result = kbjuctl(str(make(tmp_path, small)), "--database-url", database_url)
@@ -124,6 +156,16 @@ def test_older_schema_exits_2(small, empty_database_url):
         pass
     result = kbjuctl(str(small), "--database-url", empty_database_url)
     assert result.returncode == 2 and "older schema" in result.stderr
+
+
+def test_postgresql_refusing_a_row_is_named_in_the_message(small, database_url):
+    # The first error, not "current transaction is aborted" from a statement sent after it.
+    with psycopg.connect(database_url) as conn:
+        conn.execute("ALTER TABLE users ADD CONSTRAINT not_4321 CHECK (telegram_id <> 4321)")
+    result = kbjuctl(str(small), "--database-url", database_url)
+    assert result.returncode == 1, result.stderr
+    assert "not_4321" in result.stderr and "Traceback" not in result.stderr
+    assert not any(_counts(database_url).values())
 
 
 def test_a_value_altered_on_the_way_in_fails_verification_and_changes_nothing(small, database_url, tmp_path):

@@ -124,6 +124,13 @@ def sqlite_problem(path: Path, exc: sqlite3.Error) -> BadInput:
             f"{path}: the database is locked by another process (a writer holds it) and stayed locked for "
             f"{BUSY_TIMEOUT_MS / 1000:g} s. Stop the DEV bot, or copy the file, and run the command again."
         )
+    if getattr(exc, "sqlite_errorname", None) == "SQLITE_READONLY_ROLLBACK":
+        return BadInput(
+            f"{path}: has a hot journal ({path.name}-journal beside it): a writer stopped in the middle of a "
+            "transaction, and only a writer may roll that back, while this command opens the file read-only. "
+            "Open the file once with the DEV bot or `sqlite3` (which rolls the journal back), then run the "
+            "command again. Nothing was written."
+        )
     if "malformed" in text or "not a database" in text or "corrupt" in text:
         return BadInput(f"{path}: the SQLite file is corrupt ({text}). Nothing was written.")
     return BadInput(f"{path}: cannot read the SQLite file ({text}). Nothing was written.")
@@ -184,8 +191,12 @@ class SourceReader:
                 f"(found: {', '.join(sorted(present)) or 'no tables'})."
             )
         problems = []
-        for table, expected in DEV_SCHEMA.items():
-            found = tuple((r[1], r[2]) for r in self.conn.execute(f"PRAGMA table_info({table})"))
+        for table in TABLES:
+            # The key matters as much as the names and types: the migration reads each table in key
+            # order and relies on the key being unique and never NULL, as the DEV primary keys are.
+            expected = tuple((name, type_, int(name == SOURCE_KEY[table]), int(name == SOURCE_KEY[table]))
+                             for name, type_ in DEV_SCHEMA[table])
+            found = tuple((r[1], r[2], r[3], r[5]) for r in self.conn.execute(f"PRAGMA table_info({table})"))
             if found != expected:
                 problems.append(
                     f"{table}: expected columns {_describe(expected)}, found {_describe(found)}"
@@ -325,4 +336,6 @@ def _row_checks(path: Path, group, range_rows: int) -> dict[tuple[str, str], set
 
 
 def _describe(cols) -> str:
-    return "(" + ", ".join(f"{name} {type_}" for name, type_ in cols) + ")"
+    """(name, declared type, notnull, pk) columns as the DDL would spell them."""
+    return "(" + ", ".join(f"{name} {type_}" + (" NOT NULL" if notnull else "") + (" PRIMARY KEY" if pk else "")
+                           for name, type_, notnull, pk in cols) + ")"

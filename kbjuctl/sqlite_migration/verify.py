@@ -123,11 +123,9 @@ async def _verify_range(conn, source: SourceReader, result: Verification, counts
     """Merge source rows, migrated rows and quarantined rows with source ids in [low, high]."""
     # Walk the source-id indexes instead of sorting a million rows before the first one arrives.
     await conn.execute("SET LOCAL enable_sort = off")
-    try:
-        migrated = _Stream(await conn.cursor(SQL_TARGET[table], imported_at, low, high), batch_size)
-        quarantined = _Stream(await conn.cursor(SQL_QUARANTINED, run_id, table, low, high), batch_size)
-    finally:
-        await conn.execute("SET LOCAL enable_sort = on")
+    migrated = _Stream(await conn.cursor(SQL_TARGET[table], imported_at, low, high), batch_size)
+    quarantined = _Stream(await conn.cursor(SQL_QUARANTINED, run_id, table, low, high), batch_size)
+    await conn.execute("SET LOCAL enable_sort = on")  # not in a finally: see digest_planning
     map_row, cols = mapper.map, columns(table)
     k = TARGET_COLUMNS[table].index(TARGET_KEY[table])
     for batch in source.batches_of(SQL_SOURCE[table], batch_size, (low, high)):
@@ -188,10 +186,11 @@ async def digest_planning(conn: asyncpg.Connection) -> AsyncIterator[None]:
     digest_sql), not sorted again. Set once around a series of them; back on afterwards, since the
     restore's foreign-key validation plans with sorts."""
     await conn.execute("SET LOCAL enable_sort = off; SET LOCAL enable_bitmapscan = off; SET LOCAL jit = off")
-    try:
-        yield
-    finally:
-        await conn.execute("SET LOCAL enable_sort = on; SET LOCAL enable_bitmapscan = on")
+    yield
+    # Not in a finally: after an error the transaction is aborted and rolls back (taking these
+    # settings with it); a statement sent now would only replace that error with "current
+    # transaction is aborted".
+    await conn.execute("SET LOCAL enable_sort = on; SET LOCAL enable_bitmapscan = on")
 
 
 async def stored_digests(conn: asyncpg.Connection, part: RangeDigests, imported_at: datetime) -> list:
