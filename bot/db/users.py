@@ -1,4 +1,4 @@
-"""People who completed the survey (table users)."""
+"""People who completed the survey (table users), and people imported from the old bot who may not have."""
 
 from __future__ import annotations
 
@@ -7,9 +7,12 @@ from datetime import date, datetime
 
 from bot.db.pool import Connection, Query, fetchrow
 
+# registered: what the survey always leaves behind. People moved from the old bot can lack it: a
+# user row whose first measurement was never saved (or was deleted), or whose sex never was.
 GET_USER = Query("user_get", """
-SELECT telegram_id, username, first_name, last_name, sex, date_of_birth, created_at, updated_at
-FROM users WHERE telegram_id = $1
+SELECT telegram_id, username, first_name, last_name, sex, date_of_birth, created_at, updated_at,
+       sex IS NOT NULL AND EXISTS (SELECT FROM user_records r WHERE r.telegram_id = u.telegram_id) AS registered
+FROM users u WHERE telegram_id = $1
 """)
 
 # xmax = 0 tells a fresh insert from an update of an existing row (registration counting).
@@ -38,6 +41,7 @@ class User:
     date_of_birth: date | None
     created_at: datetime
     updated_at: datetime
+    registered: bool = True  # sex known and at least one measurement (see GET_USER)
 
     @property
     def full_name(self) -> str:
@@ -47,7 +51,7 @@ class User:
 
 def _user(row) -> User:
     return User(row["telegram_id"], row["username"], row["first_name"], row["last_name"], row["sex"],
-                row["date_of_birth"], row["created_at"], row["updated_at"])
+                row["date_of_birth"], row["created_at"], row["updated_at"], row.get("registered", True))
 
 
 async def get_user(conn: Connection, telegram_id: int) -> User | None:

@@ -197,7 +197,10 @@ def _abandon_events(turn: Turn) -> list[str]:
 
 
 async def _registered(turn: Turn) -> bool:
-    return await users.get_user(turn.conn, turn.user_id) is not None
+    """Done the survey. Someone imported without a measurement or a sex is offered it again
+    (their rows are kept; finishing it completes them)."""
+    user = await users.get_user(turn.conn, turn.user_id)
+    return user is not None and user.registered
 
 
 async def cmd_start(turn: Turn) -> Outcome:
@@ -257,7 +260,7 @@ async def on_food_button(turn: Turn, action: str) -> Outcome:
 
 async def on_menu(turn: Turn, action: str) -> Outcome:
     user = await users.get_user(turn.conn, turn.user_id)
-    if user is None:
+    if user is None or not user.registered:
         return Outcome([Answer(), Send(texts.REGISTER_FIRST)])
     events = _abandon_events(turn)
     settings = turn.settings
@@ -276,10 +279,10 @@ async def on_menu(turn: Turn, action: str) -> Outcome:
         out = await _progress(turn)
     else:
         latest = await records.latest_record(turn.conn, turn.user_id)
+        if latest is None:  # registered a moment ago, but the record is gone since (deleted by hand)
+            return Outcome([Answer(), Send(texts.REGISTER_FIRST)])
         if action == choices.MENU_DATA:
             out = Outcome.idle(Answer(), Send(_my_data(user, latest)), _menu())
-        elif latest is None:  # an imported person without any record: nothing to carry over
-            out = Outcome.idle(Answer(), _menu(texts.NO_RECORDS))
         elif action == choices.MENU_MEASURE:
             carried = {"sex": user.sex, "height": latest.height, "goal": latest.goal,
                        "legacy_goal": latest.legacy_goal, "latest_date": latest.date.isoformat()}
