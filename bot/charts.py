@@ -15,6 +15,7 @@ from concurrent.futures.process import BrokenProcessPool
 from datetime import date
 
 from bot.domain import texts
+from bot.domain.progress import chart_label_indices
 
 log = logging.getLogger(__name__)
 PARENT_CHECK_SECONDS = 1.0
@@ -42,7 +43,8 @@ def _warm() -> bool:
 
 
 def render_weight_chart(points: list[tuple[date, float]]) -> bytes:
-    """PNG of weight over time, each point labelled with its weight and date (runs in the worker)."""
+    """PNG of weight over time, points labelled with weight and date (every point while the labels
+    fit side by side: bot.domain.progress.chart_label_indices); runs in the worker."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -53,10 +55,12 @@ def render_weight_chart(points: list[tuple[date, float]]) -> bytes:
     weights = [w for _, w in points]
     fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
     try:
-        ax.plot(days, weights, marker="o", color="#2e86de", linewidth=2)
-        for day, weight in points:
+        ax.plot(days, weights, marker="o", markersize=6 if len(points) <= 30 else 3, color="#2e86de", linewidth=2)
+        for index in chart_label_indices(weights):
+            day, weight = points[index]
             ax.annotate(texts.chart_point_label(weight, day), (day, weight), textcoords="offset points",
-                        xytext=(0, 8), ha="center", fontsize=8)
+                        xytext=(0, 8), ha="center", fontsize=8,
+                        bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8})
         ax.set_title(texts.CHART_TITLE)
         ax.grid(True, alpha=0.3)
         ax.xaxis.set_major_formatter(mdates.DateFormatter("%d.%m.%y"))

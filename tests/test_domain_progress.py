@@ -6,7 +6,16 @@ from datetime import date, timedelta
 
 import pytest
 
-from bot.domain.progress import Measurement, Tier, Trend, motivational_message, tier, trend
+from bot.domain.progress import (
+    CHART_MAX_LABELS,
+    Measurement,
+    Tier,
+    Trend,
+    chart_label_indices,
+    motivational_message,
+    tier,
+    trend,
+)
 
 START = date(2025, 1, 1)
 
@@ -64,3 +73,26 @@ def test_every_trend_and_tier_has_its_own_words():
             first, last = pair(weight, waist, neck, days=days)
             messages.add(motivational_message(first, last).split("\n\n")[-1])
     assert len(messages) == 12
+
+
+@pytest.mark.parametrize("n", [1, 2, 9])
+def test_a_short_history_labels_every_point(n):
+    assert chart_label_indices([80.0 + i for i in range(n)]) == list(range(n))
+
+
+@pytest.mark.parametrize("weights", [
+    [90 - i * 0.05 for i in range(188)],  # 3.5 years of weekly measurements
+    [80.0] * 40 + [70.0] + [80.0] * 40,  # the lowest in the middle
+    [80.0, 70.0] + [75.0] * 60 + [90.0, 80.0],  # extremes beside the ends
+    [float(i % 7) for i in range(10)],
+])
+def test_a_long_history_labels_ends_extremes_and_evenly_spaced_points_that_do_not_crowd(weights):
+    # Every point labelled made a smear of overlapping text once a history grew past ~10 points.
+    chosen = chart_label_indices(weights)
+    n = len(weights)
+    step = (n - 1) / (CHART_MAX_LABELS - 1)
+    assert chosen == sorted(set(chosen)) and len(chosen) <= CHART_MAX_LABELS
+    assert chosen[0] == 0 and chosen[-1] == n - 1
+    assert all(b - a >= step / 2 for a, b in zip(chosen, chosen[1:]))
+    for extreme in (weights.index(min(weights)), weights.index(max(weights))):
+        assert extreme in chosen or min(abs(extreme - c) for c in chosen) < step / 2

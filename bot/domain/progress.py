@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -80,3 +81,28 @@ def motivational_message(first: Measurement, last: Measurement) -> str:
         first_neck=first.neck,
         last_neck=last.neck,
     )
+
+
+CHART_MAX_LABELS = 9  # "weight, date" labels that fit side by side on the chart's width
+
+
+def chart_label_indices(weights: Sequence[float], max_labels: int = CHART_MAX_LABELS) -> list[int]:
+    """Which points of the weight chart carry their "weight, date" label.
+
+    Every point while they fit side by side. A longer history (the old bot's data holds years of
+    weekly measurements) would turn every label into one smear, so then: the first and the last,
+    the lowest and the highest, and evenly spaced ones between, each at least half a spacing from
+    the others.
+    """
+    n = len(weights)
+    if n <= max_labels:
+        return list(range(n))
+    spacing = (n - 1) / (max_labels - 1)
+    chosen = [0, n - 1]
+    lowest = min(range(n), key=weights.__getitem__)
+    highest = max(range(n), key=weights.__getitem__)
+    evenly = [round(i * spacing) for i in range(1, max_labels - 1)]
+    for index in (lowest, highest, *evenly):
+        if len(chosen) < max_labels and all(abs(index - c) >= spacing / 2 for c in chosen):
+            chosen.append(index)
+    return sorted(chosen)
