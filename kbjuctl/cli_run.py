@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from kbjuctl.errors import BadInput
+from kbjuctl.errors import BadInput, OperationFailed
 
 
 def run(
@@ -41,17 +41,14 @@ def run(
 
 
 def serve_bot(settings, *, webhook: bool) -> None:
+    from telegram.error import InvalidToken, NetworkError
+
     from bot import logging as bot_logging
     from bot.app import serve
 
     bot_logging.setup(settings.log_level, settings.log_format)
     ensure_schema(settings.database_url, settings.db_auto_migrate)
     _install_uvloop()
-    from telegram.error import InvalidToken, NetworkError
-
-    from bot.logging import mask_secrets
-    from kbjuctl.errors import OperationFailed
-
     try:
         asyncio.run(serve(settings, webhook=webhook))
     except InvalidToken:
@@ -60,7 +57,7 @@ def serve_bot(settings, *, webhook: bool) -> None:
                               "belongs to.") from None
     except NetworkError as exc:  # TimedOut included: at startup (getMe), before any update was taken
         raise OperationFailed(f"Cannot reach the Bot API at {settings.telegram_api_url}: "
-                              f"{mask_secrets(str(exc))}. Check TELEGRAM_API_URL and the network.") from None
+                              f"{bot_logging.mask_secrets(str(exc))}. Check TELEGRAM_API_URL and the network.") from None
 
 
 def _install_uvloop() -> None:
@@ -79,7 +76,6 @@ def ensure_schema(url: str, auto_migrate: bool) -> None:
     import psycopg
 
     from kbjuctl import migrations
-    from kbjuctl.errors import OperationFailed
 
     pending = [m.id for m in migrations.status(url) if not m.applied]
     if not pending:

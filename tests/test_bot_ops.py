@@ -33,6 +33,12 @@ from tests.bot_harness import (
 )
 
 
+def _kbjuctl_run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    """`kbjuctl run ARGS` expected to stop by itself (a refused start): its exit code and output."""
+    return subprocess.run([sys.executable, "-m", "kbjuctl", "run", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=60, check=False)
+
+
 async def _scalar(url, sql, *args):
     conn = await asyncpg.connect(url)
     try:
@@ -144,8 +150,7 @@ def test_run_on_a_database_without_the_schema_applies_it_first(empty_database_ur
 def test_run_with_auto_migrate_off_refuses_an_outdated_schema_and_says_what_to_do(empty_database_url):
     env = kbjuctl_env(BOT_TOKEN=TOKEN, DATABASE_URL=empty_database_url, TELEGRAM_API_URL="http://127.0.0.1:9",
                       METRICS_PORT="0", DB_AUTO_MIGRATE="false")
-    result = subprocess.run([sys.executable, "-m", "kbjuctl", "run"], cwd=ROOT, env=env, capture_output=True,
-                            text=True, timeout=60)
+    result = _kbjuctl_run([], env)
     assert result.returncode != 0
     message = " ".join(result.stderr.split())
     assert "pending" in message and "kbjuctl db upgrade" in message and "Traceback" not in message
@@ -462,8 +467,7 @@ def test_healthz_is_503_while_the_database_is_down_and_200_when_it_is_back(datab
 def test_run_with_an_unreachable_bot_api_exits_with_a_clear_message(database_url):
     env = kbjuctl_env(BOT_TOKEN=TOKEN, DATABASE_URL=database_url, TELEGRAM_API_URL=f"http://127.0.0.1:{free_port()}",
                       METRICS_PORT="0")
-    result = subprocess.run([sys.executable, "-m", "kbjuctl", "run"], cwd=ROOT, env=env, capture_output=True,
-                            text=True, timeout=60)
+    result = _kbjuctl_run([], env)
     assert result.returncode != 0
     message = " ".join(result.stderr.split())
     assert "Cannot reach the Bot API" in message and "TELEGRAM_API_URL" in message
@@ -475,8 +479,7 @@ def test_webhook_mode_without_a_url_or_a_secret_is_refused_not_served_behind_an_
     # With neither, the bot would answer 403 to every delivery: nobody knows its random secret.
     env = kbjuctl_env(BOT_TOKEN=TOKEN, DATABASE_URL=database_url, TELEGRAM_API_URL="http://127.0.0.1:9",
                       METRICS_PORT="0")
-    result = subprocess.run([sys.executable, "-m", "kbjuctl", "run", "--webhook", "--port", str(free_port())],
-                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    result = _kbjuctl_run(["--webhook", "--port", str(free_port())], env)
     assert result.returncode == 2
     message = " ".join(result.stderr.split())
     assert "WEBHOOK_URL" in message and "WEBHOOK_SECRET" in message and "Traceback" not in message

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from itertools import pairwise
 
 import pytest
 
@@ -93,6 +94,6 @@ def test_a_long_history_labels_ends_extremes_and_evenly_spaced_points_that_do_no
     step = (n - 1) / (CHART_MAX_LABELS - 1)
     assert chosen == sorted(set(chosen)) and len(chosen) <= CHART_MAX_LABELS
     assert chosen[0] == 0 and chosen[-1] == n - 1
-    assert all(b - a >= step / 2 for a, b in zip(chosen, chosen[1:]))
+    assert all(b - a >= step / 2 for a, b in pairwise(chosen))
     for extreme in (weights.index(min(weights)), weights.index(max(weights))):
         assert extreme in chosen or min(abs(extreme - c) for c in chosen) < step / 2
