@@ -71,6 +71,15 @@ def _reachable_by_server_user(data_dir: Path) -> Path:
     return data_dir
 
 
+def real_embedded_dir(data_dir: Path) -> Path:
+    """Where the embedded server started for data_dir really keeps its files."""
+    return _reachable_by_server_user(data_dir)
+
+
+def embedded_running(data_dir: Path) -> bool:
+    return (_reachable_by_server_user(data_dir) / "postmaster.pid").exists()
+
+
 def stop_embedded(data_dir: Path) -> None:
     """Stop the embedded server started with the same data_dir (fast shutdown; idempotent)."""
     bin_dir = embedded_bin_dir()

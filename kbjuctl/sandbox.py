@@ -43,13 +43,19 @@ def run_sandbox(settings: Settings) -> None:
 
     bot_logging.setup("WARNING")
     logging.getLogger("tgstandin").setLevel(logging.WARNING)
+    started_here = False
     if settings.database_url:
         migrations.upgrade(settings.database_url)
         database_url = settings.database_url
     else:
         print("Starting the embedded PostgreSQL in .kbju/pg ...", flush=True)
+        started_here = not localpg.embedded_running(STATE_DIR / "pg")
         database_url = sandbox_database()
-    asyncio.run(_main(settings, database_url))
+    try:
+        asyncio.run(_main(settings, database_url))
+    finally:
+        if started_here:  # one the person did not ask for must not keep running after the chat
+            localpg.stop_embedded(STATE_DIR / "pg")
 
 
 async def _main(settings: Settings, database_url: str) -> None:

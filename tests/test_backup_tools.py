@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -62,6 +63,7 @@ def embedded_admin_url(tmp_path_factory):
     url = localpg.embedded_admin_url(data_dir)
     yield url
     localpg.stop_embedded(data_dir)
+    shutil.rmtree(localpg.real_embedded_dir(data_dir), ignore_errors=True)  # under /tmp, not pytest's folder
 
 
 def test_embedded_postgres_16_round_trip_uses_its_own_pg_dump(embedded_admin_url, tmp_path):
@@ -102,3 +104,4 @@ def test_restore_onto_a_new_server_creates_the_group_role_the_grants_name(databa
         assert granted
     finally:
         localpg.stop_embedded(tmp_path / "fresh-pg")
+        shutil.rmtree(localpg.real_embedded_dir(tmp_path / "fresh-pg"), ignore_errors=True)

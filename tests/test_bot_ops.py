@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,6 +19,7 @@ import psutil
 from telegram import Update
 
 from bot.app import _post_init, _post_shutdown, build_application
+from kbjuctl import localpg
 from tests.bot_harness import (
     MAN,
     ROOT,
@@ -399,6 +401,28 @@ def test_sandbox_runs_through_a_pipe(database_url, tmp_path):
     text = seen()
     assert proc.returncode == 0, text
     assert "[1] 🚀 Пройти тест" in text and "Укажите ваш пол" in text and "[2] Женский" in text
+
+
+def test_sandbox_on_the_embedded_postgresql_stops_the_server_it_started(tmp_path):
+    """README command 1 with no DATABASE_URL: pgserver's PostgreSQL in .kbju/pg, stopped at the end
+    (it used to keep running in the background after the chat was closed)."""
+    data_dir = localpg.real_embedded_dir(tmp_path / ".kbju" / "pg")
+    proc = start_kbjuctl(["run"], kbjuctl_env(), cwd=tmp_path, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT)
+    try:
+        output, _ = proc.communicate(b"/start\n", timeout=120)  # stdin closes after /start
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    text = output.decode(errors="replace")
+    try:
+        assert proc.returncode == 0, text
+        assert "Starting the embedded PostgreSQL" in text and "Пройти тест" in text
+        servers = [p for p in psutil.process_iter(["cmdline"]) if str(data_dir) in " ".join(p.info["cmdline"] or [])]
+        assert not servers
+    finally:
+        localpg.stop_embedded(tmp_path / ".kbju" / "pg")
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def test_harness_is_importable_without_a_bot():
