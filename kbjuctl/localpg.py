@@ -45,13 +45,22 @@ def embedded_admin_url(data_dir: Path) -> str:
 
     data_dir = _reachable_by_server_user(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
+    pgserver = _pgserver()
     with warnings.catch_warnings():
-        # pgserver's platformdirs warns about XDG_RUNTIME_DIR on servers; not the user's concern.
-        warnings.simplefilter("ignore")
-        import pgserver
-
+        warnings.simplefilter("ignore")  # see _pgserver
         server = pgserver.get_server(str(data_dir), cleanup_mode=None)
     return server.get_uri()
+
+
+def _pgserver():
+    """The pgserver module, imported without its platformdirs warning about XDG_RUNTIME_DIR (unset
+    on servers and in CI; not the user's concern). ImportError when it is not installed."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pgserver
+    return pgserver
 
 
 def _reachable_by_server_user(data_dir: Path) -> Path:
@@ -97,7 +106,7 @@ def stop_embedded(data_dir: Path) -> None:
 def embedded_bin_dir() -> Path | None:
     """The embedded server's own client tools (pg_dump, pg_restore) when pgserver is installed."""
     try:
-        import pgserver
+        pgserver = _pgserver()
     except ImportError:
         return None
     path = Path(pgserver.__file__).parent / "pginstall" / "bin"
