@@ -86,6 +86,7 @@ def real_embedded_dir(data_dir: Path) -> Path:
 
 
 def embedded_running(data_dir: Path) -> bool:
+    """Whether an embedded server for data_dir is up (its postmaster.pid exists)."""
     return (_reachable_by_server_user(data_dir) / "postmaster.pid").exists()
 
 
