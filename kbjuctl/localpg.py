@@ -43,7 +43,7 @@ def embedded_admin_url(data_dir: Path) -> str:
     """
     import warnings
 
-    data_dir = _reachable_by_server_user(data_dir)
+    data_dir = real_embedded_dir(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     pgserver = _pgserver()
     with warnings.catch_warnings():
@@ -63,8 +63,8 @@ def _pgserver():
     return pgserver
 
 
-def _reachable_by_server_user(data_dir: Path) -> Path:
-    """A folder the embedded server can use.
+def real_embedded_dir(data_dir: Path) -> Path:
+    """Where the embedded server started for data_dir really keeps its files: a folder it can use.
 
     Run as root, pgserver starts PostgreSQL as its own unprivileged user, which cannot enter a
     folder below a private one (pytest's /tmp/pytest-of-root, a clone under /root). Such a
@@ -80,20 +80,15 @@ def _reachable_by_server_user(data_dir: Path) -> Path:
     return data_dir
 
 
-def real_embedded_dir(data_dir: Path) -> Path:
-    """Where the embedded server started for data_dir really keeps its files."""
-    return _reachable_by_server_user(data_dir)
-
-
 def embedded_running(data_dir: Path) -> bool:
     """Whether an embedded server for data_dir is up (its postmaster.pid exists)."""
-    return (_reachable_by_server_user(data_dir) / "postmaster.pid").exists()
+    return (real_embedded_dir(data_dir) / "postmaster.pid").exists()
 
 
 def stop_embedded(data_dir: Path) -> None:
     """Stop the embedded server started with the same data_dir (fast shutdown; idempotent)."""
     bin_dir = embedded_bin_dir()
-    real_dir = _reachable_by_server_user(data_dir)
+    real_dir = real_embedded_dir(data_dir)
     if bin_dir is None or not (real_dir / "PG_VERSION").exists():
         return
     import subprocess
