@@ -19,6 +19,22 @@ from bot.polling import ALLOWED_UPDATES
 
 log = logging.getLogger(__name__)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+BAD_UPDATE = "bad update: expected a JSON object of Telegram's Update with an integer update_id"
+
+
+def _parse(body: bytes, bot) -> Update | None:
+    """The Update in a webhook body, or None for anything Telegram would not send."""
+    try:
+        data = json.loads(body)
+    except ValueError:  # also invalid UTF-8
+        return None
+    update_id = data.get("update_id") if isinstance(data, dict) else None
+    if not isinstance(update_id, int) or isinstance(update_id, bool):
+        return None
+    try:
+        return Update.de_json(data, bot)
+    except (ValueError, TypeError, KeyError, AttributeError):  # a field of the wrong shape
+        return None
 
 
 def build_web_app(app, path: str, secret: str) -> web.Application:
@@ -28,11 +44,9 @@ def build_web_app(app, path: str, secret: str) -> web.Application:
         given = request.headers.get(SECRET_HEADER, "").encode()
         if not hmac.compare_digest(given, expected):
             return web.Response(status=403, text="forbidden")
-        try:
-            data = json.loads(await request.read())
-            update = Update.de_json(data, app.bot)
-        except (ValueError, TypeError, KeyError):
-            return web.Response(status=400, text="bad update")
+        update = _parse(await request.read(), app.bot)
+        if update is None:
+            return web.Response(status=400, text=BAD_UPDATE)
         await app.process_update(update)
         return web.Response(status=200)
 

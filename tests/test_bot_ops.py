@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import shutil
 import signal
@@ -184,6 +185,34 @@ def test_webhook_rejects_a_missing_or_wrong_secret_and_serves_people(database_ur
         await ivan.say(MAN["full_name"])
         assert await _scalar(database_url, "SELECT step FROM conversations WHERE chat_id = 3002") == "birth_date"
     run(database_url, scenario, start=False)
+
+
+def test_webhook_answers_400_to_a_body_that_is_not_an_update(database_url, caplog):
+    """Only Telegram knows the secret, but a proxy or a person testing by hand may post anything:
+    a clear 400, nothing written, no traceback in the log, and the bot keeps serving."""
+    async def scenario(h):
+        port = free_port()
+        url = f"http://127.0.0.1:{port}/telegram/webhook"
+        await h.start_bot(webhook=True, port=port, webhook_url=url, webhook_secret="s3cret-value")
+        headers = {"X-Telegram-Bot-Api-Secret-Token": "s3cret-value", "Content-Type": "application/json"}
+        bodies = [b"[]", b"null", b'"update"', b"1", b"{}", b'{"update_id": "7"}', b'{"update_id": 7.5}',
+                  b'{"update_id": 7, "message": 5}', b"\xff", b"{"]
+        async with aiohttp.ClientSession() as http:
+            for _ in range(50):  # wait for the server
+                with contextlib.suppress(aiohttp.ClientError):
+                    async with http.get(f"http://127.0.0.1:{port}/healthz") as r:
+                        break
+                await asyncio.sleep(0.1)
+            for body in bodies:
+                async with http.post(url, data=body, headers=headers) as r:
+                    assert (body, r.status) == (body, 400)
+                    assert "update" in await r.text()
+        assert not await _scalar(database_url, "SELECT count(*) FROM processed_updates")
+        ivan = h.person(3003)
+        await ivan.say("/start")
+        assert "Пройти тест" in str(ivan.buttons(ivan.last_message()))
+    run(database_url, scenario, start=False)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
 
 
 class CuttableProxy:
