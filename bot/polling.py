@@ -26,7 +26,7 @@ from typing import Any
 from telegram import Update
 from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, TelegramError, TimedOut
 
-from bot import botapi
+from bot import botapi, metrics
 from bot.app import POLL_TIMEOUT
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,16 @@ def _chat_id(update: Update) -> int | None:
         return chat.id
     user = update.effective_user
     return user.id if user is not None else None
+
+
+def _read(data: dict[str, Any], bot) -> Update | None:
+    """The Update, or None (logged, counted) for one PTB cannot read, e.g. a field of a new shape."""
+    try:
+        return Update.de_json(data, bot)
+    except Exception as exc:  # noqa: BLE001 - whatever the library raises, one update must not stop polling
+        metrics.errors.labels("unreadable_update").inc()
+        log.error("update %s could not be read (%s: %s); skipped", data.get("update_id"), type(exc).__name__, exc)
+        return None
 
 
 class Pipeline:
@@ -79,7 +89,9 @@ class Pipeline:
             if self.newest is not None and update_id <= self.newest:
                 continue  # still in flight (or finished meanwhile): sent again until acknowledged
             self.newest = update_id
-            update = Update.de_json(data, self.app.bot)
+            update = _read(data, self.app.bot)
+            if update is None:
+                continue  # acknowledged with the next offset: it would come back after every restart
             chat_id = _chat_id(update)
             previous = self.chains.get(chat_id) if chat_id is not None else None
             task = asyncio.create_task(self._run(update, previous))

@@ -82,3 +82,22 @@ def test_updates_behind_a_slow_one_are_answered_without_waiting_for_it(database_
         assert not [e for e in await ivan.sync() if e["kind"] == "message"]  # the photo is not there yet
         assert (await ivan.wait(expect=1))[-1]["message"].get("photo")
     run(database_url, scenario, bot_max_send_rate=0)
+
+
+def test_an_update_the_library_cannot_read_is_skipped_not_fatal(database_url, caplog):
+    """An update PTB cannot parse (a field of a shape it does not know) must not stop polling: left
+    unacknowledged it would come back after every restart. It is logged, acknowledged and skipped."""
+    async def scenario(h):
+        await h.client.inject({"message": 5})
+        person = h.person(4003)
+        events = await person.say("/start")
+        assert "Пройти тест" in str(person.buttons(person.last_message())) and events
+        for _ in range(50):  # both acknowledged by the next getUpdates
+            stats = await h.client.stats()
+            if stats["updates"]["pending"] == 0:
+                break
+            await asyncio.sleep(0.05)
+        assert stats["updates"]["pending"] == 0
+    run(database_url, scenario)
+    skipped = [r for r in caplog.records if "could not be read" in r.getMessage()]
+    assert skipped and "update" in skipped[0].getMessage()
