@@ -47,7 +47,7 @@ def _chat_id(update: Update) -> int | None:
     return user.id if user is not None else None
 
 
-def _read(data: dict[str, Any], bot) -> Update | None:
+def read_update(data: dict[str, Any], bot) -> Update | None:
     """The Update, or None (logged, counted) for one PTB cannot read, e.g. a field of a new shape."""
     try:
         return Update.de_json(data, bot)
@@ -89,7 +89,7 @@ class Pipeline:
             if self.newest is not None and update_id <= self.newest:
                 continue  # still in flight (or finished meanwhile): sent again until acknowledged
             self.newest = update_id
-            update = _read(data, self.app.bot)
+            update = read_update(data, self.app.bot)
             if update is None:
                 continue  # acknowledged with the next offset: it would come back after every restart
             chat_id = _chat_id(update)

@@ -196,7 +196,7 @@ def test_webhook_answers_400_to_a_body_that_is_not_an_update(database_url, caplo
         await h.start_bot(webhook=True, port=port, webhook_url=url, webhook_secret="s3cret-value")
         headers = {"X-Telegram-Bot-Api-Secret-Token": "s3cret-value", "Content-Type": "application/json"}
         bodies = [b"[]", b"null", b'"update"', b"1", b"{}", b'{"update_id": "7"}', b'{"update_id": 7.5}',
-                  b'{"update_id": 7, "message": 5}', b"\xff", b"{"]
+                  b"\xff", b"{"]
         async with aiohttp.ClientSession() as http:
             for _ in range(50):  # wait for the server
                 with contextlib.suppress(aiohttp.ClientError):
@@ -207,12 +207,18 @@ def test_webhook_answers_400_to_a_body_that_is_not_an_update(database_url, caplo
                 async with http.post(url, data=body, headers=headers) as r:
                     assert (body, r.status) == (body, 400)
                     assert "update" in await r.text()
+            # From Telegram (an integer update_id) but of a shape PTB cannot read: a 400 would make
+            # Telegram deliver it again and again, so it is acknowledged and skipped.
+            async with http.post(url, data=b'{"update_id": 7, "message": 5}', headers=headers) as r:
+                assert r.status == 200
         assert not await _scalar(database_url, "SELECT count(*) FROM processed_updates")
         ivan = h.person(3003)
         await ivan.say("/start")
         assert "Пройти тест" in str(ivan.buttons(ivan.last_message()))
     run(database_url, scenario, start=False)
-    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    assert not [r for r in caplog.records if r.exc_info]
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == [
+        "update 7 could not be read (AttributeError: 'int' object has no attribute 'copy'); skipped"]
 
 
 class CuttableProxy:
