@@ -252,7 +252,7 @@ def floors_table(results: dict) -> None:
         missed = [s for s in steps if pct(lat[s], 95) * 1000 > TARGET_AT_MOST_MS]
         unsure = [s for s in steps if TARGET_SURE_MS < pct(lat[s], 95) * 1000 <= TARGET_AT_MOST_MS]
         print(f"{kind}: steps surely over the target: {', '.join(missed) or 'none'}; "
-              f"between 100 and 240 ms: {', '.join(unsure) or 'none'}; goal "
+              f"between {TARGET_SURE_MS} and {TARGET_AT_MOST_MS} ms: {', '.join(unsure) or 'none'}; goal "
               f"{'met' if pct(lat['goal'], 95) * 1000 <= TARGET_GOAL_MS else 'missed'}")
 
 

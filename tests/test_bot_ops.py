@@ -217,8 +217,8 @@ def test_webhook_answers_400_to_a_body_that_is_not_an_update(database_url, caplo
         assert "Пройти тест" in str(ivan.buttons(ivan.last_message()))
     run(database_url, scenario, start=False)
     assert not [r for r in caplog.records if r.exc_info]
-    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == [
-        "update 7 could not be read (AttributeError: 'int' object has no attribute 'copy'); skipped"]
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and errors[0].startswith("update 7 could not be read (") and "skipped" in errors[0]
 
 
 class CuttableProxy:
