@@ -3,7 +3,8 @@
 PTB's AIORateLimiter needs the aiolimiter extra; this does the same two jobs with asyncio only:
 an overall budget for message-sending methods (Telegram: about 30 per second, 0 turns it off)
 and 20 per minute per group chat, plus bounded retries after RetryAfter so a reply is not lost
-to flood control.
+to flood control, and after a server error or a lost connection (NETWORK_BACKOFF) for what the
+person sees.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import logging
 import time
 from typing import Any
 
-from telegram.error import RetryAfter
+from telegram.error import BadRequest, NetworkError, RetryAfter
 from telegram.ext import BaseRateLimiter
 
 from bot import metrics
@@ -21,6 +22,17 @@ from bot import metrics
 log = logging.getLogger(__name__)
 
 _SENDING = ("send", "edit", "copy", "forward")
+NETWORK_BACKOFF = (0.5, 1.0, 2.0)  # seconds before each new attempt after a transient failure
+
+
+def retried(endpoint: str) -> bool:
+    """Calls worth repeating after a transient failure: what the person sees."""
+    return endpoint.startswith(_SENDING) or endpoint == "answerCallbackQuery"
+
+
+def transient(exc: NetworkError) -> bool:
+    """A server error or a lost connection; not a refusal of the request itself (BadRequest)."""
+    return not isinstance(exc, BadRequest)
 
 
 class _TokenBucket:
@@ -59,7 +71,8 @@ class RateLimiter(BaseRateLimiter[int]):
     async def process_request(self, callback, args, kwargs, endpoint, data, rate_limit_args):
         sending = endpoint.startswith(_SENDING)
         chat_id = data.get("chat_id")
-        for attempt in range(self.max_retries + 1):
+        flood_waits = network_failures = 0
+        while True:
             if sending and self.overall is not None:
                 await self.overall.take()
             if sending and ((isinstance(chat_id, int) and chat_id < 0) or isinstance(chat_id, str)):
@@ -67,12 +80,22 @@ class RateLimiter(BaseRateLimiter[int]):
                 await bucket.take()
             try:
                 return await callback(*args, **kwargs)
+            except NetworkError as exc:
+                # 500/502 and dropped connections: the turn is already committed, so a reply lost
+                # here would leave the person without their next question. Sent again; when the
+                # first attempt did arrive (only its answer was lost), the person sees it twice.
+                if not (retried(endpoint) and transient(exc)) or network_failures == len(NETWORK_BACKOFF):
+                    raise
+                pause = NETWORK_BACKOFF[network_failures]
+                network_failures += 1
+                log.warning("%s failed (%s); sending again in %.1f s", endpoint, exc.message, pause)
+                await asyncio.sleep(pause)
             except RetryAfter as exc:
                 wait = exc.retry_after.total_seconds() if hasattr(exc.retry_after, "total_seconds") \
                     else float(exc.retry_after)
-                if attempt == self.max_retries:
+                if flood_waits == self.max_retries:
                     raise
+                flood_waits += 1
                 metrics.bot_api_retry_after.inc(wait)
-                log.warning("flood control on %s: waiting %.1f s (attempt %d)", endpoint, wait, attempt + 1)
+                log.warning("flood control on %s: waiting %.1f s (attempt %d)", endpoint, wait, flood_waits)
                 await asyncio.sleep(wait + 0.1)
-        raise AssertionError("unreachable")

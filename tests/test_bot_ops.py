@@ -221,6 +221,27 @@ def test_webhook_answers_400_to_a_body_that_is_not_an_update(database_url, caplo
     assert len(errors) == 1 and errors[0].startswith("update 7 could not be read (") and "skipped" in errors[0]
 
 
+def test_a_reply_refused_once_by_a_bot_api_server_error_is_sent_again(database_url):
+    """Telegram answers 500/502 now and then. The answer is already committed, so a reply lost to
+    one such error would leave the person without the next question; it is retried instead."""
+    async def scenario(h):
+        ivan = h.person(3004)
+        await ivan.say("/start")
+        await h.client.set_faults(token=TOKEN, rate_502=1.0, methods=["sendMessage"])
+        pressed = asyncio.create_task(ivan.press("start:v1", timeout=15))
+        for _ in range(100):  # until the bot's sendMessage was refused once
+            if (await h.client.stats())["faults"]["injected"].get("502"):
+                break
+            await asyncio.sleep(0.02)
+        await h.client.clear_faults(token=TOKEN)
+        events = await pressed
+        assert [t for t in texts(events) if "фамилию и имя" in t]
+        await asyncio.sleep(0.3)
+        asked = [m for m in await h.client.messages(3004) if "фамилию и имя" in (m.get("text") or "")]
+        assert len(asked) == 1
+    run(database_url, scenario)
+
+
 class CuttableProxy:
     """A TCP proxy in front of PostgreSQL that the test can cut (all connections dropped, port closed)."""
 

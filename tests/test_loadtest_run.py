@@ -59,6 +59,15 @@ def test_flood_control_429s_lose_nothing(tmp_path):
     _assert_nothing_lost(summary, stderr)
 
 
+def test_bot_api_server_errors_and_dropped_connections_lose_nothing(tmp_path):
+    _code, summary, stderr = loadtest(tmp_path / "r", "--users", "10", "--duration", "20s",
+                                      "--fault", "api-errors")
+    assert _checks(summary)["faults were injected"]["ok"], summary["fault"]
+    # 500/502 and dropped connections: the bot sends the reply again, so every step is answered.
+    assert summary["total"]["failures"] == 0, [s for s in summary["steps"] if s["failures"]]
+    _assert_nothing_lost(summary, stderr)
+
+
 def test_postgresql_restart_mid_run_loses_nothing(tmp_path):
     _code, summary, stderr = loadtest(tmp_path / "r", "--users", "10", "--duration", "20s", "--fault", "pg-restart")
     checks = _checks(summary)
