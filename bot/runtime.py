@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from telegram import Update
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, TelegramError
+from telegram.error import BadRequest, NetworkError, TelegramError
 from telegram.ext import ContextTypes
 
 from bot import botapi, metrics
@@ -212,6 +212,12 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     """The one error handler: log once with the update id, apologise to the person."""
     update_id = getattr(update, "update_id", None)
     metrics.updates.labels("error").inc()
+    if isinstance(context.error, NetworkError) and not isinstance(context.error, BadRequest):
+        # Telegram kept failing past bot.ratelimit's retries: an outage outside the bot, not a
+        # bug. What the turn wrote is committed; the reply is lost, and so would an apology be.
+        metrics.errors.labels("bot_api").inc()
+        log.warning("update %s: reply lost, the Bot API kept failing (%s)", update_id, context.error.message)
+        return
     metrics.errors.labels("handler").inc()
     log.error("update %s failed", update_id, exc_info=context.error)
     chat = getattr(update, "effective_chat", None)

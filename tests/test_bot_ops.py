@@ -19,6 +19,7 @@ import asyncpg
 import psutil
 from telegram import Update
 
+from bot import metrics, ratelimit
 from bot.app import _post_init, _post_shutdown, build_application
 from kbjuctl import localpg
 from tests.bot_harness import (
@@ -240,6 +241,31 @@ def test_a_reply_refused_once_by_a_bot_api_server_error_is_sent_again(database_u
         asked = [m for m in await h.client.messages(3004) if "фамилию и имя" in (m.get("text") or "")]
         assert len(asked) == 1
     run(database_url, scenario)
+
+
+def test_a_reply_lost_to_a_bot_api_outage_is_one_warning_not_a_traceback(database_url, caplog, monkeypatch):
+    """When Telegram keeps failing past the retries, that is an outage outside the bot, not a bug:
+    one warning line and a metric, no traceback, and the bot serves on when Telegram is back."""
+    monkeypatch.setattr(ratelimit, "NETWORK_BACKOFF", (0.05, 0.05, 0.05))
+
+    async def scenario(h):
+        ivan = h.person(3005)
+        await ivan.say("/start")
+        await h.client.set_faults(token=TOKEN, rate_502=1.0, methods=["sendMessage"])
+        before = metrics.errors.labels("bot_api")._value.get()
+        await h.client.press(3005, ivan.last_message()["message_id"], "start:v1")
+        for _ in range(100):
+            if metrics.errors.labels("bot_api")._value.get() > before:
+                break
+            await asyncio.sleep(0.05)
+        assert metrics.errors.labels("bot_api")._value.get() == before + 1
+        await h.client.clear_faults(token=TOKEN)
+        events = await ivan.say("Иванов Иван")  # the lost question was the name: the answer still counts
+        assert [t for t in texts(events) if "дата рождения" in t]
+    run(database_url, scenario)
+    assert not [r for r in caplog.records if r.exc_info]
+    lost = [r for r in caplog.records if "Bot API" in r.getMessage()]
+    assert len(lost) == 1 and lost[0].levelno == logging.WARNING, [r.getMessage() for r in lost]
 
 
 class CuttableProxy:
