@@ -160,6 +160,16 @@ def test_run_with_auto_migrate_off_refuses_an_outdated_schema_and_says_what_to_d
     assert "pending" in message and "kbjuctl db upgrade" in message and "Traceback" not in message
 
 
+async def _healthz_once_up(http: aiohttp.ClientSession, port: int) -> int | None:
+    """The webhook server's /healthz status, once it accepts connections (None if it never does)."""
+    for _ in range(50):
+        with contextlib.suppress(aiohttp.ClientError):
+            async with http.get(f"http://127.0.0.1:{port}/healthz") as r:
+                return r.status
+        await asyncio.sleep(0.1)
+    return None
+
+
 def test_webhook_rejects_a_missing_or_wrong_secret_and_serves_people(database_url):
     async def scenario(h):
         port = free_port()
@@ -169,12 +179,7 @@ def test_webhook_rejects_a_missing_or_wrong_secret_and_serves_people(database_ur
                                                 "chat": {"id": 5, "type": "private"},
                                                 "from": {"id": 5, "is_bot": False, "first_name": "X"}}}
         async with aiohttp.ClientSession() as http:
-            for _ in range(50):  # wait for the server
-                with contextlib.suppress(aiohttp.ClientError):
-                    async with http.get(f"http://127.0.0.1:{port}/healthz") as r:
-                        assert r.status == 200
-                        break
-                await asyncio.sleep(0.1)
+            assert await _healthz_once_up(http, port) == 200
             for headers in ({}, {"X-Telegram-Bot-Api-Secret-Token": "wrong"}):
                 async with http.post(url, json=forged, headers=headers) as r:
                     assert r.status == 403
@@ -199,11 +204,7 @@ def test_webhook_answers_400_to_a_body_that_is_not_an_update(database_url, caplo
         bodies = [b"[]", b"null", b'"update"', b"1", b"{}", b'{"update_id": "7"}', b'{"update_id": 7.5}',
                   b"\xff", b"{"]
         async with aiohttp.ClientSession() as http:
-            for _ in range(50):  # wait for the server
-                with contextlib.suppress(aiohttp.ClientError):
-                    async with http.get(f"http://127.0.0.1:{port}/healthz") as r:
-                        break
-                await asyncio.sleep(0.1)
+            assert await _healthz_once_up(http, port) == 200
             for body in bodies:
                 async with http.post(url, data=body, headers=headers) as r:
                     assert (body, r.status) == (body, 400)
