@@ -28,6 +28,7 @@ from bot.db import conversations
 from bot.db.pool import UNAVAILABLE_ERRORS, Pool, TurnConnection
 from bot.domain import texts
 from bot.flows.engine import Answer, Edit, Outcome, Photo, Reply, Send, Turn
+from bot.ratelimit import transient
 
 log = logging.getLogger(__name__)
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -212,7 +213,7 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     """The one error handler: log once with the update id, apologise to the person."""
     update_id = getattr(update, "update_id", None)
     metrics.updates.labels("error").inc()
-    if isinstance(context.error, NetworkError) and not isinstance(context.error, BadRequest):
+    if isinstance(context.error, NetworkError) and transient(context.error):
         # Telegram kept failing past bot.ratelimit's retries: an outage outside the bot, not a
         # bug. What the turn wrote is committed; the reply is lost, and so would an apology be.
         metrics.errors.labels("bot_api").inc()
