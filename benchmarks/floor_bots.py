@@ -76,8 +76,9 @@ async def raw_bot(api: str, token: str) -> None:
 async def ptb_bot(api: str, token: str) -> None:
     from telegram.ext import Application, TypeHandler
 
-    from bot import botapi, polling
-    from bot.request import make_request
+    from bot.transport import botapi, polling
+    from bot.transport.request import make_request
+    from bot.transport.updates import UPDATE_SLOTS
 
     async def handle(update, context) -> None:
         query = update.callback_query
@@ -89,7 +90,8 @@ async def ptb_bot(api: str, token: str) -> None:
     app = (Application.builder().token(token).base_url(f"{api}/bot")
            .request(make_request("aiohttp", pool_size=256))
            .get_updates_request(make_request("aiohttp", pool_size=2, read_timeout=20))
-           .concurrent_updates(256).updater(None).build())
+           .updater(None).build())
+    app.bot_data[UPDATE_SLOTS] = asyncio.Semaphore(256)
     app.add_handler(TypeHandler(object, handle))
     async with app:
         await app.start()

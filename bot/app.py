@@ -23,12 +23,15 @@ from bot.db import stats
 from bot.db.pool import create_pool
 from bot.domain.choices import CALLBACK_PATTERNS, CallbackKind
 from bot.logging import add_secret
-from bot.ratelimit import RateLimiter
-from bot.request import make_request
 from bot.runtime import BotContext, funnel_photo_path, on_error
+from bot.transport import polling
+from bot.transport import webhook as webhook_server
+from bot.transport.polling import POLL_TIMEOUT
+from bot.transport.ratelimit import RateLimiter
+from bot.transport.request import make_request
+from bot.transport.updates import UPDATE_SLOTS
 
 log = logging.getLogger(__name__)
-POLL_TIMEOUT = 10  # seconds getUpdates may hold the connection
 
 
 def register_handlers(app: Application) -> None:
@@ -51,7 +54,11 @@ def register_handlers(app: Application) -> None:
 
 def build_application(settings: Settings, *, backend: str | None = None, job_worker: bool = True,
                       max_send_rate: float | None = None) -> Application:
-    """An Application wired to our HTTP backend and rate limiter; resources open in post_init."""
+    """An Application wired to our HTTP backend and rate limiter; `open_resources` opens the rest.
+
+    The Application is never `start()`ed (our polling loop and webhook server call process_update),
+    so PTB's post_init/post_shutdown hooks and its concurrent_updates never run: the lifecycle is
+    `serve`'s, and bot.transport.updates bounds the updates handled at once."""
     token = settings.bot_token.get_secret_value()
     add_secret(token)
     if settings.webhook_secret:
@@ -70,12 +77,10 @@ def build_application(settings: Settings, *, backend: str | None = None, job_wor
         .request(requests[0])
         .get_updates_request(requests[1])
         .rate_limiter(RateLimiter(overall_per_second=max_send_rate))
-        .concurrent_updates(settings.concurrent_updates)
         .updater(None)  # our own polling loop and webhook server acknowledge after handling
-        .post_init(_post_init)
-        .post_shutdown(_post_shutdown)
         .build()
     )
+    app.bot_data[UPDATE_SLOTS] = asyncio.Semaphore(settings.concurrent_updates)
     app.bot_data["settings"] = settings
     app.bot_data["job_worker"] = job_worker
     app.bot_data["backend"] = backend
@@ -84,7 +89,8 @@ def build_application(settings: Settings, *, backend: str | None = None, job_wor
     return app
 
 
-async def _post_init(app: Application) -> None:
+async def open_resources(app: Application) -> None:
+    """The pool, the chart worker and the background loops, for as long as the bot serves."""
     settings: Settings = app.bot_data["settings"]
     pool = await create_pool(settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max,
                              statement_timeout_ms=settings.db_statement_timeout_ms)
@@ -115,7 +121,7 @@ async def _build_info(pool) -> None:
     metrics.build_info.labels(bot_version, schema).set(1)
 
 
-async def _post_shutdown(app: Application) -> None:
+async def close_resources(app: Application) -> None:
     ctx: BotContext | None = app.bot_data.get("kbju")
     if ctx is None:
         return
@@ -148,9 +154,6 @@ async def serve(settings: Settings, *, webhook: bool = False, host: str | None =
     import secrets
     import signal
 
-    from bot import polling
-    from bot import webhook as webhook_server
-
     stop = stop or asyncio.Event()
     if handle_signals:
         loop = asyncio.get_running_loop()
@@ -165,7 +168,7 @@ async def serve(settings: Settings, *, webhook: bool = False, host: str | None =
         raise
     metrics_server = metrics.start_server(settings.metrics_host, settings.metrics_port)
     try:
-        await _post_init(app)
+        await open_resources(app)
         _freeze_startup_heap()
         log.info("bot started (%s, %s backend)", "webhook" if webhook else "polling", app.bot_data["backend"])
         if webhook:
@@ -184,7 +187,7 @@ async def serve(settings: Settings, *, webhook: bool = False, host: str | None =
         else:
             await polling.poll(app, stop)
     finally:
-        await _post_shutdown(app)
+        await close_resources(app)
         await app.shutdown()
         if metrics_server is not None:
             await asyncio.to_thread(metrics_server.shutdown)  # waits for its serve loop's next poll

@@ -80,7 +80,7 @@ CACHE_SIZE = 512  # charts kept per process (~30-60 KB each)
 
 
 class ChartRenderer:
-    """Owns the worker process; created in post_init, closed in post_shutdown.
+    """Owns the worker process; created by bot.app.open_resources, closed by close_resources.
 
     A chart depends only on its points, so it is cached by them: a person who opens Progress
     again without a new measurement gets the same PNG without queueing behind other renders,

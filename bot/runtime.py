@@ -8,6 +8,7 @@ answered with "try again" without marking the update handled.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -21,14 +22,15 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, NetworkError, TelegramError
 from telegram.ext import ContextTypes
 
-from bot import botapi, metrics
+from bot import metrics
 from bot.charts import ChartRenderer
 from bot.config import Settings
 from bot.db import conversations
 from bot.db.pool import UNAVAILABLE_ERRORS, Pool, TurnConnection
 from bot.domain import texts
 from bot.flows.engine import Answer, Edit, Outcome, Photo, Reply, Send, Turn
-from bot.ratelimit import transient
+from bot.transport import botapi
+from bot.transport.ratelimit import transient
 
 log = logging.getLogger(__name__)
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -37,7 +39,7 @@ HTML = ParseMode.HTML  # every text of bot.domain.texts is Telegram HTML
 
 @dataclass
 class BotContext:
-    """Resources of a running bot, created in post_init and closed in post_shutdown."""
+    """Resources of a running bot, opened by bot.app.open_resources, closed by close_resources."""
 
     settings: Settings
     pool: Pool
@@ -214,7 +216,7 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     update_id = getattr(update, "update_id", None)
     metrics.updates.labels("error").inc()
     if isinstance(context.error, NetworkError) and transient(context.error):
-        # Telegram kept failing past bot.ratelimit's retries: an outage outside the bot, not a
+        # Telegram kept failing past bot.transport.ratelimit's retries: an outage outside the bot, not a
         # bug. What the turn wrote is committed; the reply is lost, and so would an apology be.
         metrics.errors.labels("bot_api").inc()
         log.warning("update %s: reply lost, the Bot API kept failing (%s)", update_id, context.error.message)
@@ -223,10 +225,8 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     log.error("update %s failed", update_id, exc_info=context.error)
     chat = getattr(update, "effective_chat", None)
     if chat is not None:
-        try:
+        with contextlib.suppress(TelegramError):
             await context.bot.send_message(chat.id, texts.GENERIC_ERROR, parse_mode=HTML)
-        except TelegramError:
-            pass
 
 
 def funnel_photo_path(settings: Settings) -> Path:

@@ -19,8 +19,9 @@ import asyncpg
 import psutil
 from telegram import Update
 
-from bot import metrics, ratelimit
-from bot.app import _post_init, _post_shutdown, build_application
+from bot import metrics
+from bot.app import build_application, close_resources, open_resources
+from bot.transport import ratelimit
 from kbjuctl import localpg
 from tests.bot_harness import (
     MAN,
@@ -353,12 +354,12 @@ async def _replicas(database_url: str, api_url: str, n: int = 2):
     apps = [build_application(settings, job_worker=False) for _ in range(n)]
     for app in apps:
         await app.initialize()
-        await _post_init(app)
+        await open_resources(app)
     try:
         yield apps
     finally:
         for app in apps:
-            await _post_shutdown(app)
+            await close_resources(app)
             await app.shutdown()
 
 
@@ -521,13 +522,13 @@ def test_time_zone_http_backend_and_send_rate_come_from_settings(database_url):
                                 bot_max_send_rate=0)
         app = build_application(settings, job_worker=False)
         await app.initialize()
-        await _post_init(app)
+        await open_resources(app)
         try:
             assert app.bot_data["backend"] == "httpx" and isinstance(app.bot.request.inner, HTTPXRequest)
             assert app.bot.rate_limiter.overall is None  # 0 turns the overall budget off
             assert app.bot_data["kbju"].tz.key == "Asia/Tokyo"
         finally:
-            await _post_shutdown(app)
+            await close_resources(app)
             await app.shutdown()
         default = build_application(bot_settings(database_url, h.url), job_worker=False)
         assert default.bot_data["backend"] == "aiohttp" and default.bot.rate_limiter.overall.rate == 30

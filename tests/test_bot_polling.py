@@ -7,7 +7,8 @@ import asyncio
 
 import asyncpg
 
-from bot.polling import Pipeline
+from bot.transport.polling import Pipeline
+from bot.transport.updates import UPDATE_SLOTS
 from tests.bot_harness import MAN, TOKEN, run, survey
 
 
@@ -17,6 +18,7 @@ class HeldApp:
     bot = None
 
     def __init__(self) -> None:
+        self.bot_data = {UPDATE_SLOTS: asyncio.Semaphore(256)}
         self.release: dict[int, asyncio.Event] = {}
         self.started: list[int] = []
 

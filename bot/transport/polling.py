@@ -20,17 +20,18 @@ re-reading a few updates is cheap, and the updates that arrived behind them must
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
 from telegram import Update
 from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, TelegramError, TimedOut
 
-from bot import botapi, metrics
-from bot.app import POLL_TIMEOUT
+from bot.transport import botapi
+from bot.transport.updates import ALLOWED_UPDATES, process, read_update
 
 log = logging.getLogger(__name__)
-ALLOWED_UPDATES = ["message", "callback_query"]
+POLL_TIMEOUT = 10  # seconds getUpdates may hold the connection
 LIMIT = 100  # the Bot API's maximum per getUpdates
 # Bot.get_updates would build an Update object for every update in an answer, most of them in
 # flight already: botapi.call returns the decoded JSON.
@@ -45,16 +46,6 @@ def _chat_id(update: Update) -> int | None:
         return chat.id
     user = update.effective_user
     return user.id if user is not None else None
-
-
-def read_update(data: dict[str, Any], bot) -> Update | None:
-    """The Update, or None (logged, counted) for one PTB cannot read, e.g. a field of a new shape."""
-    try:
-        return Update.de_json(data, bot)
-    except Exception as exc:  # noqa: BLE001 - whatever the library raises, one update must not stop polling
-        metrics.errors.labels("unreadable_update").inc()
-        log.error("update %s could not be read (%s: %s); skipped", data.get("update_id"), type(exc).__name__, exc)
-        return None
 
 
 class Pipeline:
@@ -116,7 +107,7 @@ class Pipeline:
         if previous is not None:
             await asyncio.wait([previous])  # the chat's earlier update first; its failure is its own
         try:
-            await self.app.process_update(update)
+            await process(self.app, update)
         except Exception:  # process_update reports handler errors itself; this is anything else
             log.exception("update %s failed outside its handlers", update.update_id)
 
@@ -204,7 +195,5 @@ async def poll(app, stop: asyncio.Event) -> None:
     await pipeline.drain()
     offset = pipeline.offset()
     if offset is not None:  # confirm what was finished so a restart does not see it again
-        try:
+        with contextlib.suppress(TelegramError):
             await _get_updates(app, offset, 0)
-        except TelegramError:
-            pass

@@ -14,7 +14,7 @@ import logging
 from aiohttp import web
 
 from bot.db.pool import ping
-from bot.polling import ALLOWED_UPDATES, read_update
+from bot.transport.updates import ALLOWED_UPDATES, process, read_update
 
 log = logging.getLogger(__name__)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
@@ -45,7 +45,7 @@ def build_web_app(app, path: str, secret: str) -> web.Application:
             return web.Response(status=400, text=BAD_UPDATE)
         update = read_update(data, app.bot)
         if update is not None:  # else logged and skipped: a 400 would make Telegram send it forever
-            await app.process_update(update)
+            await process(app, update)
         return web.Response(status=200)
 
     async def healthz(request: web.Request) -> web.Response:
