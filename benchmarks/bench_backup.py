@@ -113,7 +113,8 @@ def main() -> None:
         print(f"  bare pg_dump -Fc                      {fmt(bare_dump)}   "
               f"({archive.stat().st_size / 2**20:.1f} MiB archive)")
         print(f"  backup create (manifest, checksums)   {fmt(ours_dump)}   "
-              f"ratio {min(ours_dump) / min(bare_dump):.2f}x / {statistics.median(ours_dump) / statistics.median(bare_dump):.2f}x")
+              f"ratio {min(ours_dump) / min(bare_dump):.2f}x / "
+              f"{statistics.median(ours_dump) / statistics.median(bare_dump):.2f}x")
         print(f"  bare pg_restore                       {fmt(bare_restore)}")
         print(f"  backup restore (verify+restore+compare) {fmt(ours_restore)} "
               f"ratio {min(ours_restore) / min(bare_restore):.2f}x / "

@@ -34,10 +34,10 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.domain import choices
-from kbjuctl import localpg, migrations
-from tgstandin import people
-from tgstandin.server import BotApiStandin
+from bot.domain import choices  # noqa: E402 - after the sys.path line above
+from kbjuctl import localpg, migrations  # noqa: E402
+from tgstandin import people  # noqa: E402
+from tgstandin.server import BotApiStandin  # noqa: E402
 
 TOKEN = "123456789:AAEhBP0av28Sn3N9sRgFwhyUbmEr0qJ4hQk"
 OLD_BOT_UPDATES_PER_S = 406

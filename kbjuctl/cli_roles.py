@@ -96,7 +96,8 @@ def ensure_login_command(
     """Create a login role in a restricted group, or set its new password (rotation). Run as the owner."""
     password = os.environ.get(password_env, "")
     if not password:
-        raise BadInput(f"Set the password in the environment variable {password_env} (it is never taken as an argument).")
+        raise BadInput(f"Set the password in the environment variable {password_env} "
+                       "(it is never taken as an argument).")
     result = ensure_login(require_database_url(database_url), name, password, member_of)
     verb = "Created login role" if result.created else "Set a new password for"
     out.print(f"[green]{verb}[/] {result.name} (member of {result.member_of}: {GROUPS[result.member_of]}).")

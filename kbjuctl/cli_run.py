@@ -57,7 +57,8 @@ def serve_bot(settings, *, webhook: bool) -> None:
                               "belongs to.") from None
     except NetworkError as exc:  # TimedOut included: at startup (getMe), before any update was taken
         raise OperationFailed(f"Cannot reach the Bot API at {settings.telegram_api_url}: "
-                              f"{bot_logging.mask_secrets(str(exc))}. Check TELEGRAM_API_URL and the network.") from None
+                              f"{bot_logging.mask_secrets(str(exc))}. "
+                              "Check TELEGRAM_API_URL and the network.") from None
 
 
 def _install_uvloop() -> None:

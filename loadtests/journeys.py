@@ -209,7 +209,8 @@ class Journey:
         self.choose("frequency", prompt, answer("freq", frequency), expect=AT_MENU)
         self.journal.write(p.telegram_id, "measured", record=record)
         self.pending_then = None
-        p.body, p.steps, p.sport, p.frequency = Body(body.weight, body.waist, body.neck, body.hip), steps, sport, frequency
+        p.body = Body(body.weight, body.waist, body.neck, body.hip)
+        p.steps, p.sport, p.frequency = steps, sport, frequency
         self.flow = ""
 
     def food(self, menu: dict, has_saved: bool) -> None:

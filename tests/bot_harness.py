@@ -66,7 +66,7 @@ class BotHarness:
         return stop
 
     async def stop_bots(self) -> None:
-        for task, stop in self._bots:
+        for _task, stop in self._bots:
             stop.set()
         for task, _ in self._bots:
             with contextlib.suppress(asyncio.CancelledError):

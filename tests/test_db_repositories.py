@@ -82,7 +82,8 @@ def test_check_constraints_reject_out_of_domain_values(database_url, column, val
 def test_bodyfat_100_is_accepted_and_sex_is_checked(database_url):
     async def body(conn):
         await users.upsert_user(conn, 1, None, "Иванов", "Иван", "male", date(1990, 1, 1))
-        saved = await records.upsert_record(conn, 1, date(2024, 1, 1), Measurement(**{**_fields(MAN), "bodyfat": 100.0}))
+        saved = await records.upsert_record(conn, 1, date(2024, 1, 1),
+                                            Measurement(**{**_fields(MAN), "bodyfat": 100.0}))
         assert saved.bodyfat == 100.0
         with pytest.raises(asyncpg.CheckViolationError):
             await users.upsert_user(conn, 2, None, "Иванов", "Иван", "other", date(1990, 1, 1))

@@ -42,7 +42,8 @@ class TelegramHTML(HTMLParser):
 def visible(message: str) -> str:
     """The text Telegram shows (and counts), after checking the markup."""
     for entity in re.findall(r"&[^;\s]*;?", message):
-        assert entity in ("&lt;", "&gt;", "&amp;", "&quot;") or re.fullmatch(r"&#(x[0-9a-fA-F]+|[0-9]+);", entity), entity
+        assert entity in ("&lt;", "&gt;", "&amp;", "&quot;") \
+            or re.fullmatch(r"&#(x[0-9a-fA-F]+|[0-9]+);", entity), entity
     parser = TelegramHTML()
     parser.feed(message)
     parser.close()

@@ -104,7 +104,8 @@ def test_small_edge_cases_survive(small, database_url):
     assert 72.123456789 in weights and 70.30000000000001 in weights
     # text as stored, byte for byte; '' stays '' (not NULL)
     src = dict(_src(small, "SELECT id, likes_raw || '|' || dislikes_raw FROM user_food_preferences"))
-    dst = dict(_pg(database_url, "SELECT legacy_source_id, likes_raw || '|' || dislikes_raw FROM user_food_preferences"))
+    dst = dict(_pg(database_url,
+                   "SELECT legacy_source_id, likes_raw || '|' || dislikes_raw FROM user_food_preferences"))
     assert src == dst
     texts = "".join(src.values())
     for needle in ("\n\\.\n", "\n\\N\n", "C:\\Users", "\u200d"):
@@ -272,7 +273,7 @@ def test_digest_encoding_is_postgresqls_record_send(database_url):
             for table, table_rows in rows.items():
                 casts = ", ".join(f"${n + 1}::{types[oid]}" for n, (_, oid) in enumerate(DIGEST_COLUMNS[table]))
                 for row in table_rows:
-                    values = dict(zip(TARGET_COLUMNS[table], row), imported_at=run)
+                    values = dict(zip(TARGET_COLUMNS[table], row, strict=True), imported_at=run)
                     stored = await conn.fetchval(f"SELECT record_send(ROW({casts}))",
                                                  *(values[c] for c, _ in DIGEST_COLUMNS[table]))
                     assert encoders.encoder(table)(row) == stored, (table, row)

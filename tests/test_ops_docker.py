@@ -128,7 +128,8 @@ def test_the_bot_connects_as_its_own_role_and_migrations_and_backups_as_the_owne
     assert env["backup"]["DATABASE_URL"] == env["migrate"]["DATABASE_URL"]
     assert "ensure-login" in " ".join(rendered["services"]["migrate"]["command"])
     assert values["POSTGRES_PASSWORD"] == "" and "POSTGRES_PASSWORD" not in str(env["bot"])
-    assert f"//{values['MONITOR_DB_USER']}:" in rendered["services"]["postgres-exporter"]["environment"]["DATA_SOURCE_NAME"]
+    exporter_env = rendered["services"]["postgres-exporter"]["environment"]
+    assert f"//{values['MONITOR_DB_USER']}:" in exporter_env["DATA_SOURCE_NAME"]
 
 
 def test_backups_run_on_an_interval_with_retention(rendered):

@@ -55,7 +55,8 @@ def test_bot_role_reads_and_writes_rows_but_cannot_change_the_schema(database_ur
         assert conn.info.user == login_name
         conn.execute("INSERT INTO users (telegram_id, first_name) VALUES (1, 'Анна')")
         conn.execute("INSERT INTO user_records (telegram_id, date, weight, waist, neck, height, goal, steps, "
-                     "sport_type, sport_freq) VALUES (1, '2025-01-01', 60, 70, 32, 165, 'lean', '0-3000', 'none', '1-2')")
+                     "sport_type, sport_freq) "
+                     "VALUES (1, '2025-01-01', 60, 70, 32, 165, 'lean', '0-3000', 'none', '1-2')")
         conn.execute("UPDATE users SET last_name = 'Петрова' WHERE telegram_id = 1")
         assert conn.execute("SELECT last_name FROM users").fetchone() == ("Петрова",)
         conn.execute("INSERT INTO scheduled_jobs (kind, chat_id, run_at) VALUES ('funnel', 1, now())")

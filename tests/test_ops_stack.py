@@ -248,4 +248,5 @@ def test_dashboard_queries_return_the_bots_data_through_prometheus(stack, scrape
     wait_for("the /start update in Prometheus",
              lambda: (value('sum(kbju_updates_received_total{job="kbju-bot"})') or 0) >= 1, 15, stack.procs)
     assert value('max(kbju_build_info{job="kbju-bot"})') == 1
-    assert value('sum(pg_stat_database_numbackends{job="postgres"}) / max(pg_settings_max_connections{job="postgres"})') > 0
+    assert value('sum(pg_stat_database_numbackends{job="postgres"})'
+                 ' / max(pg_settings_max_connections{job="postgres"})') > 0

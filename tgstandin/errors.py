@@ -35,8 +35,10 @@ def too_many_requests(retry_after: int) -> ApiError:
 UNAUTHORIZED = ApiError(401, "Unauthorized")
 NOT_FOUND = ApiError(404, "Not Found")
 
-CONFLICT_WEBHOOK = "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first"
-CONFLICT_OTHER_POLL = "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"
+CONFLICT_WEBHOOK = ("Conflict: can't use getUpdates method while webhook is active; "
+                    "use deleteWebhook to delete the webhook first")
+CONFLICT_OTHER_POLL = ("Conflict: terminated by other getUpdates request; "
+                       "make sure that only one bot instance is running")
 
 # Texts of Telegram's "Bad Request: ..." errors the bot can realistically trigger.
 CHAT_NOT_FOUND = "chat not found"

@@ -6,6 +6,8 @@ Callback data is parsed only by bot.domain.choices.parse_callback; anything it d
 
 from __future__ import annotations
 
+import contextlib
+
 from telegram import Update
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
@@ -101,7 +103,5 @@ async def goal(update: Update, context: Context) -> None:
 
 async def outdated_button(update: Update, context: Context) -> None:
     """A button of an older bot version (or forged data): acknowledge, change nothing."""
-    try:
+    with contextlib.suppress(TelegramError):  # a press too old to answer: nothing else to do
         await update.callback_query.answer(texts.OUTDATED_BUTTON)
-    except TelegramError:  # a press too old to answer: nothing else to do
-        pass

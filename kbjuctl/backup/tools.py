@@ -38,7 +38,8 @@ def search_dirs(path_env: str | None = None) -> list[Path]:
     pg_config = shutil.which("pg_config", path=path_env)
     if pg_config:
         try:
-            bindir = subprocess.run([pg_config, "--bindir"], check=False, capture_output=True, text=True, timeout=10).stdout
+            bindir = subprocess.run([pg_config, "--bindir"], check=False, capture_output=True, text=True,
+                                    timeout=10).stdout
             if bindir.strip():
                 dirs.append(Path(bindir.strip()))
         except (OSError, subprocess.SubprocessError):

@@ -90,7 +90,10 @@ class BotApiFault(Fault):
 
     def after(self) -> None:
         stats = standin_call(f"{self.standin_url}/_standin/stats")
-        self.injected = stats.get("faults", {}).get("injected", stats.get("injected", {})) if isinstance(stats, dict) else {}
+        if isinstance(stats, dict):
+            self.injected = stats.get("faults", {}).get("injected", stats.get("injected", {}))
+        else:
+            self.injected = {}
         standin_call(f"{self.standin_url}/_standin/faults", "DELETE")
         self.note("bot api faults off", injected=self.injected)
 

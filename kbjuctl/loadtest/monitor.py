@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from dataclasses import dataclass, field
@@ -31,10 +32,8 @@ class ResourceMonitor:
         self._last_cpu: dict[str, tuple[float, float]] = {}
         for name, pid in self.pids.items():
             self.usage[name] = Usage()
-            try:
+            with contextlib.suppress(psutil.Error):
                 self._procs[name] = psutil.Process(pid)
-            except psutil.Error:
-                pass
 
     def start(self) -> ResourceMonitor:
         self._thread.start()
@@ -86,6 +85,7 @@ class ResourceMonitor:
             "peak_cpu_percent": round(max((u.peak_cpu_percent for u in self.usage.values()), default=0.0), 1),
             "mean_cpu_percent": round(100 * sum(u.cpu_seconds for u in self.usage.values()) / wall_s, 1)
             if wall_s > 0 else 0.0,
-            "per_replica": {n: {"peak_rss_mib": round(u.peak_rss_mib, 1), "peak_cpu_percent": round(u.peak_cpu_percent, 1),
+            "per_replica": {n: {"peak_rss_mib": round(u.peak_rss_mib, 1),
+                                "peak_cpu_percent": round(u.peak_cpu_percent, 1),
                                 "cpu_seconds": round(u.cpu_seconds, 1)} for n, u in self.usage.items()},
         }

@@ -3,6 +3,7 @@ mode and the round-robin front before them. Everything started here is stopped h
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -52,10 +53,8 @@ class EmbeddedPostgres:
         self._pg_ctl("-o", '-h ""', "-o", f"-k {self.socket_dir}", "-l", str(self.data_dir / "log"), "start")
 
     def remove(self) -> None:
-        try:
+        with contextlib.suppress(OperationFailed):
             self.stop()
-        except OperationFailed:
-            pass
         shutil.rmtree(self.data_dir, ignore_errors=True)
 
 

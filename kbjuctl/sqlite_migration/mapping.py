@@ -239,7 +239,7 @@ class FoodMapper:
 
 def original_json(columns: tuple[str, ...], row: tuple) -> str:
     """The whole source row as a JSON object: text as is, INTEGER and REAL as numbers (repr)."""
-    return json.dumps({c: _json_value(v) for c, v in zip(columns, row)}, ensure_ascii=False,
+    return json.dumps({c: _json_value(v) for c, v in zip(columns, row, strict=True)}, ensure_ascii=False,
                       allow_nan=False)
 
 

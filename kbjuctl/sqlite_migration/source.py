@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import sqlite3
 from collections.abc import Iterator
@@ -170,10 +171,8 @@ class SourceReader:
         if self._executor is not None:
             self._executor.shutdown(wait=True)  # the second connection closes before ours
             self._executor = None
-        try:
+        with contextlib.suppress(sqlite3.Error):
             self.conn.execute("ROLLBACK")
-        except sqlite3.Error:
-            pass
         self.conn.close()
 
     def __enter__(self) -> Self:

@@ -140,7 +140,7 @@ async def _verify_range(conn, source: SourceReader, result: Verification, counts
             if q is not None and q[0] == key:
                 quarantined.take()
                 counts.quarantined += 1
-                if json.loads(q[1]) != {c: _json_value(v) for c, v in zip(cols, row)}:
+                if json.loads(q[1]) != {c: _json_value(v) for c, v in zip(cols, row, strict=True)}:
                     result.mismatch(table, key, "quarantined row differs from the source row",
                                     source=_show(row), target=q[1])
                 continue
@@ -276,7 +276,7 @@ async def _compare_quarantine(conn, result: Verification, table: str, run_id: in
 def _differences(table: str, expected: tuple, actual: tuple) -> dict[str, dict[str, str]]:
     return {
         column: {"expected": repr(e), "target": repr(a)}
-        for column, e, a in zip(TARGET_COLUMNS[table], expected, actual)
+        for column, e, a in zip(TARGET_COLUMNS[table], expected, actual, strict=True)
         if e != a or type(e) is not type(a)
     }
 
