@@ -100,7 +100,7 @@ class TerminalChat:
             if not line:
                 continue
             if line.isdigit() and self.buttons and 1 <= int(line) <= len(self.buttons):
-                await self.client.press(USER_ID, self.button_message, self.buttons[int(line) - 1], strict=True)
+                await self.client.press(USER_ID, self.button_message, self.buttons[int(line) - 1], strict=False)
             else:
                 await self.client.send(USER_ID, line, first_name="Вы")
 

@@ -129,7 +129,7 @@ def test_double_tap_on_an_answer_is_handled_once(database_url):
         await survey(person, MAN, upto="sex")
         question = person.last_message()["message_id"]
         first = await h.client.press(2006, question, "s:v1:sex:male")
-        second = await h.client.press(2006, question, "s:v1:sex:female", strict=True)
+        second = await h.client.press(2006, question, "s:v1:sex:female", strict=False)
         events = await person.wait(expect=1)
         wanted = {first["callback_query_id"], second["callback_query_id"]}
         for _ in range(100):  # both presses are answered (the outdated one with a toast)
@@ -152,7 +152,7 @@ def test_old_forged_or_misplaced_buttons_get_the_outdated_toast_and_change_nothi
         person = h.person(2007)
         await survey(person, MAN, upto="sex")
         question = person.last_message()["message_id"]
-        presses = [await h.client.press(2007, question, data, strict=True)
+        presses = [await h.client.press(2007, question, data, strict=False)
                    for data in ("sex:v1:male", "s:v1:sex:robot", "menu:v1:data", "g:v1:lean", "s:v1:steps:0-3000")]
         wanted = {p["callback_query_id"] for p in presses}
         for _ in range(100):
