@@ -33,25 +33,25 @@ WITH claim AS (
 INSERT INTO conversations (chat_id, user_id)
 SELECT $2, $3 FROM claim
 ON CONFLICT (chat_id) DO UPDATE SET updated_at = now()
-RETURNING chat_id, user_id, flow, step, answers, prompt_message_id, version
+RETURNING chat_id, user_id, flow, step, answers, version
 """)
 
 LOCK = Query("conversation_lock", """
 INSERT INTO conversations (chat_id, user_id) VALUES ($1, $2)
 ON CONFLICT (chat_id) DO UPDATE SET updated_at = now()
-RETURNING chat_id, user_id, flow, step, answers, prompt_message_id, version
+RETURNING chat_id, user_id, flow, step, answers, version
 """)
 
 SAVE = Query("conversation_save", """
 UPDATE conversations
-SET flow = $2, step = $3, answers = $4, prompt_message_id = $5, version = version + 1, updated_at = now()
+SET flow = $2, step = $3, answers = $4, version = version + 1, updated_at = now()
 WHERE chat_id = $1
 RETURNING version
 """)
 
 READ = Query("conversation_read", """
 SELECT EXISTS (SELECT 1 FROM processed_updates WHERE update_id = $1) AS handled,
-       $2::bigint AS chat_id, $3::bigint AS user_id, c.flow, c.step, c.answers, c.prompt_message_id, c.version
+       $2::bigint AS chat_id, $3::bigint AS user_id, c.flow, c.step, c.answers, c.version
 FROM (VALUES (0)) AS one (x) LEFT JOIN conversations c ON c.chat_id = $2
 """)
 
@@ -59,14 +59,14 @@ FROM (VALUES (0)) AS one (x) LEFT JOIN conversations c ON c.chat_id = $2
 # a chat without a row gets one at version 1 (`read` reports a missing row as version 0).
 COMMIT_TURN = Query("conversation_commit_turn", """
 WITH saved AS (
-    INSERT INTO conversations AS c (chat_id, user_id, flow, step, answers, prompt_message_id, version)
-    VALUES ($1, $2, $3, $4, $5, $6, 1)
+    INSERT INTO conversations AS c (chat_id, user_id, flow, step, answers, version)
+    VALUES ($1, $2, $3, $4, $5, 1)
     ON CONFLICT (chat_id) DO UPDATE
-    SET flow = $3, step = $4, answers = $5, prompt_message_id = $6, version = c.version + 1, updated_at = now()
-    WHERE c.version = $7
+    SET flow = $3, step = $4, answers = $5, version = c.version + 1, updated_at = now()
+    WHERE c.version = $6
     RETURNING c.version
 ), claim AS (
-    INSERT INTO processed_updates (update_id) SELECT $8 FROM saved
+    INSERT INTO processed_updates (update_id) SELECT $7 FROM saved
     ON CONFLICT (update_id) DO NOTHING
     RETURNING update_id
 )
@@ -74,7 +74,7 @@ SELECT (SELECT version FROM saved) AS version, (SELECT count(*) FROM claim) AS c
 """)
 
 GET = Query("conversation_get", """
-SELECT chat_id, user_id, flow, step, answers, prompt_message_id, version FROM conversations WHERE chat_id = $1
+SELECT chat_id, user_id, flow, step, answers, version FROM conversations WHERE chat_id = $1
 """)
 
 
@@ -85,7 +85,6 @@ class Conversation:
     flow: str | None = None
     step: str | None = None
     answers: dict[str, Any] = field(default_factory=dict)
-    prompt_message_id: int | None = None
     version: int = 0
 
     @property
@@ -95,7 +94,7 @@ class Conversation:
 
 def _conversation(row) -> Conversation:
     return Conversation(row["chat_id"], row["user_id"], row["flow"], row["step"], dict(row["answers"] or {}),
-                        row["prompt_message_id"], row["version"])
+                        row["version"])
 
 
 async def read(conn: Connection, update_id: int, chat_id: int, user_id: int) -> Conversation | None:
@@ -110,11 +109,9 @@ async def read(conn: Connection, update_id: int, chat_id: int, user_id: int) -> 
 State = tuple[str | None, str | None, dict[str, Any]]  # (flow, step, answers)
 
 
-def _next_state(conv: Conversation, state: State | None) -> tuple[str | None, str | None, dict[str, Any], int | None]:
-    """(flow, step, answers, prompt_message_id) to write: a turn's new state, or None to keep it."""
-    if state is None:
-        return conv.flow, conv.step, conv.answers, conv.prompt_message_id
-    return (*state, None)
+def _next_state(conv: Conversation, state: State | None) -> State:
+    """(flow, step, answers) to write: a turn's new state, or the conversation as it was."""
+    return (conv.flow, conv.step, conv.answers) if state is None else state
 
 
 async def save_turn(conn: Connection, conv: Conversation, state: State | None) -> int:
@@ -151,11 +148,10 @@ async def get(conn: Connection, chat_id: int) -> Conversation | None:
     return _conversation(row) if row else None
 
 
-async def save(conn: Connection, chat_id: int, flow: str | None, step: str | None, answers: dict[str, Any],
-               prompt_message_id: int | None = None) -> int:
+async def save(conn: Connection, chat_id: int, flow: str | None, step: str | None, answers: dict[str, Any]) -> int:
     """Write the new state; returns the new version."""
-    return await fetchval(conn, SAVE, chat_id, flow, step, answers, prompt_message_id)
+    return await fetchval(conn, SAVE, chat_id, flow, step, answers)
 
 
 async def reset(conn: Connection, chat_id: int) -> None:
-    await execute(conn, SAVE, chat_id, None, None, {}, None)
+    await execute(conn, SAVE, chat_id, None, None, {})

@@ -33,10 +33,6 @@ UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.TooManyConnectionsError,
 )
 
-IntegrityError = asyncpg.IntegrityConstraintViolationError
-CheckViolation = asyncpg.CheckViolationError
-UniqueViolation = asyncpg.UniqueViolationError
-
 
 def is_unavailable(exc: BaseException) -> bool:
     return isinstance(exc, UNAVAILABLE_ERRORS)
