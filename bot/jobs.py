@@ -18,7 +18,7 @@ from bot import metrics
 from bot.db import jobs as job_repo
 from bot.db import stats, updates
 from bot.db.pool import UNAVAILABLE_ERRORS, record_pool_gauges
-from bot.flows.flows import funnel_photo
+from bot.flows.actions import funnel_photo
 from bot.runtime import BotContext, send_photo
 
 log = logging.getLogger(__name__)

@@ -29,7 +29,7 @@ from bot.db import conversations
 from bot.db.pool import UNAVAILABLE_ERRORS, Pool, TurnConnection
 from bot.domain import texts
 from bot.flows.engine import Answer, Edit, Outcome, Photo, Reply, Send, Turn
-from bot.transport import botapi
+from bot.transport import botapi, markup
 from bot.transport.ratelimit import transient
 
 log = logging.getLogger(__name__)
@@ -163,7 +163,7 @@ async def send_replies(context, ctx: BotContext, chat_id: int, query, replies: l
                 await _answer_quietly(query, reply.text)
         elif isinstance(reply, Send):
             await botapi.call(bot, "sendMessage", {"chat_id": chat_id, "text": reply.text, "parse_mode": HTML,
-                                                   "reply_markup": reply.markup})
+                                                   "reply_markup": markup.render(reply.markup)})
         elif isinstance(reply, Edit):
             try:  # no reply_markup: the keyboard is removed
                 await botapi.call(bot, "editMessageText", {"chat_id": chat_id, "message_id": reply.message_id,
@@ -180,17 +180,17 @@ async def send_photo(bot, ctx: BotContext, chat_id: int, photo: Photo) -> None:
     if photo.chart is not None:
         png = await ctx.charts.weight_chart(list(photo.chart))
         await bot.send_photo(chat_id, png, caption=photo.caption, parse_mode=HTML,
-                                 reply_markup=photo.markup)
+                                 reply_markup=markup.render(photo.markup))
         return
     if ctx.funnel_file_id is not None:
         try:
             await bot.send_photo(chat_id, ctx.funnel_file_id, caption=photo.caption, parse_mode=HTML,
-                                 reply_markup=photo.markup)
+                                 reply_markup=markup.render(photo.markup))
             return
         except BadRequest:
             ctx.funnel_file_id = None  # forgotten by the server: upload again
     sent = await bot.send_photo(chat_id, ctx.funnel_photo.read_bytes(), caption=photo.caption, parse_mode=HTML,
-                                reply_markup=photo.markup)
+                                reply_markup=markup.render(photo.markup))
     if sent.photo:
         ctx.funnel_file_id = sent.photo[-1].file_id
 

@@ -1,8 +1,11 @@
 """What one update does to a conversation: the Turn in, the Outcome (new state + replies) out.
 
-A step runs inside the update's transaction with the conversation row locked; it returns the
-state to write and the replies to send after commit. Replies are plain data so nothing is sent
-to Telegram while the row lock is held. Texts, codes and callback data come from bot.domain.
+A step reads through the turn's connection and returns the state to write and the replies to
+send; bot.runtime commits the state (its first write opens the turn's transaction, see
+bot.db.conversations for the optimistic and the locking way) and only then sends the replies.
+Replies and keyboards are plain data: nothing here knows python-telegram-bot, and nothing is
+sent to Telegram before the turn has committed. Texts, codes and callback data come from
+bot.domain.
 """
 
 from __future__ import annotations
@@ -11,10 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cache
-from pathlib import Path
 from typing import Any
-
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.db.conversations import Conversation
 from bot.db.pool import Connectable
@@ -22,12 +22,24 @@ from bot.domain import choices, texts
 from bot.domain.choices import CallbackAction, CallbackKind
 from bot.domain.validation import InvalidInput
 
-# --- replies --------------------------------------------------------------------------------
+# --- keyboards and replies ------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Button:
+    """An inline button: a press sends `callback_data` back, or it opens `url`."""
+
+    text: str
+    callback_data: str | None = None
+    url: str | None = None
+
+
+Keyboard = tuple[tuple[Button, ...], ...]  # rows of buttons; rendered by bot.transport.markup
+
 
 @dataclass(frozen=True)
 class Send:
     text: str  # Telegram HTML
-    markup: InlineKeyboardMarkup | None = None
+    markup: Keyboard | None = None
 
 
 @dataclass(frozen=True)
@@ -40,10 +52,11 @@ class Edit:
 
 @dataclass(frozen=True)
 class Photo:
+    """The funnel image, or (with `chart`) a progress chart rendered after commit."""
+
     caption: str
-    markup: InlineKeyboardMarkup | None = None
-    path: Path | None = None  # None: the funnel image
-    chart: tuple[tuple[date, float], ...] | None = None  # rendered after commit
+    markup: Keyboard | None = None
+    chart: tuple[tuple[date, float], ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -85,49 +98,51 @@ class Outcome:
 
 
 # --- keyboards ------------------------------------------------------------------------------
-# PTB's markup objects are immutable and every fixed keyboard is the same each time: built once.
+# Every fixed keyboard is the same each time: built once.
 
-def _rows(buttons: list[InlineKeyboardButton], per_row: int) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup([buttons[i:i + per_row] for i in range(0, len(buttons), per_row)])
+def _rows(buttons: list[Button], per_row: int) -> Keyboard:
+    return tuple(tuple(buttons[i:i + per_row]) for i in range(0, len(buttons), per_row))
 
 
 @cache
-def answer_keyboard(choice_field: str) -> InlineKeyboardMarkup:
+def answer_keyboard(choice_field: str) -> Keyboard:
     """The buttons of a survey/measurement question: s:v1:<field>:<code>."""
     choice_set = choices.CHOICE_SETS[choice_field]
-    buttons = [InlineKeyboardButton(c.label, callback_data=choices.build_answer(choice_field, c.code))
-               for c in choice_set]
+    buttons = [Button(c.label, callback_data=choices.build_answer(choice_field, c.code)) for c in choice_set]
     return _rows(buttons, 1 if choice_field == choices.GOAL.field else 2)
 
 
 @cache
-def goal_keyboard() -> InlineKeyboardMarkup:
+def goal_keyboard() -> Keyboard:
     """The goal-change buttons: g:v1:<goal>."""
-    return _rows([InlineKeyboardButton(c.label, callback_data=choices.build_goal(c.code))
-                  for c in choices.GOAL], 1)
+    return _rows([Button(c.label, callback_data=choices.build_goal(c.code)) for c in choices.GOAL], 1)
 
 
 @cache
-def menu_keyboard() -> InlineKeyboardMarkup:
-    return _rows([InlineKeyboardButton(label, callback_data=choices.build_menu(action))
+def menu_keyboard() -> Keyboard:
+    return _rows([Button(label, callback_data=choices.build_menu(action))
                   for action, label in texts.MENU_BUTTONS.items()], 2)
 
 
-@cache
-def food_keyboard() -> InlineKeyboardMarkup:
-    return _rows([InlineKeyboardButton(texts.FOOD_EDIT_BUTTON, callback_data=choices.build_food(choices.FOOD_EDIT)),
-                  InlineKeyboardButton(texts.FOOD_CANCEL_BUTTON,
-                                       callback_data=choices.build_food(choices.FOOD_CANCEL))], 2)
+def menu_message(text: str = texts.MENU_TITLE) -> Send:
+    """A message that carries the main menu (the end of every flow and menu action)."""
+    return Send(text, menu_keyboard())
 
 
 @cache
-def start_keyboard() -> InlineKeyboardMarkup:
-    return _rows([InlineKeyboardButton(texts.START_TEST_BUTTON, callback_data=choices.build_start())], 1)
+def food_keyboard() -> Keyboard:
+    return _rows([Button(texts.FOOD_EDIT_BUTTON, callback_data=choices.build_food(choices.FOOD_EDIT)),
+                  Button(texts.FOOD_CANCEL_BUTTON, callback_data=choices.build_food(choices.FOOD_CANCEL))], 2)
 
 
 @cache
-def url_keyboard(text: str, url: str) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup([[InlineKeyboardButton(text, url=url)]])
+def start_keyboard() -> Keyboard:
+    return _rows([Button(texts.START_TEST_BUTTON, callback_data=choices.build_start())], 1)
+
+
+@cache
+def url_keyboard(text: str, url: str) -> Keyboard:
+    return ((Button(text, url=url),),)
 
 
 # --- questions ------------------------------------------------------------------------------

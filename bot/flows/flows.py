@@ -11,24 +11,17 @@ from typing import Any
 
 from bot.db import food, jobs, records, users
 from bot.db.records import Measurement
-from bot.domain import DomainError, choices, formulas, progress, texts, validation
-from bot.domain.choices import CallbackAction, CallbackKind
+from bot.domain import choices, formulas, texts, validation
+from bot.domain.choices import CallbackKind
 from bot.domain.formulas import ImpossibleMeasurements, LeanGoalRefused
 from bot.flows.engine import (
-    Answer,
     Flow,
     Outcome,
-    Photo,
     Question,
     Send,
     Turn,
-    answer_choice,
-    answer_text,
-    food_keyboard,
     menu_keyboard,
-    start_flow,
-    start_keyboard,
-    url_keyboard,
+    menu_message,
 )
 
 SURVEY_FLOW = "survey"
@@ -136,7 +129,7 @@ async def _finish_measure(turn: Turn, a: dict[str, Any]) -> Outcome:
         record_date=saved.date, weight_kg=saved.weight, waist_cm=saved.waist, neck_cm=saved.neck,
         hip_cm=saved.hip, steps=saved.steps, sport_type=saved.sport_type, sport_freq=saved.sport_freq,
         body_fat=saved.bodyfat, updated=a.get("latest_date") == turn.today.isoformat())
-    return Outcome.idle(Send(text), _menu())
+    return Outcome.idle(Send(text), menu_message())
 
 
 MEASURE = Flow("measure", (
@@ -179,145 +172,3 @@ FOOD = Flow("food", (
 ), _finish_food)
 
 FLOWS: dict[str, Flow] = {f.name: f for f in (SURVEY, MEASURE, GOAL, FOOD)}
-
-
-# --- entry points called by the handlers ----------------------------------------------------
-
-def _menu(text: str = texts.MENU_TITLE) -> Send:
-    return Send(text, menu_keyboard())
-
-
-def funnel_photo(settings) -> Photo:
-    return Photo(texts.funnel_caption(settings.specialist_name),
-                 url_keyboard(texts.FUNNEL_BUTTON, settings.consultation_url))
-
-
-def _abandon_events(turn: Turn) -> list[str]:
-    return [f"survey_abandoned:{turn.conv.step}"] if turn.conv.flow == SURVEY_FLOW else []
-
-
-async def _registered(turn: Turn) -> bool:
-    """Done the survey. Someone imported without a measurement or a sex is offered it again
-    (their rows are kept; finishing it completes them)."""
-    user = await users.get_user(turn.conn, turn.user_id)
-    return user is not None and user.registered
-
-
-async def cmd_start(turn: Turn) -> Outcome:
-    events = _abandon_events(turn)
-    if await _registered(turn):
-        return Outcome.idle(_menu(texts.already_registered(turn.first_name)), events=events)
-    return Outcome.idle(Send(texts.welcome(turn.first_name), start_keyboard()), events=events)
-
-
-async def cmd_menu(turn: Turn) -> Outcome:
-    if not await _registered(turn):
-        return Outcome.idle(Send(texts.REGISTER_FIRST), events=_abandon_events(turn))
-    return Outcome.idle(_menu(), events=_abandon_events(turn))
-
-
-async def cmd_data(turn: Turn) -> Outcome:
-    return Outcome([funnel_photo(turn.settings)])
-
-
-async def cmd_cancel(turn: Turn) -> Outcome:
-    follow = _menu() if await _registered(turn) else Send(texts.REGISTER_FIRST)
-    if turn.conv.idle:
-        return Outcome([Send(texts.NOTHING_TO_CANCEL), follow])
-    return Outcome.idle(Send(texts.CANCELLED), follow, events=_abandon_events(turn))
-
-
-async def on_text(turn: Turn) -> Outcome:
-    if turn.conv.flow in FLOWS:
-        return await answer_text(turn, FLOWS[turn.conv.flow])
-    if await _registered(turn):
-        return Outcome([_menu(texts.UNKNOWN_TEXT)])
-    return Outcome([Send(texts.REGISTER_FIRST)])
-
-
-async def on_choice(turn: Turn, action: CallbackAction) -> Outcome:
-    """An answer button (s:v1:...) or a goal-change button (g:v1:...)."""
-    return await answer_choice(turn, FLOWS.get(turn.conv.flow or ""), action)
-
-
-async def on_start_survey(turn: Turn) -> Outcome:
-    if await _registered(turn):
-        return Outcome([Answer(), _menu(texts.already_registered(turn.first_name))])
-    if turn.conv.flow == SURVEY_FLOW:  # a second press of "start the test"
-        return Outcome([Answer(texts.OUTDATED_BUTTON)])
-    out = await start_flow(turn, SURVEY, lead=[Answer()])
-    out.events.append("survey_started")
-    return out
-
-
-async def on_food_button(turn: Turn, action: str) -> Outcome:
-    if turn.conv.flow != FOOD_VIEW:
-        return Outcome([Answer(texts.OUTDATED_BUTTON)])
-    if action == choices.FOOD_EDIT:
-        return await start_flow(turn, FOOD, lead=[Answer()])
-    return Outcome.idle(Answer(), _menu(texts.FOOD_KEPT))
-
-
-async def on_menu(turn: Turn, action: str) -> Outcome:
-    user = await users.get_user(turn.conn, turn.user_id)
-    if user is None or not user.registered:
-        return Outcome([Answer(), Send(texts.REGISTER_FIRST)])
-    events = _abandon_events(turn)
-    settings = turn.settings
-    if action == choices.MENU_CONSULT:
-        out = Outcome.idle(Answer(), Send(texts.consultation_message(settings.specialist_name,
-                                                                      settings.consultation_url),
-                                          url_keyboard(texts.CONSULT_BUTTON, settings.consultation_url)))
-    elif action == choices.MENU_FOOD:
-        saved = await food.get_food(turn.conn, turn.user_id)
-        if saved is None:
-            out = await start_flow(turn, FOOD, lead=[Answer()])
-        else:
-            out = Outcome([Answer(), Send(texts.food_preferences(saved.likes, saved.dislikes), food_keyboard())],
-                          (FOOD_VIEW, "choice", {}))
-    elif action == choices.MENU_PROGRESS:
-        out = await _progress(turn)
-    else:
-        latest = await records.latest_record(turn.conn, turn.user_id)
-        if latest is None:  # registered a moment ago, but the record is gone since (deleted by hand)
-            return Outcome([Answer(), Send(texts.REGISTER_FIRST)])
-        if action == choices.MENU_DATA:
-            out = Outcome.idle(Answer(), Send(_my_data(user, latest)), _menu())
-        elif action == choices.MENU_MEASURE:
-            carried = {"sex": user.sex, "height": latest.height, "goal": latest.goal,
-                       "legacy_goal": latest.legacy_goal, "latest_date": latest.date.isoformat()}
-            out = await start_flow(turn, MEASURE, carried, lead=[Answer()], intro=texts.MEASURE_INTRO)
-        else:  # MENU_GOAL
-            carried = {"bodyfat": _body_fat(user, latest), "current_goal": latest.goal, "record_id": latest.id,
-                       "weight": latest.weight, "steps": latest.steps, "sport": latest.sport_type}
-            out = await start_flow(turn, GOAL, carried, lead=[Answer()])
-    out.events.extend(events)
-    return out
-
-
-def _body_fat(user: users.User, r: records.Record) -> float | None:
-    """Recomputed from the record (the stored value for imported data the formula cannot take)."""
-    try:
-        return formulas.body_fat_percent(user.sex, r.height, r.waist, r.neck, r.hip)
-    except (DomainError, ValueError):
-        return r.bodyfat
-
-
-def _my_data(user: users.User, r: records.Record | None) -> str:
-    person = {"last_name": user.last_name, "first_name": user.first_name, "birth_date": user.date_of_birth,
-              "sex": user.sex}
-    if r is None:
-        return texts.my_data(**person)
-    return texts.my_data(**person, record_date=r.date, height_cm=r.height, steps=r.steps, sport_type=r.sport_type,
-                         sport_freq=r.sport_freq, weight_kg=r.weight, waist_cm=r.waist, neck_cm=r.neck,
-                         hip_cm=r.hip, goal=r.goal, body_fat=_body_fat(user, r))
-
-
-async def _progress(turn: Turn) -> Outcome:
-    history = await records.list_records(turn.conn, turn.user_id)
-    if len(history) < 2:
-        return Outcome.idle(Answer(), Send(texts.PROGRESS_NEED_MORE), _menu())
-    first, last = (progress.Measurement(r.date, r.weight, r.waist, r.neck, r.hip) for r in (history[0], history[-1]))
-    chart = tuple((r.date, r.weight) for r in history)
-    return Outcome.idle(Answer(), Send(progress.motivational_message(first, last)),
-                        Photo(texts.chart_caption(first.date, last.date, len(history)), chart=chart), _menu())

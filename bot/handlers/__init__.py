@@ -15,7 +15,7 @@ from telegram.ext import ContextTypes
 from bot import metrics
 from bot.domain import choices, texts
 from bot.domain.choices import CallbackAction, CallbackKind
-from bot.flows import flows
+from bot.flows import actions
 from bot.runtime import run_turn
 
 Context = ContextTypes.DEFAULT_TYPE
@@ -36,32 +36,32 @@ async def count_update(update: Update, context: Context) -> None:
 
 async def start(update: Update, context: Context) -> None:
     metrics.commands.labels("start").inc()
-    await run_turn(update, context, flows.cmd_start, "start")
+    await run_turn(update, context, actions.cmd_start, "start")
 
 
 async def menu(update: Update, context: Context) -> None:
     metrics.commands.labels("menu").inc()
-    await run_turn(update, context, flows.cmd_menu, "menu")
+    await run_turn(update, context, actions.cmd_menu, "menu")
 
 
 async def data(update: Update, context: Context) -> None:
     metrics.commands.labels("data").inc()
-    await run_turn(update, context, flows.cmd_data, "data")
+    await run_turn(update, context, actions.cmd_data, "data")
 
 
 async def cancel(update: Update, context: Context) -> None:
     metrics.commands.labels("cancel").inc()
-    await run_turn(update, context, flows.cmd_cancel, "cancel")
+    await run_turn(update, context, actions.cmd_cancel, "cancel")
 
 
 async def other_command(update: Update, context: Context) -> None:
     metrics.commands.labels("other").inc()
-    await run_turn(update, context, flows.on_text, "text")
+    await run_turn(update, context, actions.on_text, "text")
 
 
 async def text(update: Update, context: Context) -> None:
     """Any message that is not a command: an answer to the pending question, or a hint."""
-    await run_turn(update, context, flows.on_text, "text")
+    await run_turn(update, context, actions.on_text, "text")
 
 
 async def _pressed(update: Update, context: Context, kind: CallbackKind) -> CallbackAction | None:
@@ -76,29 +76,29 @@ async def _pressed(update: Update, context: Context, kind: CallbackKind) -> Call
 
 async def survey_start(update: Update, context: Context) -> None:
     if await _pressed(update, context, CallbackKind.START):
-        await run_turn(update, context, flows.on_start_survey, "survey_start")
+        await run_turn(update, context, actions.on_start_survey, "survey_start")
 
 
 async def menu_action(update: Update, context: Context) -> None:
     if action := await _pressed(update, context, CallbackKind.MENU):
-        await run_turn(update, context, lambda turn: flows.on_menu(turn, action.value), f"menu_{action.value}")
+        await run_turn(update, context, lambda turn: actions.on_menu(turn, action.value), f"menu_{action.value}")
 
 
 async def food_button(update: Update, context: Context) -> None:
     if action := await _pressed(update, context, CallbackKind.FOOD):
-        await run_turn(update, context, lambda turn: flows.on_food_button(turn, action.value), "food_view")
+        await run_turn(update, context, lambda turn: actions.on_food_button(turn, action.value), "food_view")
 
 
 async def answer(update: Update, context: Context) -> None:
     """An answer to a button question (s:v1:<field>:<code>)."""
     if action := await _pressed(update, context, CallbackKind.ANSWER):
-        await run_turn(update, context, lambda turn: flows.on_choice(turn, action), "choice")
+        await run_turn(update, context, lambda turn: actions.on_choice(turn, action), "choice")
 
 
 async def goal(update: Update, context: Context) -> None:
     """A goal-change button (g:v1:<goal>): the goal flow's only question."""
     if action := await _pressed(update, context, CallbackKind.GOAL):
-        await run_turn(update, context, lambda turn: flows.on_choice(turn, action), "choice")
+        await run_turn(update, context, lambda turn: actions.on_choice(turn, action), "choice")
 
 
 async def outdated_button(update: Update, context: Context) -> None:
