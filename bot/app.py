@@ -18,6 +18,7 @@ from telegram.ext import (
 
 from bot import handlers, jobs, metrics
 from bot.charts import ChartRenderer
+from bot.clock import Clock
 from bot.config import Settings
 from bot.db import stats
 from bot.db.pool import create_pool
@@ -53,7 +54,7 @@ def register_handlers(app: Application) -> None:
 
 
 def build_application(settings: Settings, *, backend: str | None = None, job_worker: bool = True,
-                      max_send_rate: float | None = None) -> Application:
+                      max_send_rate: float | None = None, clock: Clock | None = None) -> Application:
     """An Application wired to our HTTP backend and rate limiter; `open_resources` opens the rest.
 
     The Application is never `start()`ed (our polling loop and webhook server call process_update),
@@ -85,6 +86,7 @@ def build_application(settings: Settings, *, backend: str | None = None, job_wor
     app.bot_data["job_worker"] = job_worker
     app.bot_data["backend"] = backend
     app.bot_data["requests"] = requests
+    app.bot_data["clock"] = clock or Clock(ZoneInfo(settings.bot_timezone))
     register_handlers(app)
     return app
 
@@ -95,7 +97,7 @@ async def open_resources(app: Application) -> None:
     pool = await create_pool(settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max,
                              statement_timeout_ms=settings.db_statement_timeout_ms)
     charts = ChartRenderer()
-    ctx = BotContext(settings, pool, charts, ZoneInfo(settings.bot_timezone), funnel_photo_path(settings))
+    ctx = BotContext(settings, pool, charts, app.bot_data["clock"], funnel_photo_path(settings))
     app.bot_data["kbju"] = ctx
     warm = charts.warm_up()
     ctx.background.add(warm)
@@ -149,8 +151,9 @@ def _freeze_startup_heap() -> None:
 
 async def serve(settings: Settings, *, webhook: bool = False, host: str | None = None, port: int | None = None,
                 path: str | None = None, stop: asyncio.Event | None = None, backend: str | None = None,
-                handle_signals: bool = True) -> None:
-    """Run until `stop` is set (or SIGTERM/SIGINT): finish in-flight updates, close the pool, return."""
+                handle_signals: bool = True, clock: Clock | None = None) -> None:
+    """Run until `stop` is set (or SIGTERM/SIGINT): finish in-flight updates, close the pool, return.
+    `clock`: the sandbox's movable calendar (default: the real one in BOT_TIMEZONE)."""
     import secrets
     import signal
 
@@ -159,7 +162,7 @@ async def serve(settings: Settings, *, webhook: bool = False, host: str | None =
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-    app = build_application(settings, backend=backend)
+    app = build_application(settings, backend=backend, clock=clock)
     try:
         await app.initialize()  # getMe: the token and the Bot API server are checked here
     except Exception:

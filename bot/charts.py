@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import logging
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from datetime import date
@@ -30,6 +33,22 @@ def _exit_with_parent(parent_pid: int) -> None:
         os._exit(0)
 
     threading.Thread(target=watch, name="kbju-parent-watch", daemon=True).start()
+
+
+@contextlib.contextmanager
+def _worker_ignores_ctrl_c() -> Iterator[None]:
+    """Around a submit, which may start the worker: it inherits SIGINT ignored. Ctrl-C in a terminal
+    signals the whole foreground process group; the worker must leave its end to the bot (which
+    shuts the pool down) instead of dying with a KeyboardInterrupt traceback of its own. Its
+    initializer would come too late: a Ctrl-C during the worker's imports still reaches it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _warm() -> bool:
@@ -100,7 +119,8 @@ class ChartRenderer:
         return self._executor
 
     def warm_up(self) -> asyncio.Future:
-        return asyncio.get_running_loop().run_in_executor(self._pool(), _warm)
+        with _worker_ignores_ctrl_c():
+            return asyncio.get_running_loop().run_in_executor(self._pool(), _warm)
 
     async def weight_chart(self, points: list[tuple[date, float]]) -> bytes:
         executor = self._pool()
@@ -122,7 +142,8 @@ class ChartRenderer:
         key = tuple(points)
         future = self._cache.get(key)
         if future is None:
-            future = asyncio.get_running_loop().run_in_executor(executor, render_weight_chart, points)
+            with _worker_ignores_ctrl_c():
+                future = asyncio.get_running_loop().run_in_executor(executor, render_weight_chart, points)
             self._cache[key] = future
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)

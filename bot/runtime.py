@@ -13,7 +13,6 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -24,6 +23,7 @@ from telegram.ext import ContextTypes
 
 from bot import metrics
 from bot.charts import ChartRenderer
+from bot.clock import Clock
 from bot.config import Settings
 from bot.db import conversations
 from bot.db.pool import UNAVAILABLE_ERRORS, Pool, TurnConnection
@@ -44,13 +44,17 @@ class BotContext:
     settings: Settings
     pool: Pool
     charts: ChartRenderer
-    tz: ZoneInfo
+    clock: Clock  # the day a record belongs to; only the sandbox moves it
     funnel_photo: Path
     funnel_file_id: str | None = None  # Telegram's id of the uploaded image, reused after the first send
     background: set = field(default_factory=set)
 
+    @property
+    def tz(self) -> ZoneInfo:
+        return self.clock.tz
+
     def today(self):
-        return datetime.now(self.tz).date()
+        return self.clock.today()
 
 
 def get(context: ContextTypes.DEFAULT_TYPE) -> BotContext:

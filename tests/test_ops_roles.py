@@ -14,7 +14,7 @@ import typer
 from psycopg import errors
 from typer.testing import CliRunner
 
-from kbjuctl import cli_roles, cli_run, migrations
+from kbjuctl import cli_roles, migrations, serving
 from kbjuctl.errors import BadInput, OperationFailed
 
 
@@ -151,6 +151,6 @@ def test_the_bot_login_cannot_migrate_so_run_stops_and_names_the_command(databas
     cli_roles.ensure_login(database_url, login_name, password, "kbju_bot")
     newest = migrations.downgrade(database_url, 1)
     with pytest.raises(OperationFailed, match="cannot apply them") as info:
-        cli_run.ensure_schema(as_role(database_url, login_name, password), auto_migrate=True)
+        serving.ensure_schema(as_role(database_url, login_name, password), auto_migrate=True)
     assert "kbjuctl db upgrade" in str(info.value) and password not in str(info.value)
     assert [m.id for m in migrations.status(database_url) if not m.applied] == newest

@@ -1,0 +1,266 @@
+"""README command 1 in a pseudo-terminal: Ctrl-C and SIGTERM end everything, the sandbox's own
+`:` commands, a movable date that makes Progress possible in a minute, pictures kept per session."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pty
+import select
+import shutil
+import signal
+import sys
+import time
+from datetime import date, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import psutil
+import pytest
+
+from bot.clock import Clock
+from kbjuctl import localpg, sandbox
+from tests.bot_harness import kbjuctl_env
+
+
+class Terminal:
+    """`kbjuctl run` on a pseudo-terminal of its own, as a person starts it from a shell."""
+
+    def __init__(self, cwd: Path, env: dict[str, str], embedded_pg: Path | None = None) -> None:
+        self.embedded_pg = embedded_pg  # the embedded PostgreSQL's folder, when it runs one
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:  # the child: exec at once, nothing else
+            os.chdir(cwd)
+            os.execve(sys.executable, [sys.executable, "-m", "kbjuctl", "run"], env)
+        self.output = b""
+        self.cursor = 0  # expect() looks at what came after the previous match
+        self.exit_code: int | None = None
+
+    def _pump(self, seconds: float) -> bool:
+        """Read what arrives within `seconds`; False once the terminal is closed and read to its end."""
+        ready, _, _ = select.select([self.fd], [], [], seconds)
+        if ready:
+            try:
+                chunk = os.read(self.fd, 65536)
+            except OSError:  # EIO: the child's side is closed and everything was read
+                return False
+            self.output += chunk
+            return bool(chunk)
+        return True
+
+    @property
+    def text(self) -> str:
+        return self.output.decode(errors="replace")
+
+    def expect(self, wanted: str, timeout: float = 60) -> str:
+        """Wait until `wanted` appears after the previous match; returns the output up to it."""
+        deadline = time.monotonic() + timeout
+        encoded = wanted.encode()
+        while (found := self.output.find(encoded, self.cursor)) < 0:
+            assert time.monotonic() < deadline and self.poll() is None, f"never saw {wanted!r}:\n{self.text}"
+            self._pump(0.05)
+        seen = self.output[self.cursor:found + len(encoded)].decode(errors="replace")
+        self.cursor = found + len(encoded)
+        return seen
+
+    def type(self, line: str, then: str | None = None) -> str | None:
+        os.write(self.fd, line.encode() + b"\n")
+        return self.expect(then) if then else None
+
+    def press_ctrl_c(self) -> None:
+        os.write(self.fd, b"\x03")  # the terminal turns it into SIGINT for the foreground group
+
+    def poll(self) -> int | None:
+        if self.exit_code is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.exit_code = os.waitstatus_to_exitcode(status)
+        return self.exit_code
+
+    def wait(self, timeout: float) -> float:
+        """Seconds until it exited (fails after `timeout`), with all its output read: the terminal
+        is read to its end before the child is reaped."""
+        started = time.monotonic()
+        while self._pump(0.02) or self.poll() is None:
+            assert time.monotonic() - started < timeout, f"still running after {timeout} s:\n{self.text}"
+        return time.monotonic() - started
+
+    def processes(self) -> list[psutil.Process]:
+        """The sandbox and everything it started: its descendants (bot, chart worker, pg_ctl's
+        helpers) and the embedded PostgreSQL, which runs detached from it."""
+        found = [psutil.Process(self.pid), *psutil.Process(self.pid).children(recursive=True)]
+        pid_file = localpg.real_embedded_dir(self.embedded_pg) / "postmaster.pid" if self.embedded_pg else None
+        if pid_file is not None and pid_file.exists():
+            postmaster = psutil.Process(int(pid_file.read_text().split()[0]))
+            found += [postmaster, *postmaster.children(recursive=True)]
+        return found
+
+    def kill(self) -> None:
+        if self.poll() is None:
+            os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+        os.close(self.fd)
+
+
+def _alive(processes: list[psutil.Process]) -> list[str]:
+    alive = []
+    for process in processes:
+        try:
+            if process.is_running() and process.status() != psutil.STATUS_ZOMBIE:
+                alive.append(f"{process.pid} {' '.join(process.cmdline()[:3])}")
+        except psutil.NoSuchProcess:
+            pass
+    return alive
+
+
+PROMPT = "Ctrl-D or Ctrl-C quits."
+MENU = "[6] 💬 Консультация"  # the last button of the main menu
+WELCOME_BUTTON = "[1] 🚀 Пройти тест"
+
+
+def _register(term: Terminal) -> None:
+    """The whole survey in the terminal, as a person types it."""
+    term.type("/start", WELCOME_BUTTON)
+    term.type("1", "фамилию и имя")
+    term.type("Иванов Иван", "дата рождения")
+    term.type("15.06.1990", "[2] Женский")
+    term.type("1", "рост")  # Мужской
+    term.type("180", "вес")
+    term.type("85", "[5] 10 000+")
+    term.type("4", "[8] Командные")  # 8 000 – 10 000 steps
+    term.type("3", "[4] Ежедневно")  # running
+    term.type("2", "Обхват талии")  # 3-4 a week
+    term.type("95", "Обхват шеи")
+    term.type("42", "[3] Сухое тело")
+    term.type("1", MENU)  # healthy
+
+
+@pytest.fixture
+def embedded_sandbox(tmp_path):
+    """README command 1 exactly: no BOT_TOKEN, no DATABASE_URL, the embedded PostgreSQL in .kbju/pg."""
+    term = Terminal(tmp_path, kbjuctl_env(), embedded_pg=tmp_path / ".kbju" / "pg")
+    yield term
+    term.kill()
+    localpg.stop_embedded(term.embedded_pg)
+    shutil.rmtree(localpg.real_embedded_dir(term.embedded_pg), ignore_errors=True)
+
+
+def test_ctrl_c_ends_the_bot_the_embedded_postgresql_and_every_helper(embedded_sandbox):
+    term = embedded_sandbox
+    term.expect(PROMPT, timeout=180)
+    term.type("/start", WELCOME_BUTTON)  # the bot is up: its chart worker too (warmed at start)
+    started = term.processes()
+    assert len(started) >= 3, [p.cmdline() for p in started]  # the sandbox, its chart worker, PostgreSQL
+    term.press_ctrl_c()
+    took = term.wait(timeout=30)
+    print(f"\nCtrl-C to exit: {took:.2f} s ({os.cpu_count()} cores)")
+    after = term.output[term.cursor:].decode(errors="replace")
+    assert term.exit_code == 130, term.text
+    assert "Traceback" not in term.text and "KeyboardInterrupt" not in term.text, term.text
+    lines = [line for line in after.replace("\r", "").split("\n") if line.strip() and line.strip() != "^C"]
+    assert lines == ["Sandbox stopped: the bot, the stand-in, the embedded PostgreSQL are down."], after
+    time.sleep(0.5)
+    assert not _alive(started), _alive(started)
+
+
+def test_ctrl_c_while_the_embedded_postgresql_starts(embedded_sandbox):
+    term = embedded_sandbox
+    term.expect("Starting the embedded PostgreSQL", timeout=60)
+    time.sleep(0.3)
+    term.press_ctrl_c()
+    term.wait(timeout=60)
+    assert term.exit_code == 130, term.text
+    assert "Traceback" not in term.text, term.text
+    assert "Sandbox stopped" in term.text
+    time.sleep(0.5)
+    pid_file = localpg.real_embedded_dir(term.embedded_pg) / "postmaster.pid"
+    assert not pid_file.exists(), "the embedded PostgreSQL it was starting is still running"
+
+
+def test_sigterm_ends_the_sandbox_with_143(database_url, tmp_path):
+    term = Terminal(tmp_path, kbjuctl_env(DATABASE_URL=database_url))
+    try:
+        term.expect(PROMPT)
+        term.type("/start", WELCOME_BUTTON)
+        started = term.processes()
+        os.kill(term.pid, signal.SIGTERM)
+        term.wait(timeout=30)
+        assert term.exit_code == 143, term.text
+        assert "Traceback" not in term.text
+        assert "Sandbox stopped: the bot, the stand-in are down." in term.text
+        time.sleep(0.5)
+        assert not _alive(started), _alive(started)
+    finally:
+        term.kill()
+
+
+def test_date_command_moves_the_bots_day_so_progress_has_two_days(database_url, tmp_path):
+    """Register today, `:date` a week on, measure again: Progress compares the two days and draws
+    the chart; the sandbox's commands never reach the bot."""
+    term = Terminal(tmp_path, kbjuctl_env(DATABASE_URL=database_url))
+    try:
+        term.expect(PROMPT)
+        term.type(":help", ":date 2026-11-01")
+        term.type(":nonsense", "unknown command ':nonsense'")
+        term.type(":date 31.02.2026", "is not a date")
+        term.type(":date 2026-11-01", "the bot's today is now 01.11.2026")
+        _register(term)
+        term.type(":date 2026-11-08", "the bot's today is now 08.11.2026")
+        term.type("3", "Обхват талии")  # menu: new measurements
+        term.type("92", "Обхват шеи")
+        term.type("41", "вес")
+        term.type("84,5", "[5] 10 000+")
+        term.type("4", "[8] Командные")
+        term.type("3", "[4] Ежедневно")
+        saved = term.type("2", MENU)
+        assert "Замер сохранён</b> — 08.11.2026" in saved or "Замер сохранён — 08.11.2026" in saved, saved
+        progress = term.type("2", MENU)  # menu: progress
+        assert "01.11.2026 по 08.11.2026 (7 дней)" in progress, progress
+        assert "85 → 84,5 кг" in progress, progress
+        chart = Path(progress.split("[photo saved to ", 1)[1].split("]", 1)[0])
+        assert (tmp_path / chart).read_bytes().startswith(b"\x89PNG")
+        term.type(":date", "today is 08.11.2026 (moved")
+        term.type(":quit")
+        term.wait(timeout=30)
+        assert term.exit_code == 0, term.text
+        assert "Не совсем понял" not in term.text  # no `:` line ever reached the bot
+    finally:
+        term.kill()
+
+
+def test_pictures_of_two_sessions_never_overwrite_each_other(tmp_path):
+    clock = Clock(ZoneInfo("Europe/Moscow"))
+    first, second = sandbox.TerminalChat(None, clock, tmp_path), sandbox.TerminalChat(None, clock, tmp_path)
+    second.session = first.session  # two sessions started in the same second by the same pid
+    paths = [first.save_photo(b"first"), second.save_photo(b"second"), first.save_photo(b"third")]
+    assert len(set(paths)) == 3
+    assert [p.read_bytes() for p in paths] == [b"first", b"second", b"third"]
+    assert all(p.name.startswith(first.session) for p in paths)
+
+
+def test_the_clock_moves_only_when_asked():
+    clock = Clock(ZoneInfo("Asia/Tokyo"))
+    real = clock.today()
+    assert not clock.moved
+    clock.move_to(real + timedelta(days=10))
+    assert clock.today() == real + timedelta(days=10) and clock.moved
+    clock.move_to(date(2020, 2, 29))
+    assert clock.today() == date(2020, 2, 29)
+    clock.reset()
+    assert clock.today() == real and not clock.moved
+
+
+def test_lines_are_read_from_a_pipe_and_a_regular_file(tmp_path):
+    async def collect(stream) -> list[str]:
+        return [line async for line in sandbox.read_lines(stream)]
+
+    path = tmp_path / "input.txt"
+    path.write_text("/start\nпривет\r\n:quit", encoding="utf-8")
+    with path.open() as stream:
+        assert asyncio.run(collect(stream)) == ["/start", "привет", ":quit"]
+    read, write = os.pipe()
+    os.write(write, "один\nдва".encode())
+    os.close(write)
+    with os.fdopen(read) as stream:
+        assert asyncio.run(collect(stream)) == ["один", "два"]
+
