@@ -231,6 +231,26 @@ def test_format_number(value, expected):
     assert texts.format_number(value) == expected
 
 
+@pytest.mark.parametrize(
+    ("value", "digits", "expected"),
+    [(90.55, 1, "90,6"), (90.45, 1, "90,5"), (0.05, 1, "0,1"), (0.15, 1, "0,2"), (2.675, 2, "2,68"),
+     (1.005, 2, "1,01"), (-90.55, 1, "-90,6"), (99.95, 1, "100"), (90.549, 1, "90,5")],
+)
+def test_format_number_rounds_half_up_the_decimal_a_person_typed(value, digits, expected):
+    """The stored float is the shortest decimal that reads back as it (90.55 is 90.5499999… in
+    binary): that decimal is rounded half up, as a person would round it."""
+    assert texts.format_number(value, digits) == expected
+
+
+def test_a_change_is_the_difference_of_the_numbers_shown():
+    """90,04 → 90,16 shows as 90 → 90,2: the change shown is +0,2 (not the exact +0,12 → +0,1)."""
+    text = texts.progress_message(trend="stable", tier="short", first_date=date(2026, 1, 1),
+                                  last_date=date(2026, 1, 8), first_weight=90.04, last_weight=90.16,
+                                  first_waist=95.45, last_waist=95.0, first_neck=40.0, last_neck=40.0)
+    assert "Вес: 90 → 90,2 кг (+0,2 кг)" in text, text
+    assert "Талия: 95,5 → 95 см (−0,5 см)" in text, text
+
+
 def test_format_change_and_plural():
     assert texts.format_change(-2.5) == "−2,5" and texts.format_change(1) == "+1" and texts.format_change(0.01) == "0"
     forms = [texts.plural(n, "день", "дня", "дней") for n in (1, 2, 5, 11, 12, 14, 21, 22, 25, 101, 111)]

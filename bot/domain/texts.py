@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
 
 from bot.domain import choices
 
@@ -54,9 +55,17 @@ def format_date(day: date) -> str:
     return f"{day.day:02d}.{day.month:02d}.{day.year:04d}"
 
 
-def format_number(value: float, digits: int = 1) -> str:
-    """Russian decimal comma, at most `digits` decimals, no trailing zeros: 70.5 → "70,5", 180.0 → "180"."""
-    text = f"{round(value, digits):.{digits}f}"
+def rounded(value: float | Decimal, digits: int = 1) -> Decimal:
+    """`value` as a person rounds it: the shortest decimal that reads back as the stored float (what
+    was typed: 90.55, which binary holds as 90.5499999…), rounded half up to `digits` decimals."""
+    exact = value if isinstance(value, Decimal) else Decimal(repr(float(value)))
+    return exact.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
+
+
+def format_number(value: float | Decimal, digits: int = 1) -> str:
+    """Russian decimal comma, at most `digits` decimals (half up), no trailing zeros: 70.5 → "70,5",
+    180.0 → "180", 90.55 → "90,6". Every number a person reads goes through here."""
+    text = f"{rounded(value, digits):f}"
     if "." in text:
         text = text.rstrip("0").rstrip(".")
     if text in ("-0", ""):
@@ -64,12 +73,18 @@ def format_number(value: float, digits: int = 1) -> str:
     return text.replace(".", ",")
 
 
-def format_change(value: float, digits: int = 1) -> str:
+def format_change(value: float | Decimal, digits: int = 1) -> str:
     """A signed difference: "+1,5", "−2", "0"."""
     text = format_number(abs(value), digits)
     if text == "0":
         return "0"
     return ("+" if value > 0 else "−") + text
+
+
+def shown_change(first: float, last: float, digits: int = 1) -> Decimal:
+    """The change between two numbers as shown: the difference of their rounded values, so that
+    "90 → 90,2" reads "+0,2" whatever the hundredths were."""
+    return rounded(last, digits) - rounded(first, digits)
 
 
 def plural(n: int, one: str, few: str, many: str) -> str:
@@ -184,12 +199,22 @@ _FIELD_TITLES = {
 }
 
 
-def recorded_answer(field: str, code: str) -> str:
-    """The text an answered button question is edited to, e.g. "Пол: <b>Мужской</b> ✅"."""
+def _answer_line(field: str, code: str) -> str:
     title = _FIELD_TITLES.get(field, "Ответ")
     choice_set = choices.CHOICE_SETS.get(field)
     label = choice_set.label_or(code, NOT_SET) if choice_set else NOT_SET
-    return f"{title}: <b>{label}</b> ✅"
+    return f"{title}: <b>{label}</b>"
+
+
+def recorded_answer(field: str, code: str) -> str:
+    """The text an answered button question is edited to, e.g. "Пол: <b>Мужской</b> ✅"."""
+    return f"{_answer_line(field, code)} ✅"
+
+
+def refused_answer(field: str, code: str) -> str:
+    """The text a button question is edited to when its answer was not taken (the reason and the
+    question again follow), e.g. "Цель: <b>Сухое тело</b> — не подходит ❌"."""
+    return f"{_answer_line(field, code)} — не подходит ❌"
 
 
 def survey_summary(
@@ -412,7 +437,7 @@ def progress_message(
 ) -> str:
     """The motivational comparison of the first and the last record (see progress.motivational_message)."""
     days = (last_date - first_date).days
-    weight_change = last_weight - first_weight
+    weight_change = shown_change(first_weight, last_weight)
     line = _MOTIVATION.get((trend, tier), _MOTIVATION[("stable", "medium")])
     return (
         f"📊 <b>Ваш прогресс</b> с {format_date(first_date)} по {format_date(last_date)} "
@@ -420,9 +445,9 @@ def progress_message(
         f"⚖️ Вес: {format_number(first_weight)} → {format_number(last_weight)} кг "
         f"({format_change(weight_change)} кг)\n"
         f"📐 Талия: {format_number(first_waist)} → {format_number(last_waist)} см "
-        f"({format_change(last_waist - first_waist)} см)\n"
+        f"({format_change(shown_change(first_waist, last_waist))} см)\n"
         f"📐 Шея: {format_number(first_neck)} → {format_number(last_neck)} см "
-        f"({format_change(last_neck - first_neck)} см)\n\n"
+        f"({format_change(shown_change(first_neck, last_neck))} см)\n\n"
         + line.format(delta=format_number(abs(weight_change)))
     )
 
@@ -526,7 +551,7 @@ _FOOD_PART_LIMIT = 1800  # two parts and the framing stay far below the 4096 lim
 
 def food_preferences(likes: str, dislikes: str) -> str:
     """The saved preferences, shown with FOOD_EDIT_BUTTON / FOOD_CANCEL_BUTTON ('' dislikes: none)."""
-    shown_dislikes = escape(clip(dislikes, _FOOD_PART_LIMIT)) if dislikes else "<i>ничего</i>"
+    shown_dislikes = escape(clip(dislikes, _FOOD_PART_LIMIT)) if dislikes else "<i>ограничений нет</i>"
     return (
         "🥗 <b>Ваши пищевые предпочтения</b>\n\n"
         f"<b>Люблю:</b>\n{escape(clip(likes, _FOOD_PART_LIMIT))}\n\n"
@@ -537,9 +562,11 @@ def food_preferences(likes: str, dislikes: str) -> str:
 
 # --- Service messages ------------------------------------------------------------------------------
 
-CANCELLED = "Отменено 👌 Начатые ответы не сохранены. Меню — /menu"
-NOTHING_TO_CANCEL = "Сейчас нечего отменять 🙂 Меню — /menu"
-UNKNOWN_TEXT = "Не совсем понял вас 🤔 Откройте меню — /menu, или начните сначала — /start."
+# /cancel: what follows is the menu for a registered person, REGISTER_FIRST for anyone else.
+CANCELLED = "Отменено 👌 Начатые ответы не сохранены."
+NOTHING_TO_CANCEL = "Сейчас нечего отменять 🙂"
+# To a registered person only (the menu keyboard goes with it): /start would restart nothing.
+UNKNOWN_TEXT = "Не совсем понял вас 🤔 Выберите, что сделать, в меню ниже или откройте его командой /menu."
 REGISTER_FIRST = "Сначала пройдите короткий тест — это пара минут. Нажмите /start 🚀"
 DB_UNAVAILABLE = "⏳ Сервис временно недоступен. Попробуйте, пожалуйста, через минуту."
 GENERIC_ERROR = "😔 Что-то пошло не так. Попробуйте ещё раз — а если не выйдет, нажмите /start."

@@ -173,12 +173,26 @@ class Question:
 
 
 @dataclass(frozen=True)
+class Refusal:
+    """An answer the flow does not take: why (`message`), and the question asked again (`step`)
+    with the answers kept (`answers`)."""
+
+    message: str
+    step: str
+    answers: dict[str, Any]
+
+
+# Called after each answer with the answers so far (it may add values derived from them, e.g. the
+# body fat after the last measurement); a Refusal replaces the normal advance.
+Check = Callable[[Turn, dict[str, Any], str], Awaitable[Refusal | None]]
+
+
+@dataclass(frozen=True)
 class Flow:
     name: str
     questions: tuple[Question, ...]
     finish: Callable[[Turn, dict[str, Any]], Awaitable[Outcome]]
-    # Called after each answer; may return an Outcome that replaces the normal advance.
-    check: Callable[[Turn, Flow, dict[str, Any], str], Awaitable[Outcome | None]] | None = None
+    check: Check | None = None
 
     def question(self, step: str | None) -> Question | None:
         return next((q for q in self.questions if q.step == step), None)
@@ -188,9 +202,8 @@ class Flow:
         start = 0 if after is None else steps.index(after) + 1
         return next((q for q in self.questions[start:] if q.when(answers)), None)
 
-    def ask_again(self, step: str, answers: dict[str, Any], refusal: str) -> Outcome:
-        """The refusal, then `step` asked again with `answers` as the new state."""
-        return Outcome([Send(refusal), self.question(step).ask(answers)], (self.name, step, answers))
+    async def refusal(self, turn: Turn, answers: dict[str, Any], after: str) -> Refusal | None:
+        return None if self.check is None else await self.check(turn, answers, after)
 
 
 async def start_flow(turn: Turn, flow: Flow, answers: dict[str, Any] | None = None,
@@ -200,12 +213,12 @@ async def start_flow(turn: Turn, flow: Flow, answers: dict[str, Any] | None = No
     return Outcome([*(lead or []), first.ask(answers, intro)], (flow.name, first.step, answers))
 
 
-async def advance(turn: Turn, flow: Flow, answers: dict[str, Any], after: str, lead: list[Reply]) -> Outcome:
-    if flow.check is not None:
-        checked = await flow.check(turn, flow, answers, after)
-        if checked is not None:
-            checked.replies[:0] = lead
-            return checked
+async def advance(turn: Turn, flow: Flow, answers: dict[str, Any], after: str, lead: list[Reply],
+                  refusal: Refusal | None) -> Outcome:
+    if refusal is not None:  # the reason, then the question asked again
+        again = flow.question(refusal.step)
+        return Outcome([*lead, Send(refusal.message), again.ask(refusal.answers)],
+                       (flow.name, refusal.step, refusal.answers))
     nxt = flow.next_question(answers, after)
     if nxt is not None:
         return Outcome([*lead, nxt.ask(answers)], (flow.name, nxt.step, answers))
@@ -228,7 +241,8 @@ async def answer_text(turn: Turn, flow: Flow) -> Outcome:
         value = question.parse(turn.text, turn)
     except InvalidInput as exc:
         return Outcome([Send(exc.message), question.ask(answers)])
-    return await advance(turn, flow, {**answers, question.step: value}, question.step, [])
+    answers = {**answers, question.step: value}
+    return await advance(turn, flow, answers, question.step, [], await flow.refusal(turn, answers, question.step))
 
 
 async def answer_choice(turn: Turn, flow: Flow | None, action: CallbackAction) -> Outcome:
@@ -236,8 +250,10 @@ async def answer_choice(turn: Turn, flow: Flow | None, action: CallbackAction) -
     question = flow.question(turn.conv.step) if flow is not None else None
     if question is None or not question.accepts(action):
         return Outcome([Answer(texts.OUTDATED_BUTTON)])
-    lead: list[Reply] = [Answer()]
-    if turn.message_id is not None:
-        lead.append(Edit(turn.message_id, texts.recorded_answer(question.choice_field, action.value)))
     answers = {**turn.conv.answers, question.step: action.value}
-    return await advance(turn, flow, answers, question.step, lead)
+    refusal = await flow.refusal(turn, answers, question.step)
+    lead: list[Reply] = [Answer()]
+    if turn.message_id is not None:  # the question shows the answer, or that it was not taken
+        shown = texts.refused_answer if refusal is not None else texts.recorded_answer
+        lead.append(Edit(turn.message_id, shown(question.choice_field, action.value)))
+    return await advance(turn, flow, answers, question.step, lead, refusal)

@@ -18,6 +18,7 @@ from bot.flows.engine import (
     Flow,
     Outcome,
     Question,
+    Refusal,
     Send,
     Turn,
     menu_keyboard,
@@ -47,8 +48,9 @@ def _birth_date(text: str, turn: Turn) -> str:
 
 # --- checks after an answer -----------------------------------------------------------------
 
-async def _check_body(turn: Turn, flow: Flow, answers: dict[str, Any], after: str) -> Outcome | None:
-    """After the last tape measurement: impossible numbers are re-asked from the waist."""
+async def _check_body(turn: Turn, answers: dict[str, Any], after: str) -> Refusal | None:
+    """After the last tape measurement: the body fat is added to the answers, or impossible numbers
+    are asked again from the waist."""
     if after != ("hip" if _female(answers) else "neck"):
         return None
     try:
@@ -56,23 +58,22 @@ async def _check_body(turn: Turn, flow: Flow, answers: dict[str, Any], after: st
                                                        answers["neck"], answers.get("hip"))
     except ImpossibleMeasurements as exc:
         kept = {k: v for k, v in answers.items() if k not in ("waist", "neck", "hip", "bodyfat")}
-        return flow.ask_again("waist", kept, exc.message)
+        return Refusal(exc.message, "waist", kept)
     return None
 
 
-async def _check_goal(turn: Turn, flow: Flow, answers: dict[str, Any], after: str) -> Outcome | None:
+async def _check_goal(turn: Turn, answers: dict[str, Any], after: str) -> Refusal | None:
     if after != "goal":
         return None
     try:
         formulas.check_goal_allowed(answers["goal"], answers["bodyfat"])
     except LeanGoalRefused as exc:
-        answers.pop("goal")
-        return flow.ask_again("goal", answers, exc.message)
+        return Refusal(exc.message, "goal", {k: v for k, v in answers.items() if k != "goal"})
     return None
 
 
-async def _check_survey(turn: Turn, flow: Flow, answers: dict[str, Any], after: str) -> Outcome | None:
-    return await _check_body(turn, flow, answers, after) or await _check_goal(turn, flow, answers, after)
+async def _check_survey(turn: Turn, answers: dict[str, Any], after: str) -> Refusal | None:
+    return await _check_body(turn, answers, after) or await _check_goal(turn, answers, after)
 
 
 # --- registration survey --------------------------------------------------------------------
