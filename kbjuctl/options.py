@@ -30,3 +30,5 @@ def require_database_url(url: str | None) -> str:
         return check_database_url(url)
     except ValueError as exc:
         raise BadInput(f"--database-url: {exc}") from None
+
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Show what would be done; change nothing.")]

@@ -29,7 +29,7 @@ import psycopg
 import pytest
 import yaml
 
-from kbjuctl import cli_roles, localpg
+from kbjuctl import localpg, roles
 from tests.bot_harness import TOKEN, free_port, kbjuctl_env
 from tests.test_ops_monitoring import MONITORING, PROMETHEUS_SERIES, all_used_names, exposed_names, rule_exprs
 from tests.test_ops_roles import as_role
@@ -137,8 +137,8 @@ def stack(pg_admin_url, migrated_template, tmp_path_factory) -> Iterator[Stack]:
     owner_url = localpg.create_database(pg_admin_url, db_name, template=migrated_template)
     bot_login, monitor_login = (f"kbju_bot_s_{secrets.token_hex(3)}", f"kbju_mon_s_{secrets.token_hex(3)}")
     bot_password, monitor_password = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
-    cli_roles.ensure_login(owner_url, bot_login, bot_password, "kbju_bot")
-    cli_roles.ensure_login(owner_url, monitor_login, monitor_password, "pg_monitor")
+    roles.ensure_login(owner_url, bot_login, bot_password, "kbju_bot")
+    roles.ensure_login(owner_url, monitor_login, monitor_password, "pg_monitor")
     s = Stack(tmp)
     try:
         s.start("standin", [sys.executable, "-m", "tgstandin", "--port", str(s.ports["standin"])])

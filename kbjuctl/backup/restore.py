@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import time
-from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from psycopg import sql
 
-from kbjuctl import dburl
+from kbjuctl import dburl, roles
 from kbjuctl.backup import checksums, tools
 from kbjuctl.backup.archive import Backup, archive_problems, open_backup, plaintext, unreadable
 from kbjuctl.backup.db import connect, server_version
@@ -56,21 +55,12 @@ def checked_backup(path: Path) -> Backup:
     return backup
 
 
-# Server-wide group roles the schema grants to (sql/0004.roles.sql). Roles are not part of a
-# database dump, so a restore onto a new server would fail on the archive's GRANTs without them.
-GROUP_ROLES = ("kbju_bot",)
-
-
 def ensure_group_roles(url: str) -> None:
-    """Create the NOLOGIN group roles the archive's GRANTs name, when the server lacks them."""
-    from psycopg import errors
-
+    """Create the NOLOGIN group roles the archive's GRANTs name, when the server lacks them (roles
+    are not part of a dump: a restore onto a new server would fail on its GRANTs)."""
     with connect(url, autocommit=True) as conn:
-        for role in GROUP_ROLES:
-            if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone():
-                continue
-            with suppress(errors.DuplicateObject, errors.UniqueViolation):  # made concurrently
-                conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(role)))
+        for role in roles.SCHEMA_GROUPS:
+            roles.ensure_group_role(conn, role)
 
 
 def run_pg_restore(pg_restore: tools.Tool, archive: Path, url: str, *, single_transaction: bool,
