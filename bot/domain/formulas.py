@@ -9,6 +9,7 @@ from datetime import date
 from bot.domain import DomainError, choices, texts
 
 LEAN_MIN_BODY_FAT = 7.0  # percent; "lean" is refused below this
+BODY_FAT_MIN, BODY_FAT_MAX = 0.0, 100.0  # percent; the formula's result is clamped to this
 
 
 class ImpossibleMeasurements(DomainError):
@@ -60,7 +61,7 @@ def body_fat_percent(
         value = 163.205 * math.log10(girth) - 97.684 * math.log10(height_cm) - 78.387
     else:
         raise ValueError(f"unknown sex {sex!r}")
-    return round(min(100.0, max(0.0, value)), 1)
+    return round(min(BODY_FAT_MAX, max(BODY_FAT_MIN, value)), 1)
 
 
 def check_goal_allowed(goal: str | None, body_fat: float) -> None:

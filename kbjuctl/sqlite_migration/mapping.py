@@ -13,27 +13,51 @@ import re
 from collections import Counter
 from datetime import UTC, date, datetime
 
-GOAL = {"healthy": "healthy", "athletic": "athletic", "lean": "lean",
-        # DEV's fallback goal; its factor (1.00) is the one of healthy.
-        "maintain": "healthy"}
-STEPS = {
-    # survey button codes (canonical, but 10000-plus), and the measurement flow's first number
-    "0-3000": "0-3000", "3000-5000": "3000-5000", "5000-8000": "5000-8000", "8000-10000": "8000-10000",
-    "10000+": "10000+", "10000-plus": "10000+",
+from bot.domain import choices, formulas, validation
+
+# The canonical codes come from bot.domain.choices, so a code the bot gains (a sport type) is
+# migrated as itself, never reported "unmapped". Below: DEV's other spellings of them.
+GOAL_ALIASES = {"maintain": choices.HEALTHY}  # DEV's fallback goal; its factor (1.00) is healthy's
+STEPS_ALIASES = {
+    "10000-plus": "10000+",  # the survey's button code in DEV
+    # the measurement flow's first number
     "0": "0-3000", "3000": "3000-5000", "5000": "5000-8000", "8000": "8000-10000", "10000": "10000+",
 }
-SPORT_TYPE = {t: t for t in ("none", "walking", "running", "strength", "yoga", "swimming", "cycling", "team")}
-SPORT_FREQ = {
-    "1-2": "1-2", "3-4": "3-4", "5-6": "5-6", "daily": "daily",
+SPORT_TYPE_ALIASES: dict[str, str] = {}
+SPORT_FREQ_ALIASES = {
     "1": "1-2", "3": "3-4", "5": "5-6", "Ежедневно": "daily",
     # display texts the survey meant to store; harmless to accept
     "1-2 раза": "1-2", "3-4 раза": "3-4", "5-6 раз": "5-6",
 }
-SEX = frozenset({"male", "female"})
 
-# The schema's CHECK ranges (sql/0001.initial.sql), inclusive.
-RANGES = {"weight": (30.0, 300.0), "waist": (50.0, 200.0), "neck": (20.0, 100.0), "hip": (50.0, 200.0),
-          "height": (100, 250), "bodyfat": (0.0, 100.0)}
+
+def _translation(choice_set: choices.ChoiceSet, aliases: dict[str, str]) -> dict[str, str]:
+    unknown = {alias: code for alias, code in aliases.items() if code not in choice_set}
+    if unknown:
+        raise ValueError(f"aliases naming no {choice_set.field} code: {unknown}")
+    return {**{code: code for code in choice_set.codes}, **aliases}
+
+
+GOAL = _translation(choices.GOAL, GOAL_ALIASES)
+STEPS = _translation(choices.STEPS, STEPS_ALIASES)
+SPORT_TYPE = _translation(choices.SPORT_TYPE, SPORT_TYPE_ALIASES)
+SPORT_FREQ = _translation(choices.SPORT_FREQ, SPORT_FREQ_ALIASES)
+SEX = frozenset(choices.SEX.codes)
+
+# The bot's bounds, which are the schema's CHECK ranges (sql/0001.initial.sql), inclusive.
+RANGES = {"weight": (validation.WEIGHT_MIN, validation.WEIGHT_MAX),
+          "waist": (validation.WAIST_MIN, validation.WAIST_MAX),
+          "neck": (validation.NECK_MIN, validation.NECK_MAX),
+          "hip": (validation.HIP_MIN, validation.HIP_MAX),
+          "height": (validation.HEIGHT_MIN, validation.HEIGHT_MAX),
+          "bodyfat": (formulas.BODY_FAT_MIN, formulas.BODY_FAT_MAX)}
+# Unpacked for RecordMapper's hot loop.
+_WEIGHT_LO, _WEIGHT_HI = RANGES["weight"]
+_WAIST_LO, _WAIST_HI = RANGES["waist"]
+_NECK_LO, _NECK_HI = RANGES["neck"]
+_HIP_LO, _HIP_HI = RANGES["hip"]
+_HEIGHT_LO, _HEIGHT_HI = RANGES["height"]
+_BODYFAT_LO, _BODYFAT_HI = RANGES["bodyfat"]
 
 # The columns COPY writes. imported_at (the run's time, the same in every row) is not among them: it is
 # the column's DEFAULT for the duration of the load (target.default_imported_at), which spares
@@ -181,10 +205,12 @@ class RecordMapper:
         # One combined test for the common row; any doubt goes through the detailed checks below.
         if (parsed_day is None or canonical_goal is None or canonical_steps is None or canonical_type is None
                 or canonical_freq is None or type(weight) is not float or type(waist) is not float
-                or type(neck) is not float or type(height) is not int or not 30.0 <= weight <= 300.0
-                or not 50.0 <= waist <= 200.0 or not 20.0 <= neck <= 100.0 or not 100 <= height <= 250
-                or (hip is not None and (type(hip) is not float or not 50.0 <= hip <= 200.0))
-                or (bodyfat is not None and (type(bodyfat) is not float or not 0.0 <= bodyfat <= 100.0))
+                or type(neck) is not float or type(height) is not int or not _WEIGHT_LO <= weight <= _WEIGHT_HI
+                or not _WAIST_LO <= waist <= _WAIST_HI or not _NECK_LO <= neck <= _NECK_HI
+                or not _HEIGHT_LO <= height <= _HEIGHT_HI
+                or (hip is not None and (type(hip) is not float or not _HIP_LO <= hip <= _HIP_HI))
+                or (bodyfat is not None and (type(bodyfat) is not float
+                                             or not _BODYFAT_LO <= bodyfat <= _BODYFAT_HI))
                 or (multiplier is not None and type(multiplier) is not float)):
             return self._checked(row)
         return (telegram_id, parsed_day, weight, waist, neck, hip, height, canonical_goal, canonical_steps,
@@ -207,8 +233,8 @@ class RecordMapper:
             if height is None:
                 raise Reject("missing_value", "height is NULL")
             raise Reject("wrong_type", f"height is {type(height).__name__} {height!r}, not INTEGER")
-        if not 100 <= height <= 250:
-            raise Reject("out_of_range", f"height {height!r} outside 100..250")
+        if not _HEIGHT_LO <= height <= _HEIGHT_HI:
+            raise Reject("out_of_range", f"height {height!r} outside {_HEIGHT_LO}..{_HEIGHT_HI}")
         if multiplier is not None and type(multiplier) is not float:
             raise Reject("wrong_type", f"step_multiplier is {type(multiplier).__name__} {multiplier!r}, not REAL")
         return (telegram_id, parsed_day, weight, waist, neck, hip, height,

@@ -14,7 +14,7 @@ import time
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -61,6 +61,26 @@ class _Rollback(Exception):
     pass
 
 
+@dataclass
+class _Run:
+    """One migration run: what its steps share. `conn` is None for a dry run on the source alone;
+    `imported_at`, `run_id` and `existing` are known once the target was looked at."""
+
+    options: MigrationOptions
+    source: SourceReader
+    runner: pipeline.RangeRunner
+    report: MigrationReport
+    progress: Progress
+    conn: asyncpg.Connection | None = None
+    imported_at: datetime | None = None
+    run_id: int | None = None
+    existing: dict[str, set[int]] = field(default_factory=dict)  # source rows the target already holds
+
+    @property
+    def writes(self) -> bool:
+        return self.conn is not None and not self.options.dry_run
+
+
 def migrate_from_sqlite(options: MigrationOptions, progress: Progress | None = None) -> MigrationReport:
     """Run the migration; returns the report (status verification_failed: nothing was changed)."""
     if options.on_conflict not in ON_CONFLICT:
@@ -100,32 +120,30 @@ async def _migrate_source(options: MigrationOptions, progress: Progress) -> Migr
         for table in TABLES:
             report.counts[table].source = facts.counts[table]
         report.timings_s["read_source_facts"] = round(time.perf_counter() - started, 3)
-        if options.database_url is None:
-            with _runner(source) as runner:
-                loaded = await _load_all(None, source, runner, report, options, progress,
-                                         datetime.now().astimezone(), None, {})
-            loaded.close()
-            report.message = "Dry run on the source alone (no target given): conflicts were not checked."
-        else:
-            with _runner(source) as runner:
-                await _run_against_target(options, source, runner, report, progress)
+        with _runner(source) as runner:
+            run = _Run(options, source, runner, report, progress)
+            if options.database_url is None:
+                run.imported_at = datetime.now().astimezone()
+                (await _load_all(run)).close()
+                report.message = "Dry run on the source alone (no target given): conflicts were not checked."
+            else:
+                await _run_against_target(run)
     report.timings_s["total"] = round(time.perf_counter() - started, 3)
     return report
 
 
-async def _run_against_target(options: MigrationOptions, source: SourceReader, runner: pipeline.RangeRunner,
-                              report: MigrationReport, progress: Progress) -> None:
-    conn = await target.connect(options.database_url)
+async def _run_against_target(run: _Run) -> None:
+    run.conn = conn = await target.connect(run.options.database_url)
     try:
-        await target.check_schema(conn, options.database_url)
+        await target.check_schema(conn, run.options.database_url)
         try:
             async with conn.transaction():
                 await target.lock(conn)
-                done = await target.verified_run(conn, report.source_sha256)
+                done = await target.verified_run(conn, run.report.source_sha256)
                 if done is not None:
-                    await _verify_existing_run(conn, source, report, options, progress, done)
+                    await _verify_existing_run(run, done)
                 else:
-                    await _new_run(conn, source, runner, report, options, progress)
+                    await _new_run(run)
         except _Rollback:
             pass
     except asyncpg.PostgresError as exc:
@@ -137,36 +155,32 @@ async def _run_against_target(options: MigrationOptions, source: SourceReader, r
         await conn.close()
 
 
-async def _new_run(conn, source, runner: pipeline.RangeRunner, report: MigrationReport, options: MigrationOptions,
-                   progress) -> None:
+async def _new_run(run: _Run) -> None:
+    conn, source, report, options = run.conn, run.source, run.report, run.options
     source.start_row_checks(options.range_rows)  # in threads, while the target is prepared
     before = report.target_rows_before = await target.target_counts(conn)
-    existing: dict[str, set[int]] = {}
     if any(before.values()):
-        existing = await _existing_source_rows(conn, source, options.batch_size)
+        run.existing = await _existing_source_rows(conn, source, options.batch_size)
         if options.on_conflict == "fail":
-            overlap = sum(len(ids) for ids in existing.values())
+            overlap = sum(len(ids) for ids in run.existing.values())
             raise BadInput(
                 f"The target already holds data ({before['users']} users, {before['user_records']} records, "
                 f"{before['user_food_preferences']} food rows; {overlap} of them are rows of this source) "
                 "and --on-conflict is fail. Nothing was written. Use --on-conflict skip to keep the "
                 "existing rows and migrate the rest, or migrate into an empty database."
             )
-    imported_at = await conn.fetchval("SELECT now()")
+    imported_at = run.imported_at = await conn.fetchval("SELECT now()")
     report.imported_at = imported_at.isoformat()
-    run_id = None
-    if not options.dry_run:
-        run_id = await target.start_run(
-            conn, path=str(options.source_path.resolve()), sha256=report.source_sha256,
-            size=report.source_bytes, imported_at=imported_at, on_conflict=options.on_conflict,
-            tool_version=TOOL_VERSION)
-        report.run_id = run_id
     if options.dry_run:
-        (await _load_all(conn, source, runner, report, options, progress, imported_at, run_id, existing)).close()
+        (await _load_all(run)).close()
         raise _Rollback
+    run_id = run.run_id = report.run_id = await target.start_run(
+        conn, path=str(options.source_path.resolve()), sha256=report.source_sha256,
+        size=report.source_bytes, imported_at=imported_at, on_conflict=options.on_conflict,
+        tool_version=TOOL_VERSION)
     suspended = await target.suspend_constraints(conn)
     defaults = await target.default_imported_at(conn, TABLES, imported_at)
-    loaded = await _load_all(conn, source, runner, report, options, progress, imported_at, run_id, existing)
+    loaded = await _load_all(run)
     await target.restore_defaults(conn, defaults)
     try:
         started = time.perf_counter()
@@ -187,14 +201,15 @@ async def _new_run(conn, source, runner: pipeline.RangeRunner, report: Migration
     await target.finish_run(conn, run_id, _counts_json(report))
 
 
-async def _verify_existing_run(conn, source, report: MigrationReport, options, progress, done) -> None:
+async def _verify_existing_run(run: _Run, done) -> None:
     """The same file was migrated and verified before: verify again, write nothing."""
+    conn, source, report, options = run.conn, run.source, run.report, run.options
     report.status = ALREADY_MIGRATED
     report.run_id, imported_at = done["id"], done["imported_at"]
     report.imported_at = imported_at.isoformat()
     started = time.perf_counter()
     check = await verify(conn, source, run_id=report.run_id, imported_at=imported_at,
-                         batch_size=options.batch_size, progress=progress)
+                         batch_size=options.batch_size, progress=run.progress)
     report.timings_s["verify"] = round(time.perf_counter() - started, 3)
     report.quarantine = [
         {"table": t, "reason_code": code, "count": n, "example_source_ids": list(ids), "example_reason": reason}
@@ -267,29 +282,26 @@ def _runner(source: SourceReader) -> Iterator[pipeline.RangeRunner]:
         runner.close()
 
 
-async def _load_all(conn, source: SourceReader, runner: pipeline.RangeRunner, report: MigrationReport,
-                    options: MigrationOptions, progress: Progress, imported_at: datetime, run_id: int | None,
-                    existing: dict[str, set[int]]) -> _Loaded:
-    """COPY the three tables and their quarantine (conn None or dry run: only count)."""
-    source.start_row_checks(options.range_rows)  # on another core while the users load (if not yet)
+async def _load_all(run: _Run) -> _Loaded:
+    """COPY the three tables and their quarantine (no target or a dry run: only count)."""
+    run.source.start_row_checks(run.options.range_rows)  # on another core while the users load (if not yet)
     # The load makes millions of short-lived tuples and no reference cycles: the cyclic collector
     # would only walk them (~5 % of the load's time).
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return await _load_tables(conn, source, runner, report, options, progress, imported_at, run_id, existing)
+        return await _load_tables(run)
     finally:
         if collecting:
             gc.enable()
 
 
-async def _load_tables(conn, source: SourceReader, runner: pipeline.RangeRunner, report: MigrationReport,
-                       options: MigrationOptions, progress: Progress, imported_at: datetime, run_id: int | None,
-                       existing: dict[str, set[int]]) -> _Loaded:
+async def _load_tables(run: _Run) -> _Loaded:
+    conn, report, progress, imported_at = run.conn, run.report, run.progress, run.imported_at
     quarantine = QuarantineBuffer()
     unmapped = Unmapped()
     excluded_owners: dict[int, str] = {}  # user id -> reason code for that user's rows
-    write = conn is not None and not options.dry_run
+    write = run.writes
     # PostgreSQL reads each range back right after its COPY unless a trigger or rule could still
     # change its rows later in the load; then all of it is read back after the load.
     read_back_now = write and not await target.has_rewriters(conn, TABLES)
@@ -300,8 +312,7 @@ async def _load_tables(conn, source: SourceReader, runner: pipeline.RangeRunner,
             started = time.perf_counter()
             counts = report.counts[table]
             progress.start(table, counts.source)
-            tasks = _tasks(table, source, options, imported_at, write, excluded_owners, existing.get(table, set()))
-            async for result in runner.map(tasks):
+            async for result in run.runner.map(_tasks(run, table, excluded_owners)):
                 for source_id, reject, row in result.rejected:
                     quarantine.add(table, source_id, reject, row)
                     if table == "users":
@@ -325,23 +336,23 @@ async def _load_tables(conn, source: SourceReader, runner: pipeline.RangeRunner,
     started = time.perf_counter()
     if write:
         await target.copy_rows(conn, "migration_quarantine", target.QUARANTINE_COLUMNS,
-                               ((run_id, t, sid, code, text, original, imported_at)
+                               ((run.run_id, t, sid, code, text, original, imported_at)
                                 for t, sid, code, text, original in quarantine.rows()))
     report.timings_s["load quarantine"] = round(time.perf_counter() - started, 3)
     return _Loaded(digests, stored, quarantine)
 
 
-def _tasks(table: str, source: SourceReader, options: MigrationOptions, imported_at: datetime, write: bool,
-           excluded_owners: dict[int, str], existing: set[int]) -> Iterator[pipeline.RangeTask]:
+def _tasks(run: _Run, table: str, excluded_owners: dict[int, str]) -> Iterator[pipeline.RangeTask]:
     """The table's key ranges as units of work, each with the rejections that concern it."""
+    source = run.source
     owned = table != "users"
     orphans = frozenset(source.orphan_owners(table)) if owned else frozenset()
     duplicates = sorted(source.duplicate_ids(table)) if owned else []
-    existing_ids = sorted(existing)
+    existing_ids = sorted(run.existing.get(table, ()))
     excluded = dict(excluded_owners) if owned else {}
     for low, high in pipeline.key_ranges(source.key_boundaries(table)):
         yield pipeline.RangeTask(
-            table, low, high, imported_at, options.batch_size, write, orphans, excluded,
+            table, low, high, run.imported_at, run.options.batch_size, run.writes, orphans, excluded,
             frozenset(_within(duplicates, low, high)), frozenset(_within(existing_ids, low, high)))
 
 
