@@ -9,14 +9,16 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from kbjuctl.confirm import confirm
 from kbjuctl.console import err, out, print_json
-from kbjuctl.options import DatabaseUrl, JsonOutput, require_database_url
+from kbjuctl.options import DatabaseUrl, DryRun, JsonOutput, Yes, require_database_url
 
 app = typer.Typer(help="Backups of the PostgreSQL database: pg_dump archives with a checkable manifest.",
                   no_args_is_help=True)
 
-BackupDir = Annotated[Path | None, typer.Option("--dir", help="Folder holding the backups [env: BACKUP_DIR, "
-                                                "default ./backups].", show_default=False)]
+# Unset: BACKUP_DIR from .env too, else Settings' default (bot.config is imported only then).
+BackupDir = Annotated[Path | None, typer.Option("--dir", envvar="BACKUP_DIR", help="Folder holding the backups.",
+                                                show_default="./backups")]
 BackupPath = Annotated[Path, typer.Argument(help="A backup folder (or any file in it).", show_default=False)]
 Identity = Annotated[Path | None, typer.Option("--identity", help="age identity file (AGE-SECRET-KEY-1...) for "
                                                "an encrypted backup.", show_default=False)]
@@ -27,6 +29,16 @@ class _Bars:
 
     def __init__(self, bars: Progress):
         self._bars, self._tasks = bars, {}
+
+    def paused(self, ask):
+        """`ask` wrapped so that the bars stop while it talks to the person."""
+        def wrapped(*args):
+            self._bars.stop()
+            try:
+                ask(*args)
+            finally:
+                self._bars.start()
+        return wrapped
 
     def start(self, task: str, total: int | None = None) -> None:
         if task not in self._tasks:
@@ -69,10 +81,23 @@ def create(
     encrypt_to: Annotated[str | None, typer.Option("--encrypt-to", help="Encrypt the archive for this age "
                                                    "recipient (age1...) or recipients file.", show_default=False)]
     = None,
+    dry_run: DryRun = False,
     json_output: JsonOutput = False,
 ) -> None:
     """Write one backup (pg_dump custom archive + manifest) into DIR; its path is the last line printed."""
     url = require_database_url(database_url)
+    if dry_run:
+        planned = _backup().plan_backup(url, _backup_dir(backup_dir), encrypt_to)
+        if json_output:
+            print_json(planned.to_json())
+            return
+        rows = sum(planned.estimated_rows.values())
+        out.print(f"Would back up {planned.database} (PostgreSQL {planned.server_version}, schema "
+                  f"{planned.schema_version or '-'}: {len(planned.estimated_rows)} tables, ~{rows:,} rows) with "
+                  f"pg_dump {planned.pg_dump.version} into {planned.backup_dir}"
+                  + (f", encrypted for {planned.recipients} age recipient(s)" if planned.recipients else "") + ".",
+                  highlight=False)
+        return
     with (bars := _progress(json_output)):
         result = _backup().create_backup(url, _backup_dir(backup_dir), encrypt_to, _Bars(bars))
     if result.warning:
@@ -128,16 +153,27 @@ def restore(
     path: BackupPath,
     database_url: DatabaseUrl = None,
     force: Annotated[bool, typer.Option("--force", help="Restore even into a database that already has "
-                                        "tables; objects of the backup replace theirs.")] = False,
+                                        "tables; objects of the backup replace theirs (asked first).")] = False,
     identity: Identity = None,
+    dry_run: DryRun = False,
+    yes: Yes = False,
     json_output: JsonOutput = False,
 ) -> None:
     """Restore a backup (verified first, in one transaction), then compare every table with the manifest."""
     url = require_database_url(database_url)
     with (bars := _progress(json_output)):
-        result = _backup().restore_backup(path, url, force=force, identity=identity, progress=_Bars(bars))
+        progress = _Bars(bars)
+        approve = progress.paused(lambda what, details: confirm(what, details, yes=yes))
+        result = _backup().restore_backup(path, url, force=force, identity=identity, progress=progress,
+                                          dry_run=dry_run, approve=approve)
     if json_output:
         print_json(result.to_json())
+        return
+    if result.dry_run:
+        replaced = f", replacing {len(result.replaced)} existing table(s)" if result.replaced else ""
+        out.print(f"Would restore {result.path.name} ({len(result.tables)} tables, "
+                  f"{sum(t.rows for t in result.tables.values()):,} rows) into {result.target}{replaced} with "
+                  f"pg_restore {result.pg_restore.version}; the archive checks out.", highlight=False)
         return
     table = Table(title=f"Restored into {result.target}: every table matches the manifest")
     table.add_column("table")
@@ -180,10 +216,18 @@ def prune(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be deleted; delete nothing.")]
     = False,
     backup_dir: BackupDir = None,
+    yes: Yes = False,
     json_output: JsonOutput = False,
 ) -> None:
-    """Delete old backups (never the newest verified one) and interrupted leftovers."""
-    result = _backup().prune_backups(_backup_dir(backup_dir), keep_last, keep_daily, dry_run)
+    """Delete old backups (never the newest verified one) and interrupted leftovers (asked first)."""
+
+    def approve(planned) -> None:
+        confirm(f"Delete {len(planned.delete)} backup(s) and {len(planned.leftovers)} interrupted leftover(s); "
+                f"keep {len(planned.keep)}:",
+                [f"delete {path}" for path in planned.delete + planned.leftovers]
+                + [f"keep {name} ({', '.join(reasons)})" for name, reasons in sorted(planned.keep.items())], yes=yes)
+
+    result = _backup().prune_backups(_backup_dir(backup_dir), keep_last, keep_daily, dry_run, approve=approve)
     if json_output:
         print_json(result.to_json())
         return

@@ -10,9 +10,9 @@ from rich.table import Table
 
 from kbjuctl.console import err, out, print_json
 from kbjuctl.errors import BadInput, VerificationFailed
-from kbjuctl.loadtest.plan import FAULTS, Plan, parse_duration
+from kbjuctl.loadtest.plan import Fault, Plan, parse_duration
 from kbjuctl.loadtest.report import Summary
-from kbjuctl.options import JsonOutput
+from kbjuctl.options import DryRun, JsonOutput
 
 
 def _think(text: str) -> tuple[float, float]:
@@ -36,18 +36,18 @@ def loadtest(
                                                            "summary.json and logs.")] = Path("loadtest-report"),
     web: Annotated[bool, typer.Option("--web", help="Open Locust's web UI (http://127.0.0.1:8089) "
                                                     "instead of a headless run; Ctrl-C ends it.")] = False,
-    fault: Annotated[str | None, typer.Option(
-        "--fault", help=f"Inject a failure mid-run: {', '.join(FAULTS)}.", show_default=False)] = None,
+    fault: Annotated[Fault | None, typer.Option(
+        "--fault", help="Inject a failure mid-run (docs/load-testing.md, Faults).", show_default=False)] = None,
     database_url: Annotated[str | None, typer.Option(
         "--database-url", envvar="LOADTEST_DATABASE_URL",
-        help="Remote target only: the bot's database, read for the consistency check "
-             "[env: LOADTEST_DATABASE_URL].", show_default=False)] = None,
+        help="Remote target only: the bot's database, read for the consistency check.", show_default=False)] = None,
     bot_token: Annotated[str | None, typer.Option(
         "--bot-token", envvar="LOADTEST_BOT_TOKEN", help="Remote target only: the bot's token at the "
-        "stand-in, when it serves several bots [env: LOADTEST_BOT_TOKEN].", show_default=False)] = None,
+        "stand-in, when it serves several bots.", show_default=False)] = None,
     think: Annotated[str, typer.Option("--think", help="Think time between a person's answers, MIN,MAX "
                                                        "seconds.")] = "3,15",
     seed: Annotated[int, typer.Option("--seed", help="Random seed of the simulated people.")] = 1,
+    dry_run: DryRun = False,
     as_json: JsonOutput = False,
 ) -> None:
     """Load-test the bot with Locust: simulated people talk to it through the Bot API stand-in.
@@ -57,9 +57,20 @@ def loadtest(
     consistency check fails, 2 on bad input.
     """
     plan = Plan(users=users, spawn_rate=spawn_rate, duration_s=parse_duration(duration), replicas=replicas,
-                workers=workers, target=target, report_dir=report, web=web, fault=fault,
+                workers=workers, target=target, report_dir=report, web=web, fault=fault.value if fault else None,
                 database_url=database_url, think_s=_think(think), seed=seed).validate()
+    from kbjuctl.loadtest.locustrun import locust_command
     from kbjuctl.loadtest.service import run as run_loadtest  # Locust and the stack: only here
+
+    if dry_run:
+        locust = locust_command()
+        described = plan.describe()
+        if as_json:
+            print_json({"dry_run": True, "plan": described, "locust": locust[0]})
+        else:
+            out.print(f"Would run Locust ({locust[0]}): " + ", ".join(f"{k} {v}" for k, v in described.items()),
+                      highlight=False, markup=False)
+        return
 
     summary = run_loadtest(plan, progress=lambda message: err.print(f"[dim]{message}[/]", highlight=False),
                            bot_token=bot_token)

@@ -18,10 +18,10 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from kbjuctl.console import err, out
-from kbjuctl.errors import BadInput, VerificationFailed
-from kbjuctl.options import DatabaseUrl, require_database_url
-from kbjuctl.sqlite_migration import MigrationOptions, MigrationReport
+from kbjuctl.console import err, out, print_json
+from kbjuctl.errors import VerificationFailed
+from kbjuctl.options import DatabaseUrl, JsonOutput, require_database_url
+from kbjuctl.sqlite_migration import MigrationOptions, MigrationReport, OnConflict
 from kbjuctl.sqlite_migration import migrate_from_sqlite as run_migration
 
 
@@ -53,9 +53,10 @@ def migrate_from_sqlite(
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Rows read per batch.")] = 10_000,
     report_file: Annotated[Path | None, typer.Option("--report", help="Also write the report as JSON here.",
                                                      show_default=False)] = None,
-    on_conflict: Annotated[str, typer.Option("--on-conflict", help="fail: stop if the target already holds "
-                                             "data; skip: keep existing rows, quarantine the source's copies.")]
-    = "fail",
+    on_conflict: Annotated[OnConflict, typer.Option("--on-conflict", help="fail: stop if the target already "
+                                                    "holds data; skip: keep existing rows, quarantine the source's "
+                                                    "copies.")] = OnConflict.FAIL,
+    as_json: JsonOutput = False,
 ) -> None:
     """Move a DEV SQLite database into PostgreSQL, verified row by row, in one transaction.
 
@@ -63,16 +64,18 @@ def migrate_from_sqlite(
     left unmapped (see the report); 1 verification failed (the target is unchanged); 2 bad input.
     """
     url = database_url if (dry_run and not database_url) else require_database_url(database_url)
-    if on_conflict not in ("fail", "skip"):
-        raise BadInput(f"--on-conflict must be fail or skip, not {on_conflict!r}.")
-    options = MigrationOptions(sqlite_path, url, dry_run=dry_run, batch_size=batch_size, on_conflict=on_conflict)
+    options = MigrationOptions(sqlite_path, url, dry_run=dry_run, batch_size=batch_size,
+                               on_conflict=on_conflict.value)
     bars = Progress(TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(), _RowsPerSecond(),
-                    TimeElapsedColumn(), console=err, transient=False)
+                    TimeElapsedColumn(), console=err, transient=False, disable=as_json)
     with bars:
         report = run_migration(options, _RichProgress(bars))
     if report_file is not None:
         report_file.write_text(json.dumps(report.to_json(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    _render(report)
+    if as_json:
+        print_json(report.to_json())
+    else:
+        _render(report)
     if report.exit_code == 1:
         examples = "\n".join(f"  {m['table']} {m['source_id']}: {m['kind']}"
                              + (f" {m['columns']}" if "columns" in m else "") for m in report.mismatches[:5])

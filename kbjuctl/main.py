@@ -17,7 +17,9 @@ app = typer.Typer(
     help="Operate the KBJU platform: the bot, its database, migrations, backups and load tests.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    rich_markup_mode="rich",
+    # Help texts are plain text: rich markup swallowed anything in square brackets ("[env: ...]").
+    rich_markup_mode=None,
+    context_settings={"max_content_width": 120},
 )
 _debug = {"on": False}
 

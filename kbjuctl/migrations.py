@@ -6,7 +6,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from kbjuctl import dburl
@@ -30,7 +30,11 @@ def sql_dir() -> Path:
 class MigrationState:
     id: str
     applied: bool
-    applied_at: datetime | None
+    applied_at: datetime | None  # aware, UTC
+
+    def to_json(self) -> dict:
+        return {"id": self.id, "applied": self.applied,
+                "applied_at": self.applied_at.isoformat() if self.applied_at else None}
 
 
 @contextmanager
@@ -88,7 +92,7 @@ def _applied_at(backend) -> dict[str, datetime]:
     table = backend.migration_table
     try:
         cursor = backend.execute(f"SELECT migration_id, applied_at_utc FROM {table}")
-        return {row[0]: row[1] for row in cursor.fetchall()}
+        return {row[0]: row[1].replace(tzinfo=UTC) for row in cursor.fetchall()}  # yoyo writes naive UTC
     except psycopg.errors.UndefinedTable:  # a database that never saw a migration
         backend.rollback()
         return {}
@@ -117,18 +121,60 @@ def upgrade(url: str) -> list[str]:
         return [m.id for m in pending]
 
 
-def downgrade(url: str, steps: int | None) -> list[str]:
-    """Roll back the newest `steps` applied migrations (None: all); returns their ids."""
+def pending(url: str) -> list[str]:
+    """The ids `upgrade` would apply now, oldest first."""
+    return [m.id for m in status(url) if not m.applied]
+
+
+def downgrade_plan(url: str, steps: int | None) -> list[MigrationState]:
+    """What `downgrade(url, steps)` would roll back now, newest first."""
+    applied = [m for m in reversed(status(url)) if m.applied]
+    return applied if steps is None else applied[:steps]
+
+
+def downgrade(url: str, steps: int | None, expected: list[str] | None = None) -> list[str]:
+    """Roll back the newest `steps` applied migrations (None: all); returns their ids, newest first.
+    `expected`: the ids a person agreed to roll back; if the database changed since, nothing is done."""
     with _backend(url) as backend, _locked(backend):
         applied = backend.to_rollback(_migrations())  # newest first
         chosen = applied if steps is None else applied[:steps]
+        if expected is not None and [m.id for m in chosen] != expected:
+            raise OperationFailed("The applied migrations changed since the plan was shown (another upgrade or "
+                                  "downgrade ran): nothing was rolled back. Run the command again.")
         backend.rollback_migrations(chosen)
         return [m.id for m in chosen]
 
 
-def break_lock(url: str) -> None:
+@dataclass(frozen=True)
+class Lock:
+    pid: int  # of the process that took it, on the machine where it ran
+    since: datetime | None  # aware, UTC
+
+    def to_json(self) -> dict:
+        return {"pid": self.pid, "since": self.since.isoformat() if self.since else None}
+
+
+def lock_holder(url: str) -> Lock | None:
+    """The migration lock as yoyo holds it (its table yoyo_lock), or None when nobody holds it."""
+    import psycopg
+
     with _backend(url) as backend:
-        backend.break_lock()
+        try:
+            row = backend.execute(f"SELECT pid, ctime FROM {backend.lock_table_quoted}").fetchone()
+        except psycopg.errors.UndefinedTable:  # no migration ever ran here
+            backend.rollback()
+            return None
+        backend.rollback()
+    return None if row is None else Lock(row[0], row[1].replace(tzinfo=UTC) if row[1] else None)
+
+
+def break_lock(url: str) -> Lock | None:
+    """Remove the migration lock; returns what it was (None: there was none)."""
+    held = lock_holder(url)
+    if held is not None:
+        with _backend(url) as backend:
+            backend.break_lock()
+    return held
 
 
 def current_version(url: str) -> str | None:

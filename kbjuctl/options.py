@@ -1,4 +1,8 @@
-"""Options shared by several commands, declared once so --help documents them the same way."""
+"""Options shared by several commands, declared once so --help documents them the same way.
+
+Help texts are plain text (kbjuctl.main turns rich markup off): square brackets and the like
+show as written. An option read from the environment declares `envvar=`, and --help shows it.
+"""
 
 from __future__ import annotations
 
@@ -14,12 +18,16 @@ DatabaseUrl = Annotated[
     typer.Option(
         "--database-url",
         envvar="DATABASE_URL",
-        help="Target database, postgresql://user[:password]@host[:port]/dbname [env: DATABASE_URL].",
+        help="Target database, postgresql://user[:password]@host[:port]/dbname.",
         show_default=False,
     ),
 ]
 
-JsonOutput = Annotated[bool, typer.Option("--json", help="Print the result as JSON for scripts.")]
+JsonOutput = Annotated[bool, typer.Option("--json", help="Print the result as JSON for scripts "
+                                          "(its schema: docs/schemas/).")]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Show what would be done; change nothing.")]
+Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do it without asking (for scripts); without a "
+                                   "terminal and without --yes the command refuses.")]
 
 
 def require_database_url(url: str | None) -> str:
@@ -30,5 +38,3 @@ def require_database_url(url: str | None) -> str:
         return check_database_url(url)
     except ValueError as exc:
         raise BadInput(f"--database-url: {exc}") from None
-
-DryRun = Annotated[bool, typer.Option("--dry-run", help="Show what would be done; change nothing.")]

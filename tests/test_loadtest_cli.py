@@ -17,7 +17,7 @@ from kbjuctl.loadtest.report import Summary, rate_at_full_load, read_stats, slo_
 @pytest.mark.parametrize(("args", "message"), [
     (["--users", "0"], "--users must be at least 1"),
     (["--duration", "soon"], "--duration: expected a time"),
-    (["--fault", "meteor"], "--fault: expected one of"),
+    (["--fault", "meteor"], "is not one of 'flood', 'pg-restart'"),
     (["--fault", "replica-kill"], "needs --replicas 2"),
     (["--target", "ftp://example.org"], "--target: expected 'local'"),
     (["--target", "http://standin:8081", "--fault", "pg-restart"], "needs --target local"),

@@ -42,7 +42,7 @@ def test_upgrade_downgrade_all_upgrade_through_the_cli(empty_database_url):
     status = kbjuctl("db", "status", "--database-url", url)
     assert status.returncode == 0 and "applied" in status.stdout and "0 pending" in status.stdout
 
-    down = kbjuctl("db", "downgrade", "--all", "--database-url", url)
+    down = kbjuctl("db", "downgrade", "--all", "--yes", "--database-url", url)
     assert down.returncode == 0, down.stderr
     assert not (TABLES & _tables(url))
     assert "pending" in kbjuctl("db", "status", "--database-url", url).stdout

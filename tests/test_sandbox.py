@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-import pty
-import select
 import shutil
 import signal
-import sys
 import time
 from datetime import date, timedelta
 from pathlib import Path
@@ -21,69 +18,15 @@ import pytest
 from bot.clock import Clock
 from kbjuctl import localpg, sandbox
 from tests.bot_harness import kbjuctl_env
+from tests.helpers.terminal import Terminal
 
 
-class Terminal:
-    """`kbjuctl run` on a pseudo-terminal of its own, as a person starts it from a shell."""
+class SandboxTerminal(Terminal):
+    """`kbjuctl run` without BOT_TOKEN on a terminal of its own."""
 
     def __init__(self, cwd: Path, env: dict[str, str], embedded_pg: Path | None = None) -> None:
+        super().__init__(["run"], cwd, env)
         self.embedded_pg = embedded_pg  # the embedded PostgreSQL's folder, when it runs one
-        self.pid, self.fd = pty.fork()
-        if self.pid == 0:  # the child: exec at once, nothing else
-            os.chdir(cwd)
-            os.execve(sys.executable, [sys.executable, "-m", "kbjuctl", "run"], env)
-        self.output = b""
-        self.cursor = 0  # expect() looks at what came after the previous match
-        self.exit_code: int | None = None
-
-    def _pump(self, seconds: float) -> bool:
-        """Read what arrives within `seconds`; False once the terminal is closed and read to its end."""
-        ready, _, _ = select.select([self.fd], [], [], seconds)
-        if ready:
-            try:
-                chunk = os.read(self.fd, 65536)
-            except OSError:  # EIO: the child's side is closed and everything was read
-                return False
-            self.output += chunk
-            return bool(chunk)
-        return True
-
-    @property
-    def text(self) -> str:
-        return self.output.decode(errors="replace")
-
-    def expect(self, wanted: str, timeout: float = 60) -> str:
-        """Wait until `wanted` appears after the previous match; returns the output up to it."""
-        deadline = time.monotonic() + timeout
-        encoded = wanted.encode()
-        while (found := self.output.find(encoded, self.cursor)) < 0:
-            assert time.monotonic() < deadline and self.poll() is None, f"never saw {wanted!r}:\n{self.text}"
-            self._pump(0.05)
-        seen = self.output[self.cursor:found + len(encoded)].decode(errors="replace")
-        self.cursor = found + len(encoded)
-        return seen
-
-    def type(self, line: str, then: str | None = None) -> str | None:
-        os.write(self.fd, line.encode() + b"\n")
-        return self.expect(then) if then else None
-
-    def press_ctrl_c(self) -> None:
-        os.write(self.fd, b"\x03")  # the terminal turns it into SIGINT for the foreground group
-
-    def poll(self) -> int | None:
-        if self.exit_code is None:
-            pid, status = os.waitpid(self.pid, os.WNOHANG)
-            if pid:
-                self.exit_code = os.waitstatus_to_exitcode(status)
-        return self.exit_code
-
-    def wait(self, timeout: float) -> float:
-        """Seconds until it exited (fails after `timeout`), with all its output read: the terminal
-        is read to its end before the child is reaped."""
-        started = time.monotonic()
-        while self._pump(0.02) or self.poll() is None:
-            assert time.monotonic() - started < timeout, f"still running after {timeout} s:\n{self.text}"
-        return time.monotonic() - started
 
     def processes(self) -> list[psutil.Process]:
         """The sandbox and everything it started: its descendants (bot, chart worker, pg_ctl's
@@ -94,12 +37,6 @@ class Terminal:
             postmaster = psutil.Process(int(pid_file.read_text().split()[0]))
             found += [postmaster, *postmaster.children(recursive=True)]
         return found
-
-    def kill(self) -> None:
-        if self.poll() is None:
-            os.kill(self.pid, signal.SIGKILL)
-            os.waitpid(self.pid, 0)
-        os.close(self.fd)
 
 
 def _alive(processes: list[psutil.Process]) -> list[str]:
@@ -118,7 +55,7 @@ MENU = "[6] 💬 Консультация"  # the last button of the main menu
 WELCOME_BUTTON = "[1] 🚀 Пройти тест"
 
 
-def _register(term: Terminal) -> None:
+def _register(term: SandboxTerminal) -> None:
     """The whole survey in the terminal, as a person types it."""
     term.type("/start", WELCOME_BUTTON)
     term.type("1", "фамилию и имя")
@@ -138,7 +75,7 @@ def _register(term: Terminal) -> None:
 @pytest.fixture
 def embedded_sandbox(tmp_path):
     """README command 1 exactly: no BOT_TOKEN, no DATABASE_URL, the embedded PostgreSQL in .kbju/pg."""
-    term = Terminal(tmp_path, kbjuctl_env(), embedded_pg=tmp_path / ".kbju" / "pg")
+    term = SandboxTerminal(tmp_path, kbjuctl_env(), embedded_pg=tmp_path / ".kbju" / "pg")
     yield term
     term.kill()
     localpg.stop_embedded(term.embedded_pg)
@@ -154,7 +91,7 @@ def test_ctrl_c_ends_the_bot_the_embedded_postgresql_and_every_helper(embedded_s
     term.press_ctrl_c()
     took = term.wait(timeout=30)
     print(f"\nCtrl-C to exit: {took:.2f} s ({os.cpu_count()} cores)")
-    after = term.output[term.cursor:].decode(errors="replace")
+    after = term.unread
     assert term.exit_code == 130, term.text
     assert "Traceback" not in term.text and "KeyboardInterrupt" not in term.text, term.text
     lines = [line for line in after.replace("\r", "").split("\n") if line.strip() and line.strip() != "^C"]
@@ -178,7 +115,7 @@ def test_ctrl_c_while_the_embedded_postgresql_starts(embedded_sandbox):
 
 
 def test_sigterm_ends_the_sandbox_with_143(database_url, tmp_path):
-    term = Terminal(tmp_path, kbjuctl_env(DATABASE_URL=database_url))
+    term = SandboxTerminal(tmp_path, kbjuctl_env(DATABASE_URL=database_url))
     try:
         term.expect(PROMPT)
         term.type("/start", WELCOME_BUTTON)
@@ -197,7 +134,7 @@ def test_sigterm_ends_the_sandbox_with_143(database_url, tmp_path):
 def test_date_command_moves_the_bots_day_so_progress_has_two_days(database_url, tmp_path):
     """Register today, `:date` a week on, measure again: Progress compares the two days and draws
     the chart; the sandbox's commands never reach the bot."""
-    term = Terminal(tmp_path, kbjuctl_env(DATABASE_URL=database_url))
+    term = SandboxTerminal(tmp_path, kbjuctl_env(DATABASE_URL=database_url))
     try:
         term.expect(PROMPT)
         term.type(":help", ":date 2026-11-01")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 import tempfile
@@ -46,6 +47,50 @@ class CreateResult:
                 "encrypted": self.manifest.archive["encrypted"], "sha256": self.manifest.archive["sha256"],
                 "seconds": round(self.seconds, 3), "recorded_in_backup_runs": self.recorded,
                 "warning": self.warning}
+
+
+# The tables of checksums.USER_TABLES with PostgreSQL's estimate of their rows (-1: never analysed).
+ESTIMATED_ROWS = """
+SELECT n.nspname, c.relname, greatest(c.reltuples, 0)::bigint
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind = 'r'
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
+ORDER BY n.nspname = 'public' DESC, n.nspname, c.relname
+"""
+
+
+@dataclass
+class CreatePlan:
+    """What `create_backup` would do (`backup create --dry-run`): everything checked, nothing written."""
+
+    database: str
+    backup_dir: Path
+    server_version: str
+    pg_dump: tools.Tool
+    schema_version: str | None
+    estimated_rows: dict[str, int]  # per table, PostgreSQL's statistics (not counted)
+    recipients: int  # age recipients the archive would be encrypted for; 0: not encrypted
+
+    def to_json(self) -> dict:
+        return {"dry_run": True, "database": self.database, "backup_dir": str(self.backup_dir),
+                "server_version": self.server_version, "pg_dump": self.pg_dump.to_json(),
+                "schema_version": self.schema_version, "estimated_rows": self.estimated_rows,
+                "encrypted": bool(self.recipients), "recipients": self.recipients}
+
+
+def plan_backup(url: str, backup_dir: Path, encrypt_to: str | None = None) -> CreatePlan:
+    """Check what a backup needs (recipients, the server, a pg_dump for it, a folder it can write)."""
+    to = crypto.recipients(encrypt_to) if encrypt_to else []
+    writable = next((p for p in [backup_dir, *backup_dir.absolute().parents] if p.exists()), None)
+    if writable is None or not writable.is_dir() or not os.access(writable, os.W_OK | os.X_OK):
+        raise BadInput(f"Cannot write backups into {backup_dir}: {writable} is not a writable folder.")
+    with connect(url, autocommit=True) as conn:
+        version, major = server_version(conn)
+        pg_dump = tools.pick("pg_dump", major, f"the server is PostgreSQL {version}")
+        migrations = _applied_migrations(conn)
+        rows = {checksums.table_name(schema, name): n for schema, name, n in conn.execute(ESTIMATED_ROWS)}
+        database = conn.execute("SELECT current_database()").fetchone()[0]
+    return CreatePlan(database, backup_dir, version, pg_dump, migrations[-1] if migrations else None, rows, len(to))
 
 
 def create_backup(url: str, backup_dir: Path, encrypt_to: str | None = None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,13 +45,18 @@ def plan(backups: list[BackupEntry], keep_last: int, keep_daily: int = 0) -> dic
     return keep
 
 
-def prune_backups(backup_dir: Path, keep_last: int, keep_daily: int = 0, dry_run: bool = False) -> PrunePlan:
+def prune_backups(backup_dir: Path, keep_last: int, keep_daily: int = 0, dry_run: bool = False,
+                  approve: Callable[[PrunePlan], None] | None = None) -> PrunePlan:
+    """Delete what the retention rules do not keep. approve: asked with the plan before anything is
+    deleted (it raises to stop)."""
     listing = list_backups(backup_dir)
     keep = plan(listing.backups, keep_last, keep_daily)
     result = PrunePlan(keep=keep, dry_run=dry_run)
     result.delete = [e.path for e in listing.backups if e.name not in keep]
     result.leftovers = [p for p in listing.leftovers if not layout.leftover_in_use(Path(p))]
-    if not dry_run:
+    if not dry_run and (result.delete or result.leftovers):
+        if approve is not None:
+            approve(result)
         for path in result.delete + result.leftovers:
             shutil.rmtree(path)
     return result

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,17 +24,24 @@ HAS_ROWS = "SELECT EXISTS (SELECT FROM {})"
 class RestoreResult:
     path: Path
     target: str
-    tables: dict[str, checksums.TableSum]
+    tables: dict[str, checksums.TableSum]  # as restored (a dry run: as the manifest has them)
     pg_restore: tools.Tool
     seconds: float
     replaced: list[str] = field(default_factory=list)  # tables the target held before (--force)
+    dry_run: bool = False
 
     def to_json(self) -> dict:
-        return {"path": str(self.path), "target": self.target, "matches_manifest": True,
+        return {"path": str(self.path), "target": self.target, "dry_run": self.dry_run,
+                "matches_manifest": None if self.dry_run else True,
                 "tables": {n: s.to_json() for n, s in self.tables.items()},
                 "total_rows": sum(s.rows for s in self.tables.values()),
                 "pg_restore": self.pg_restore.to_json(), "replaced_tables": self.replaced,
                 "seconds": round(self.seconds, 3)}
+
+
+# Called with what a restore over existing tables would replace, before anything is changed; it
+# raises to stop the restore (kbjuctl.confirm asks the person).
+Approve = Callable[[str, list[str]], None]
 
 
 def pick_pg_restore(backup: Backup, server_major: int, server_version_text: str) -> tools.Tool:
@@ -102,7 +110,10 @@ def tables_with_rows(conn) -> tuple[list[str], list[str]]:
 
 
 def restore_backup(path: Path, url: str, *, force: bool = False, identity: Path | None = None,
-                   progress: Progress | None = None) -> RestoreResult:
+                   progress: Progress | None = None, dry_run: bool = False,
+                   approve: Approve | None = None) -> RestoreResult:
+    """Verify the backup, restore it in one transaction, compare every table with the manifest.
+    dry_run: every check, nothing restored. approve: asked before tables that exist are replaced."""
     progress = progress or NoProgress()
     started = time.monotonic()
     progress.start("check archive", None)
@@ -120,6 +131,15 @@ def restore_backup(path: Path, url: str, *, force: bool = False, identity: Path 
         if problem:
             raise VerificationFailed(f"{problem}\nThe target was not touched.")
         progress.finish("check archive")
+        if dry_run:
+            planned = {name: checksums.TableSum(t["rows"], t["checksum"], t["method"])
+                       for name, t in backup.manifest.tables.items()}
+            return RestoreResult(backup.folder, dburl.redact(url), planned, pg_restore, time.monotonic() - started,
+                                 existing, dry_run=True)
+        if existing and approve is not None:
+            approve(f"Replace what {dburl.redact(url)} holds with the backup {backup.folder.name}: the backup's "
+                    f"objects replace {len(existing)} existing table(s), their rows are lost:",
+                    [f"{name}{' (holds rows)' if name in filled else ''}" for name in existing])
         progress.start("pg_restore", None)
         run_pg_restore(pg_restore, archive, url, single_transaction=True, clean=bool(existing))
         progress.finish("pg_restore")

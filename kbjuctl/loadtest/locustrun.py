@@ -22,7 +22,9 @@ def locust_command() -> list[str]:
     found = shutil.which("locust")
     if found:
         return [found]
-    raise OperationFailed("Locust is not installed: pip install 'kbju-platform[loadtest]' (or locust>=2.29).")
+    raise OperationFailed("Locust is not installed; it comes with the project's loadtest extra: "
+                          "pip install 'kbju-platform[loadtest]' (in a clone: .venv/bin/pip install -e '.[loadtest]'; "
+                          "./scripts/test.sh installs it too).")
 
 
 def _run_time(plan: Plan) -> str:

@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from enum import StrEnum
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from kbjuctl import dburl
 from kbjuctl.errors import BadInput
+
 
 # flood: the stand-in answers with Telegram's flood control (429 + retry_after) while load runs;
 # pg-restart: PostgreSQL stops and starts again mid-run; replica-kill: one of two replicas is
 # SIGKILLed mid-run; api-errors: 5xx, slow answers and dropped connections from the Bot API.
-FAULTS = ("flood", "pg-restart", "replica-kill", "api-errors")
+class Fault(StrEnum):
+    FLOOD = "flood"
+    PG_RESTART = "pg-restart"
+    REPLICA_KILL = "replica-kill"
+    API_ERRORS = "api-errors"
+
+
+FAULTS = tuple(Fault)
 _DURATION = re.compile(r"^\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+)s?)?\s*$")
 
 
@@ -44,6 +54,12 @@ class Plan:
     reply_timeout_s: float = 30.0
     seed: int = 1
     bot_args: tuple[str, ...] = ()
+
+    def describe(self) -> dict:
+        """The plan as summary.json, --json and --dry-run show it (the database password masked)."""
+        return {**asdict(self), "report_dir": str(self.report_dir), "think_s": list(self.think_s),
+                "bot_args": list(self.bot_args),
+                "database_url": dburl.redact(self.database_url) if self.database_url else None}
 
     @property
     def local(self) -> bool:

@@ -6,7 +6,6 @@ import re
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import asdict
 from pathlib import Path
 
 from kbjuctl.loadtest import faults, locustrun, report
@@ -77,13 +76,14 @@ def locust_environment(plan: Plan, standin_url: str, token: str | None, id_base:
 def run(plan: Plan, progress: Progress | None = None, bot_token: str | None = None) -> Summary:
     """Runs the plan and returns its summary (also written to <report>/summary.json)."""
     plan.validate()
+    locustrun.locust_command()  # a missing Locust is said before a stack is started for nothing
     say = progress or (lambda _message: None)
     report_dir = plan.report_dir
     log_dir = report_dir / "logs"
     report_dir.mkdir(parents=True, exist_ok=True)
     for old in [*journal_files(report_dir), *report_dir.glob("locust*.csv")]:
         old.unlink()
-    summary = Summary(plan={**asdict(plan), "report_dir": str(report_dir)})
+    summary = Summary(plan=plan.describe())
     id_base = new_id_base()
     stack: LocalStack | None = None
     monitor: ResourceMonitor | None = None

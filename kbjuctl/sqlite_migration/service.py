@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 
 import asyncpg
@@ -39,7 +40,16 @@ from kbjuctl.sqlite_migration.report import (
 from kbjuctl.sqlite_migration.source import RANGE_ROWS, TABLES, SourceReader, sqlite_problem
 from kbjuctl.sqlite_migration.verify import digest_planning, stored_digests, verify, verify_loaded
 
-ON_CONFLICT = ("fail", "skip")
+
+class OnConflict(StrEnum):
+    """What a non-empty target means: FAIL stops before writing; SKIP keeps the rows it holds and
+    quarantines the source's copies."""
+
+    FAIL = "fail"
+    SKIP = "skip"
+
+
+ON_CONFLICT = tuple(OnConflict)
 TOOL_VERSION = "kbjuctl migrate-from-sqlite 1"
 SQL_QUARANTINE_SUMMARY = """
 SELECT source_table, reason_code, count(*), (array_agg(source_id ORDER BY source_id))[1:5], min(reason)
