@@ -45,11 +45,25 @@ def embedded_admin_url(data_dir: Path) -> str:
 
     data_dir = real_embedded_dir(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
+    fresh = not (data_dir / "PG_VERSION").exists()
     pgserver = _pgserver()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # see _pgserver
-        server = pgserver.get_server(str(data_dir), cleanup_mode=None)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # see _pgserver
+            server = pgserver.get_server(str(data_dir), cleanup_mode=None)
+    except BaseException:
+        if fresh:  # a first start cut short (Ctrl-C during initdb) must not leave a half-made cluster behind
+            _discard(data_dir)
+        raise
     return server.get_uri()
+
+
+def _discard(real_dir: Path) -> None:
+    """Remove a cluster that never finished its first start (nothing anyone stored is in it)."""
+    import shutil
+
+    _pg_ctl_stop(real_dir)
+    shutil.rmtree(real_dir, ignore_errors=True)
 
 
 def _pgserver():
@@ -87,8 +101,11 @@ def embedded_running(data_dir: Path) -> bool:
 
 def stop_embedded(data_dir: Path) -> None:
     """Stop the embedded server started with the same data_dir (fast shutdown; idempotent)."""
+    _pg_ctl_stop(real_embedded_dir(data_dir))
+
+
+def _pg_ctl_stop(real_dir: Path) -> None:
     bin_dir = embedded_bin_dir()
-    real_dir = real_embedded_dir(data_dir)
     if bin_dir is None or not (real_dir / "PG_VERSION").exists():
         return
     import subprocess

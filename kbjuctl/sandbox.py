@@ -96,11 +96,13 @@ def sandbox_database() -> str:
 
 
 def _ensure_database(admin_url: str, name: str) -> str:
+    from psycopg import errors
+
     from kbjuctl import dburl
 
     try:
         return localpg.create_database(admin_url, name)
-    except Exception:  # noqa: BLE001 - already exists
+    except errors.DuplicateDatabase:
         return dburl.with_database(admin_url, name)
 
 

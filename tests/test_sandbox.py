@@ -100,18 +100,28 @@ def test_ctrl_c_ends_the_bot_the_embedded_postgresql_and_every_helper(embedded_s
     assert not _alive(started), _alive(started)
 
 
-def test_ctrl_c_while_the_embedded_postgresql_starts(embedded_sandbox):
+@pytest.mark.parametrize("after", [0.3, 1.0])
+def test_ctrl_c_while_the_embedded_postgresql_starts_leaves_it_startable(embedded_sandbox, tmp_path, after):
+    """Ctrl-C during the very first start (initdb) stops it and leaves no half-made cluster: the
+    next start works."""
     term = embedded_sandbox
     term.expect("Starting the embedded PostgreSQL", timeout=60)
-    time.sleep(0.3)
+    time.sleep(after)
     term.press_ctrl_c()
     term.wait(timeout=60)
     assert term.exit_code == 130, term.text
-    assert "Traceback" not in term.text, term.text
-    assert "Sandbox stopped" in term.text
+    assert "Traceback" not in term.text and "Sandbox stopped" in term.text, term.text
     time.sleep(0.5)
-    pid_file = localpg.real_embedded_dir(term.embedded_pg) / "postmaster.pid"
-    assert not pid_file.exists(), "the embedded PostgreSQL it was starting is still running"
+    assert not (localpg.real_embedded_dir(term.embedded_pg) / "postmaster.pid").exists()
+    again = SandboxTerminal(tmp_path, kbjuctl_env(), embedded_pg=term.embedded_pg)
+    try:
+        again.expect(PROMPT, timeout=180)
+        again.type("/start", WELCOME_BUTTON)
+        again.press_ctrl_c()
+        again.wait(timeout=30)
+        assert again.exit_code == 130, again.text
+    finally:
+        again.kill()
 
 
 def test_sigterm_ends_the_sandbox_with_143(database_url, tmp_path):
