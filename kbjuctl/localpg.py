@@ -59,11 +59,33 @@ def embedded_admin_url(data_dir: Path) -> str:
 
 
 def _discard(real_dir: Path) -> None:
-    """Remove a cluster that never finished its first start (nothing anyone stored is in it)."""
+    """Remove a cluster that never finished its first start (nothing anyone stored is in it).
+
+    initdb runs PostgreSQL's bootstrap backend as a child of its own; interrupting initdb (pgserver
+    kills it) leaves that child writing into the folder, which would refill it after the removal.
+    So every process working on this folder is ended first."""
     import shutil
 
     _pg_ctl_stop(real_dir)
+    _end_processes_using(real_dir)
     shutil.rmtree(real_dir, ignore_errors=True)
+
+
+def _end_processes_using(real_dir: Path, timeout: float = 10.0) -> None:
+    """SIGKILL every process whose command line names real_dir (initdb, its bootstrap backend)."""
+    import psutil
+
+    target = str(real_dir)
+    victims = []
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        cmdline = proc.info.get("cmdline") or []
+        if proc.pid != os.getpid() and any(target in part for part in cmdline):
+            try:
+                proc.kill()
+                victims.append(proc)
+            except psutil.Error:
+                pass
+    psutil.wait_procs(victims, timeout=timeout)
 
 
 def _pgserver():
