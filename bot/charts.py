@@ -157,6 +157,9 @@ class ChartRenderer:
             raise
 
     def close(self) -> None:
+        """Waits for the worker to exit (a render in progress finishes first): a pool whose manager
+        thread still runs at interpreter exit races concurrent.futures' exit hook to a closed pipe
+        ("OSError: Bad file descriptor" and a traceback in the log)."""
         if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor.shutdown(wait=True, cancel_futures=True)
             self._executor = None

@@ -85,3 +85,17 @@ def test_a_chart_worker_killed_from_outside_is_replaced_for_the_next_chart():
 def _chart_workers() -> list[psutil.Process]:
     """This process's pool workers (spawn also starts a resource tracker, which is not one)."""
     return [p for p in psutil.Process().children() if "spawn_main" in " ".join(p.cmdline())]
+
+
+def test_closing_the_chart_renderer_ends_its_worker_before_returning():
+    # Seen in a bot's log after a graceful stop (the rolling-upgrade drill): with the pool's manager
+    # thread still running at interpreter exit, concurrent.futures' exit hook raced it to the wakeup
+    # pipe and printed "OSError: [Errno 9] Bad file descriptor" with a traceback.
+    async def scenario() -> None:
+        renderer = ChartRenderer()
+        assert await renderer.warm_up()
+        [worker] = _chart_workers()
+        renderer.close()
+        assert not worker.is_running() or worker.status() == psutil.STATUS_ZOMBIE
+
+    asyncio.run(scenario())
