@@ -178,15 +178,16 @@ async def serve(settings: Settings, *, webhook: bool = False, host: str | None =
             secret = (settings.webhook_secret.get_secret_value() if settings.webhook_secret
                       else secrets.token_urlsafe(32))
             add_secret(secret)
-            runner = await webhook_server.start_server(app, host or settings.webhook_listen,
+            server = await webhook_server.start_server(app, host or settings.webhook_listen,
                                                        port or settings.webhook_port,
                                                        path or settings.webhook_path, secret)
             try:
                 if settings.webhook_url:
                     await webhook_server.register(app, settings.webhook_url, secret)
                 await stop.wait()
+                await server.drain_and_stop(settings.webhook_drain_seconds)
             finally:
-                await runner.cleanup()  # stops accepting, lets in-flight requests finish
+                await server.stop()  # at once after a failure; a no-op after the drain
         else:
             await polling.poll(app, stop)
     finally:

@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     webhook_port: int = Field(8443, ge=1, le=65535)
     webhook_path: str = "/telegram/webhook"
     webhook_secret: SecretStr | None = None
+    webhook_drain_seconds: float = Field(
+        5.0, ge=0, le=300, description="after SIGTERM, how long /healthz answers 503 'draining' while updates are "
+        "still served, before the listener closes: a load balancer's time to stop routing here")
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(9101, ge=0, le=65535, description="0 turns the metrics endpoint off")
 

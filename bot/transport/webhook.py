@@ -3,13 +3,20 @@
 Telegram re-delivers an update until it gets a 2xx, so answering after processing (not
 before, as a queue-and-ack server would) means a crash mid-update re-delivers it; the
 processed_updates claim makes the re-delivery harmless. /healthz shares the server.
+
+Stopping drains (`WebhookServer.drain_and_stop`): /healthz answers 503 "draining" at once while
+updates are still served, each on a connection closed after its answer, so a load balancer
+(HAProxy's health check, Kubernetes readiness) stops routing here; after the drain delay the
+listener closes and the updates still in flight finish (up to SHUTDOWN_TIMEOUT_S).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
+from dataclasses import dataclass
 
 from aiohttp import web
 
@@ -19,6 +26,14 @@ from bot.transport.updates import ALLOWED_UPDATES, process, read_update
 log = logging.getLogger(__name__)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 BAD_UPDATE = "bad update: expected a JSON object of Telegram's Update with an integer update_id"
+SHUTDOWN_TIMEOUT_S = 30  # updates still in flight when the listener closes get this long to finish
+
+
+@dataclass
+class ServerState:
+    draining: bool = False
+    in_flight: int = 0
+    stopped: bool = False
 
 
 def _update_data(body: bytes) -> dict | None:
@@ -33,8 +48,9 @@ def _update_data(body: bytes) -> dict | None:
     return data
 
 
-def build_web_app(app, path: str, secret: str) -> web.Application:
+def build_web_app(app, path: str, secret: str, state: ServerState | None = None) -> web.Application:
     expected = secret.encode()
+    state = state or ServerState()
 
     async def on_update(request: web.Request) -> web.Response:
         given = request.headers.get(SECRET_HEADER, "").encode()
@@ -45,10 +61,19 @@ def build_web_app(app, path: str, secret: str) -> web.Application:
             return web.Response(status=400, text=BAD_UPDATE)
         update = read_update(data, app.bot)
         if update is not None:  # else logged and skipped: a 400 would make Telegram send it forever
-            await process(app, update)
-        return web.Response(status=200)
+            state.in_flight += 1
+            try:
+                await process(app, update)
+            finally:
+                state.in_flight -= 1
+        response = web.Response(status=200)
+        if state.draining:  # no keep-alive connection left for a balancer to reuse when the listener closes
+            response.force_close()
+        return response
 
     async def healthz(request: web.Request) -> web.Response:
+        if state.draining:
+            return web.Response(status=503, text="draining")
         ctx = app.bot_data.get("kbju")
         healthy = ctx is not None and await ping(ctx.pool, timeout=1.0)
         return web.Response(status=200 if healthy else 503, text="ok" if healthy else "database unavailable")
@@ -59,12 +84,36 @@ def build_web_app(app, path: str, secret: str) -> web.Application:
     return web_app
 
 
-async def start_server(app, host: str, port: int, path: str, secret: str) -> web.AppRunner:
-    runner = web.AppRunner(build_web_app(app, path, secret), access_log=None, shutdown_timeout=30)
+@dataclass
+class WebhookServer:
+    runner: web.AppRunner
+    state: ServerState
+
+    async def drain_and_stop(self, drain_s: float) -> None:
+        """Readiness fails at once; serve drain_s more, then close the listener and let the updates
+        in flight finish."""
+        if drain_s > 0:
+            self.state.draining = True
+            log.info("draining: /healthz answers 503, the listener closes in %.1f s", drain_s)
+            await asyncio.sleep(drain_s)
+        log.info("webhook server closing (%d update(s) in flight)", self.state.in_flight)
+        await self.stop()
+
+    async def stop(self) -> None:
+        if self.state.stopped:
+            return
+        self.state.draining = self.state.stopped = True
+        await self.runner.cleanup()  # stops accepting, closes idle connections, waits for the in-flight
+
+
+async def start_server(app, host: str, port: int, path: str, secret: str) -> WebhookServer:
+    state = ServerState()
+    runner = web.AppRunner(build_web_app(app, path, secret, state), access_log=None,
+                           shutdown_timeout=SHUTDOWN_TIMEOUT_S)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     log.info("webhook server on %s:%d%s", host, port, path)
-    return runner
+    return WebhookServer(runner, state)
 
 
 async def register(app, url: str, secret: str) -> None:

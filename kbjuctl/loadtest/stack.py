@@ -127,6 +127,7 @@ class LocalStack:
             "WEBHOOK_PORT": str(self.bot_ports[index]),
             "WEBHOOK_PATH": WEBHOOK_PATH,
             "WEBHOOK_SECRET": self.secret,
+            "WEBHOOK_DRAIN_SECONDS": "0",  # the front does not read /healthz: a drain delay buys nothing here
             "METRICS_PORT": str(procs.free_port()),
             "LOG_LEVEL": "INFO",
             **self.bot_env,
