@@ -1,8 +1,11 @@
-"""`kbjuctl db`: schema migrations (yoyo) — upgrade, downgrade, status, break-lock."""
+"""`kbjuctl db`: schema migrations (yoyo) — upgrade, downgrade, status, break-lock; release statement
+catalogues and their compatibility check."""
 
 from __future__ import annotations
 
+import tempfile
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -11,10 +14,11 @@ from rich.table import Table
 from kbjuctl import dburl, migrations
 from kbjuctl.confirm import confirm
 from kbjuctl.console import out, print_json
-from kbjuctl.errors import BadInput
+from kbjuctl.errors import BadInput, VerificationFailed
 from kbjuctl.options import DatabaseUrl, DryRun, JsonOutput, Yes, require_database_url
 
-app = typer.Typer(help="Schema migrations of the PostgreSQL database (sql/, applied with yoyo).", no_args_is_help=True)
+app = typer.Typer(help="Schema migrations of the PostgreSQL database (sql/, applied with yoyo), and the "
+                       "compatibility of releases with the schema.", no_args_is_help=True)
 
 
 def _applied_at(url: str, ids: list[str]) -> list[dict]:
@@ -107,3 +111,70 @@ def break_lock(database_url: DatabaseUrl = None, dry_run: DryRun = False, as_jso
         since = f" since {held.since:%Y-%m-%d %H:%M:%S} UTC" if held.since else ""
         verb = "Would remove" if dry_run else "Removed"
         out.print(f"{verb} the migration lock held by pid {held.pid}{since}.", highlight=False)
+
+
+@app.command()
+def catalogue(
+    tree: Annotated[Path | None, typer.Option("--tree", help="A source tree of the project (default: this one).",
+                                              show_default=False)] = None,
+    rev: Annotated[str | None, typer.Option("--rev", help="A git revision (tag, branch, commit) whose tree to "
+                                                          "catalogue, exported with git archive.",
+                                            show_default=False)] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Where to write it (default: "
+                                                "sql/compat/<version>.json).", show_default=False)] = None,
+) -> None:
+    """Record every SQL statement a release runs (run when a release is tagged; docs/operations.md)."""
+    from kbjuctl import gittree
+    from kbjuctl.compat import catalogue as catalogues
+
+    if tree is not None and rev is not None:
+        raise BadInput("Give either --tree PATH or --rev REVISION, not both.")
+    with tempfile.TemporaryDirectory(prefix="kbju-catalogue-") as scratch:
+        revision = None
+        if rev is not None:
+            tree = Path(scratch) / "tree"
+            revision = gittree.export(rev, tree)
+        found = catalogues.collect((tree or gittree.PROJECT_ROOT).resolve(), revision=revision)
+    path = output or catalogues.path_for(migrations.sql_dir(), found.version)
+    found.write(path)
+    out.print(f"[green]Catalogue of {found.version}[/]: {len(found.statements)} statements written to {path} "
+              f"({found.not_catalogued} built at run time, not catalogued).")
+
+
+@app.command("check-compat")
+def check_compat(
+    database_url: DatabaseUrl = None,
+    catalogue_files: Annotated[list[Path] | None, typer.Option(
+        "--catalogue", help="A catalogue to check (repeatable; default: the previous release's from "
+                            "sql/compat/ and this tree's statements).", show_default=False)] = None,
+    as_json: JsonOutput = False,
+) -> None:
+    """Check that every statement of the previous release (and of this one) prepares on the database's
+    schema: a rolling upgrade runs the previous release on the newest schema. Exit 1 when one does not."""
+    from kbjuctl import gittree
+    from kbjuctl.compat import catalogue as catalogues
+    from kbjuctl.compat.check import check
+
+    url = require_database_url(database_url)
+    if catalogue_files:
+        chosen = [catalogues.read(path) for path in catalogue_files]
+    else:
+        here = catalogues.collect(gittree.PROJECT_ROOT)
+        previous = catalogues.previous_release(migrations.sql_dir(), here.version)
+        chosen = ([catalogues.read(previous)] if previous else []) + [here]
+    results = [(found, check(url, found)) for found in chosen]
+    if as_json:
+        print_json([{"version": found.version, "statements": len(found.statements),
+                     "broken": [{"statement": b.statement.label, "sql": b.statement.sql, "error": b.error}
+                                for b in broken]} for found, broken in results])
+    else:
+        for found, broken in results:
+            mark = "[green]ok[/]" if not broken else f"[red]{len(broken)} broken[/]"
+            out.print(f"{found.version}{' (this tree)' if found is chosen[-1] and not catalogue_files else ''}: "
+                      f"{len(found.statements)} statements, {mark}")
+            for b in broken:
+                out.print(f"  [red]{b.statement.label}[/]: {b.error}")
+    if any(broken for _found, broken in results):
+        raise VerificationFailed("A release's statements do not prepare on this schema: a migration took away "
+                                 "what they use. Keep it for the next release (expand/contract, "
+                                 "docs/operations.md).")
