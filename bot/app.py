@@ -21,7 +21,7 @@ from bot.charts import ChartRenderer
 from bot.clock import Clock
 from bot.config import Settings
 from bot.db import stats
-from bot.db.pool import create_pool
+from bot.db.pool import DatabaseProbe, create_pool
 from bot.domain.choices import CALLBACK_PATTERNS, CallbackKind
 from bot.logging import add_secret
 from bot.runtime import BotContext, funnel_photo_path, on_error
@@ -97,7 +97,8 @@ async def open_resources(app: Application) -> None:
     pool = await create_pool(settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max,
                              statement_timeout_ms=settings.db_statement_timeout_ms)
     charts = ChartRenderer()
-    ctx = BotContext(settings, pool, charts, app.bot_data["clock"], funnel_photo_path(settings))
+    ctx = BotContext(settings, pool, charts, app.bot_data["clock"], funnel_photo_path(settings),
+                     DatabaseProbe(settings.database_url))
     app.bot_data["kbju"] = ctx
     warm = charts.warm_up()
     ctx.background.add(warm)
@@ -131,6 +132,7 @@ async def close_resources(app: Application) -> None:
         task.cancel()
     await asyncio.gather(*ctx.background, return_exceptions=True)
     ctx.charts.close()
+    await ctx.probe.close()
     await ctx.pool.close()
 
 

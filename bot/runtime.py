@@ -26,7 +26,7 @@ from bot.charts import ChartRenderer
 from bot.clock import Clock
 from bot.config import Settings
 from bot.db import conversations
-from bot.db.pool import UNAVAILABLE_ERRORS, Pool, TurnConnection
+from bot.db.pool import UNAVAILABLE_ERRORS, DatabaseProbe, Pool, TurnConnection
 from bot.domain import texts
 from bot.flows.engine import Answer, Edit, Outcome, Photo, Reply, Send, Turn
 from bot.transport import botapi, markup
@@ -46,6 +46,7 @@ class BotContext:
     charts: ChartRenderer
     clock: Clock  # the day a record belongs to; only the sandbox moves it
     funnel_photo: Path
+    probe: DatabaseProbe  # /healthz's own connection
     funnel_file_id: str | None = None  # Telegram's id of the uploaded image, reused after the first send
     background: set = field(default_factory=set)
 

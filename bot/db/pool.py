@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -113,6 +114,42 @@ async def create_pool(database_url: str, *, min_size: int = 2, max_size: int = 2
         init=_init_connection,
         reset=_keep_session,
     )
+
+
+class DatabaseProbe:
+    """Does the database answer? Asked by /healthz on a connection of its own: through the pool it
+    waited behind every turn holding a connection, so under load a busy replica reported "database
+    unavailable" and a balancer took it out of rotation, then the next one (the rolling-upgrade
+    drill saw both replicas out at once). One connection per replica, opened on the first probe and
+    again after a failure."""
+
+    def __init__(self, database_url: str) -> None:
+        self._url = database_url
+        self._conn: asyncpg.Connection | None = None
+        self._lock = asyncio.Lock()
+
+    async def answers(self, timeout: float = 1.0) -> bool:
+        """True when the database answers SELECT 1 within timeout seconds (connecting included)."""
+        try:
+            async with asyncio.timeout(timeout), self._lock:
+                if self._conn is None or self._conn.is_closed():
+                    self._conn = await asyncpg.connect(self._url,
+                                                       server_settings={"application_name": "kbju-bot-health"})
+                return await self._conn.fetchval("SELECT 1") == 1
+        except Exception:  # noqa: BLE001 - any failure means "not healthy"
+            await self._discard()
+            return False
+
+    async def _discard(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.terminate()
+
+    async def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(conn.close(), 2)
 
 
 async def ping(pool: asyncpg.Pool, timeout: float = 1.0) -> bool:

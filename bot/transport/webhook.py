@@ -20,7 +20,6 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from bot.db.pool import ping
 from bot.transport.updates import ALLOWED_UPDATES, process, read_update
 
 log = logging.getLogger(__name__)
@@ -75,7 +74,7 @@ def build_web_app(app, path: str, secret: str, state: ServerState | None = None)
         if state.draining:
             return web.Response(status=503, text="draining")
         ctx = app.bot_data.get("kbju")
-        healthy = ctx is not None and await ping(ctx.pool, timeout=1.0)
+        healthy = ctx is not None and await ctx.probe.answers(timeout=1.0)
         return web.Response(status=200 if healthy else 503, text="ok" if healthy else "database unavailable")
 
     web_app = web.Application(client_max_size=1024 * 1024)

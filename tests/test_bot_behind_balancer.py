@@ -1,6 +1,11 @@
-"""The webhook server's drain on SIGTERM, as a load balancer sees it: /healthz says "draining" at
-once while the listener still serves, updates already in flight finish and are acknowledged, and
-only after WEBHOOK_DRAIN_SECONDS does the listener close."""
+"""The webhook server as a load balancer sees it (both found by the rolling-upgrade drill):
+
+- its drain on SIGTERM: /healthz says "draining" at once while the listener still serves, updates
+  already in flight finish and are acknowledged, and only after WEBHOOK_DRAIN_SECONDS does the
+  listener close;
+- its readiness under load: a replica whose every pool connection is busy still says the database
+  answers, or a balancer takes busy replicas out one after the other (503 for everyone).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ import subprocess
 import time
 
 import aiohttp
+import asyncpg
 
 from tests.bot_harness import TOKEN, free_port, kbjuctl_env, run, start_kbjuctl
 
@@ -99,3 +105,41 @@ def test_sigterm_drains_the_webhook_server_before_closing_it(database_url, tmp_p
     run(database_url, scenario, start=False)
     text = log.read_text(errors="replace")
     assert "draining" in text and "Traceback" not in text, text[-3000:]
+
+
+def test_healthz_says_ready_while_every_pool_connection_is_busy(database_url):
+    async def scenario(h):
+        port = free_port()
+        url = f"http://127.0.0.1:{port}/telegram/webhook"
+        await h.start_bot(webhook=True, port=port, webhook_url=url, webhook_secret=SECRET, db_pool_min=1,
+                          db_pool_max=2)
+        blocker = await asyncpg.connect(database_url)
+        try:
+            async with aiohttp.ClientSession() as http:
+                assert await _until(lambda: _healthz(http, port)) == (200, "ok")
+                # Every turn now waits for this lock while holding a pool connection: the pool is busy,
+                # the database still answers.
+                tx = blocker.transaction()
+                await tx.start()
+                await blocker.execute("LOCK TABLE conversations IN ACCESS EXCLUSIVE MODE")
+                waiting = [asyncio.create_task(h.person(5000 + i).say("/start", timeout=30)) for i in range(4)]
+                await _until(lambda: _turns_waiting(database_url, 2), timeout=10)
+                started = time.monotonic()
+                assert await _healthz(http, port) == (200, "ok")
+                assert time.monotonic() - started < 0.9  # its own connection: no queue behind the turns
+                await tx.rollback()
+                for task in waiting:
+                    assert await task
+        finally:
+            await blocker.close()
+
+    run(database_url, scenario, start=False)
+
+
+async def _turns_waiting(database_url: str, count: int) -> bool:
+    conn = await asyncpg.connect(database_url)
+    try:
+        return await conn.fetchval("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                   "AND application_name = 'kbju-bot'") >= count
+    finally:
+        await conn.close()
