@@ -472,6 +472,29 @@ def test_webhook_is_retried_while_the_bot_is_down():
     run(scenario)
 
 
+def test_updates_wait_while_no_bot_fetches_them_then_all_go_to_a_webhook_set_later():
+    """The cutover's gap: the old bot stopped polling, PROD not started yet. Telegram keeps the
+    updates (24 h); so does the stand-in, in order, until a webhook takes them."""
+    async def scenario(standin, http):
+        async with StandinClient(standin.url, TOKEN) as control:
+            await ok(http, standin, "getUpdates", timeout=0)  # the old bot polled once, then stopped
+            sent = [(await control.send(user, f"{user}:{n}"))["update_id"] for n in range(3) for user in (1, 2)]
+            await asyncio.sleep(0.5)
+            info = await ok(http, standin, "getWebhookInfo")
+            assert info["url"] == "" and info["pending_update_count"] == len(sent)
+            async with Receiver() as receiver:
+                await ok(http, standin, "setWebhook", url=receiver.url)
+                await receiver.wait_for(len(sent))
+            received = [update for update, _headers in receiver.received]
+            assert sorted(u["update_id"] for u in received) == sorted(sent)
+            for user in (1, 2):  # each chat's in order
+                texts = [u["message"]["text"] for u in received if u["message"]["chat"]["id"] == user]
+                assert texts == [f"{user}:{n}" for n in range(3)]
+            assert (await ok(http, standin, "getWebhookInfo"))["pending_update_count"] == 0
+
+    run(scenario)
+
+
 def test_webhook_answer_may_carry_a_bot_api_call():
     async def scenario(standin, http):
         answer = {"method": "sendMessage", "chat_id": 7, "text": "answered in the webhook response"}
