@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from bot.config_checks import ConfigError
-from kbjuctl import cli_backup, cli_db, cli_loadtest, cli_migrate, cli_roles, cli_run, cli_webhook
+from kbjuctl import cli_backup, cli_db, cli_drill, cli_loadtest, cli_migrate, cli_roles, cli_run, cli_webhook
 from kbjuctl.console import err
 from kbjuctl.errors import KbjuctlError
 
@@ -34,6 +34,7 @@ def _root(
 app.add_typer(cli_db.app, name="db")
 app.add_typer(cli_backup.app, name="backup")
 app.add_typer(cli_roles.app, name="roles")
+app.add_typer(cli_drill.app, name="drill")
 app.add_typer(cli_webhook.app, name="webhook")
 app.command("migrate-from-sqlite")(cli_migrate.migrate_from_sqlite)
 app.command("run")(cli_run.run)

@@ -12,6 +12,7 @@ stand-in that the bot under test talks to.
   LOADTEST_THINK           MIN,MAX seconds between a person's answers (default 3,15)
   LOADTEST_REPLY_TIMEOUT   seconds to wait for the bot's answer (default 30)
   LOADTEST_WORKERS         Locust worker processes (so ids do not collide between them)
+  LOADTEST_DOUBLE_PRESS    share of new people who tap a button twice (default 0.15)
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ class Settings:
     think = _env_float_pair("LOADTEST_THINK", "3,15")
     reply_timeout_s = float(os.environ.get("LOADTEST_REPLY_TIMEOUT", "30"))
     workers = max(1, int(os.environ.get("LOADTEST_WORKERS", "1")))
+    double_press = float(os.environ.get("LOADTEST_DOUBLE_PRESS", "0.15"))
 
 
 class Shared:
@@ -114,7 +116,7 @@ class Person(User):
         rng = random.Random(f"{Settings.seed}:{telegram_id}")
         person = make_person(telegram_id, rng)
         self.journey = Journey(self._chat(person), Shared.journal, person, Settings.think,
-                               double_press=rng.random() < 0.15)
+                               double_press=rng.random() < Settings.double_press)
         self.registered = self.has_food = False
 
     def _survey(self) -> bool:
