@@ -63,8 +63,8 @@ def rolling_upgrade(
 def cutover(
     people: Annotated[int, typer.Option("--people", "-u", help="People of the old bot, each sending updates "
                                         "while no bot runs.")] = 40,
-    downtime: Annotated[float, typer.Option("--offline", help="Seconds between the old bot's stop and PROD's "
-                                            "start besides the migration (the operator's own steps).")] = 0.0,
+    offline: Annotated[float, typer.Option("--offline", help="Seconds between the old bot's stop and PROD's "
+                                           "start besides the migration (the operator's own steps).")] = 0.0,
     report: Annotated[Path, typer.Option("--report", help="Folder for summary.json and every process's "
                                          "log.")] = Path("drill-cutover"),
     as_json: JsonOutput = False,
@@ -73,7 +73,7 @@ def cutover(
     PROD, set the webhook, verify) while people keep writing; prints the downtime and one verdict line."""
     from kbjuctl.drill.cutover import CutoverPlan, run
 
-    result = run(CutoverPlan(report_dir=report, people=people, offline_s=downtime), progress=_say)
+    result = run(CutoverPlan(report_dir=report, people=people, offline_s=offline), progress=_say)
     _finish(result, as_json, report)
 
 

@@ -61,7 +61,7 @@ def test_sigterm_drains_the_webhook_server_before_closing_it(database_url, tmp_p
             bot = start_kbjuctl(["run", "--webhook"], env, stdout=out, stderr=subprocess.STDOUT)
         try:
             async with aiohttp.ClientSession() as http:
-                assert await _until(lambda: _healthz(http, port)) == (200, "ok")
+                assert (await _until(lambda: _healthz(http, port)))[0] == 200
                 await h.person(4002).say("/start")  # warm: the bot serves through its webhook
                 # Every reply now takes 1.5 s at the Bot API: an update stays in flight at the bot.
                 await h.client.set_faults(delay_ms=1500, rate_delay=1.0, methods=["sendMessage"])
@@ -116,7 +116,7 @@ def test_healthz_says_ready_while_every_pool_connection_is_busy(database_url):
         blocker = await asyncpg.connect(database_url)
         try:
             async with aiohttp.ClientSession() as http:
-                assert await _until(lambda: _healthz(http, port)) == (200, "ok")
+                assert (await _until(lambda: _healthz(http, port)))[0] == 200
                 # Every turn now waits for this lock while holding a pool connection: the pool is busy,
                 # the database still answers.
                 tx = blocker.transaction()
@@ -125,7 +125,7 @@ def test_healthz_says_ready_while_every_pool_connection_is_busy(database_url):
                 waiting = [asyncio.create_task(h.person(5000 + i).say("/start", timeout=30)) for i in range(4)]
                 await _until(lambda: _turns_waiting(database_url, 2), timeout=10)
                 started = time.monotonic()
-                assert await _healthz(http, port) == (200, "ok")
+                assert (await _healthz(http, port))[0] == 200
                 assert time.monotonic() - started < 0.9  # its own connection: no queue behind the turns
                 await tx.rollback()
                 for task in waiting:

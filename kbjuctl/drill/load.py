@@ -63,6 +63,17 @@ def window(steps: list[Step], name: str, start: float, end: float) -> Window:
     return Window(name, start, end, len(inside), failed, percentile(ok, 50), percentile(ok, 99), max(ok, default=0.0))
 
 
+def slowest(steps: list[Step], count: int) -> list[dict]:
+    """The steps with the highest p99 over the whole run (what the tail is made of)."""
+    by_name: dict[str, list[float]] = {}
+    for s in steps:
+        if s.outcome == "ok":
+            by_name.setdefault(s.name, []).append(s.ms)
+    ranked = sorted(by_name.items(), key=lambda item: percentile(item[1], 99), reverse=True)[:count]
+    return [{"step": name, "steps": len(values), "p50_ms": percentile(values, 50), "p99_ms": percentile(values, 99)}
+            for name, values in ranked]
+
+
 class Load:
     """Locust headless in a subprocess until stopped."""
 

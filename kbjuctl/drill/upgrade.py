@@ -19,6 +19,7 @@ where it started).
 
 from __future__ import annotations
 
+import os
 import secrets
 import subprocess
 import time
@@ -29,7 +30,7 @@ from pathlib import Path
 from kbjuctl import gittree
 from kbjuctl.drill import releases
 from kbjuctl.drill.fleet import Fleet, Replacement
-from kbjuctl.drill.load import Load, window
+from kbjuctl.drill.load import Load, slowest, window
 from kbjuctl.drill.releases import Release
 from kbjuctl.drill.report import DrillReport
 from kbjuctl.drill.services import Database, Standin
@@ -240,12 +241,9 @@ def _describe(release: Release) -> dict[str, str | None]:
 
 def _kbjuctl(release: Release, args: list[str], database_url: str, log: Path) -> str:
     """A kbjuctl command of that release; its output, also appended to log."""
-    import os
-
     env = {**os.environ, **release.environment(), "DATABASE_URL": database_url, "PYTHONUNBUFFERED": "1"}
     result = subprocess.run(release.command(*args), env=env, capture_output=True, text=True, timeout=300,
                             check=False, cwd=log.parent)
-    log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("a", encoding="utf-8") as handle:
         handle.write(result.stdout + result.stderr)
     if result.returncode != 0:
@@ -297,6 +295,7 @@ def _judge(report: DrillReport, plan: UpgradePlan, seen: Observed, next_ids: lis
 
     report.figures.update(
         windows=[asdict(w) for w in (steady, upgrade, rollback, rolling, whole)],
+        slowest_steps=slowest(steps, 3),
         updates_per_s={"steady": round(steady_rate, 1), "rolling": round(roll_rate, 1)},
         replacements=[asdict(r) for r in replacements], balancer=balancer, webhook=webhook,
         schema={"before": schemas[0], "upgraded": schemas[1], "after": schemas[2]},
