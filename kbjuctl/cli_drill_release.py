@@ -40,6 +40,9 @@ def rolling_upgrade(
     hold: Annotated[float, typer.Option("--hold", help="Seconds the new release serves alone before the "
                                         "rollback.")] = 10.0,
     drain: Annotated[float, typer.Option("--drain", help="WEBHOOK_DRAIN_SECONDS of every replica.")] = 2.0,
+    strategy: Annotated[str, typer.Option("--strategy", help="surge: each successor is UP before its predecessor "
+                                          "stops (Kubernetes' maxUnavailable 0); in-place: stopped, then started "
+                                          "on its port (one replica fewer meanwhile).")] = "surge",
     demo_migration: Annotated[bool, typer.Option(
         "--demo-migration/--no-demo-migration",
         help="Also apply and roll back the drill's own expand migration (never shipped in sql/).")] = True,
@@ -55,7 +58,7 @@ def rolling_upgrade(
 
     plan = UpgradePlan(report_dir=report, old=old, new=new, replicas=replicas, people=people,
                        think_s=_pair(think, "--think"), warmup_s=warmup, steady_s=steady, hold_s=hold, drain_s=drain,
-                       demo_migration=demo_migration, seed=seed)
+                       demo_migration=demo_migration, strategy=strategy, seed=seed)
     result = run(plan, progress=_say)
     _finish(result, as_json, report)
 

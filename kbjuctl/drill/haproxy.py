@@ -36,13 +36,15 @@ def require() -> str:
 class Server:
     name: str
     port: int
+    spare: bool = False  # starts in maintenance: no traffic, no checks, until readied
 
 
 def config(listen_port: int, servers: list[Server], socket_path: Path, check_ms: int) -> str:
     """The whole configuration. Checks every check_ms, each allowed 2 s (without `timeout check`
     HAProxy allows one interval: a replica busy for 250 ms was taken out, and under load both were,
     503 for everyone); two failed checks take a server out, two passed ones put it back."""
-    lines = "\n".join(f"    server {s.name} 127.0.0.1:{s.port} check" for s in servers)
+    lines = "\n".join(f"    server {s.name} 127.0.0.1:{s.port} check" + (" disabled" if s.spare else "")
+                      for s in servers)
     return f"""global
     maxconn 4096
     stats socket {socket_path} mode 600 level admin

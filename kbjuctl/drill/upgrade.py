@@ -29,7 +29,7 @@ from pathlib import Path
 
 from kbjuctl import gittree
 from kbjuctl.drill import releases
-from kbjuctl.drill.fleet import Fleet, Replacement
+from kbjuctl.drill.fleet import STRATEGIES, Fleet, Replacement
 from kbjuctl.drill.load import Load, slowest, window
 from kbjuctl.drill.releases import Release
 from kbjuctl.drill.report import DrillReport
@@ -60,9 +60,12 @@ class UpgradePlan:
     drain_s: float = 2.0            # WEBHOOK_DRAIN_SECONDS of every replica
     check_ms: int = 250             # HAProxy's health-check interval
     demo_migration: bool = True
+    strategy: str = "surge"         # fleet.STRATEGIES
     seed: int = 1
 
     def validate(self) -> UpgradePlan:
+        if self.strategy not in STRATEGIES:
+            raise BadInput(f"--strategy: one of {', '.join(STRATEGIES)}, not {self.strategy!r}.")
         if self.replicas < 2:
             raise BadInput("--replicas: at least 2 (with one, replacing it leaves nobody to serve).")
         if self.people < 1:
@@ -157,7 +160,7 @@ def _drive(plan: UpgradePlan, old: Release, new: Release, next_ids: list[str], d
         _kbjuctl(old, ["db", "upgrade"], database_url, log_dir / "migrate-old.log")
         schemas = {"before": _schema(database_url)}
         standin = Standin.start(log_dir)
-        fleet = Fleet.plan(log_dir, {}, report_dir / "haproxy", plan.replicas, plan.check_ms)
+        fleet = Fleet.plan(log_dir, {}, report_dir / "haproxy", plan.replicas, plan.check_ms, plan.strategy)
         fleet.environment = _bot_environment(token, secret, database_url, standin.url, fleet.haproxy.url, plan)
         say(f"Starting HAProxy and {plan.replicas} replicas of the old release")
         fleet.start(old)
@@ -178,17 +181,17 @@ def _drive(plan: UpgradePlan, old: Release, new: Release, next_ids: list[str], d
         say("(a) the next release's migrations, while the old release serves")
         _kbjuctl(new, ["db", "upgrade"], database_url, log_dir / "migrate-new.log")
         schemas["upgraded"] = _schema(database_url)
-        for slot in fleet.slots:
-            say(f"(b) replacing {slot.name} by the new release")
-            seen.replacements.append(fleet.replace(slot, new, stop_timeout_s=plan.drain_s + 45))
+        for index in range(plan.replicas):
+            say(f"(b) replacing {fleet.slots[index].name} by the new release ({plan.strategy})")
+            seen.replacements.append(fleet.replace(index, new, stop_timeout_s=plan.drain_s + 45))
         marks.mark("forward_end")
         say(f"The new release serves alone for {plan.hold_s:.0f} s")
         _sleep(plan.hold_s, load)
 
         marks.mark("back_start")
-        for slot in fleet.slots:
-            say(f"(c) rolling {slot.name} back to the old release")
-            seen.replacements.append(fleet.replace(slot, old, stop_timeout_s=plan.drain_s + 45))
+        for index in range(plan.replicas):
+            say(f"(c) rolling {fleet.slots[index].name} back to the old release ({plan.strategy})")
+            seen.replacements.append(fleet.replace(index, old, stop_timeout_s=plan.drain_s + 45))
         say("(c) rolling the next release's migrations back")
         _kbjuctl(new, ["db", "downgrade", "--steps", str(len(next_ids))], database_url, log_dir / "downgrade.log")
         marks.mark("back_end")
