@@ -163,17 +163,20 @@ def check_compat(
         previous = catalogues.previous_release(migrations.sql_dir(), here.version)
         chosen = ([catalogues.read(previous)] if previous else []) + [here]
     results = [(found, check(url, found)) for found in chosen]
+    this_tree = None if catalogue_files else chosen[-1]
     if as_json:
-        print_json([{"version": found.version, "statements": len(found.statements),
-                     "broken": [{"statement": b.statement.label, "sql": b.statement.sql, "error": b.error}
-                                for b in broken]} for found, broken in results])
+        print_json({"database": dburl.redact(url), "ok": not any(broken for _found, broken in results),
+                    "catalogues": [{"version": found.version, "revision": found.revision,
+                                    "this_tree": found is this_tree, "statements": len(found.statements),
+                                    "broken": [{"statement": b.statement.label, "sql": b.statement.sql,
+                                                "error": b.error} for b in broken]} for found, broken in results]})
     else:
         for found, broken in results:
             mark = "[green]ok[/]" if not broken else f"[red]{len(broken)} broken[/]"
-            out.print(f"{found.version}{' (this tree)' if found is chosen[-1] and not catalogue_files else ''}: "
-                      f"{len(found.statements)} statements, {mark}")
+            out.print(f"{found.version}{' (this tree)' if found is this_tree else ''}: "
+                      f"{len(found.statements)} statements, {mark}", highlight=False)
             for b in broken:
-                out.print(f"  [red]{b.statement.label}[/]: {b.error}")
+                out.print(f"  [red]{b.statement.label}[/]: {b.error}", highlight=False)
     if any(broken for _found, broken in results):
         raise VerificationFailed("A release's statements do not prepare on this schema: a migration took away "
                                  "what they use. Keep it for the next release (expand/contract, "

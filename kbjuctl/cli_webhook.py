@@ -8,9 +8,10 @@ from typing import Annotated
 
 import typer
 
+from kbjuctl.confirm import confirm
 from kbjuctl.console import out, print_json
 from kbjuctl.errors import BadInput, VerificationFailed
-from kbjuctl.options import JsonOutput
+from kbjuctl.options import DryRun, JsonOutput, Yes
 
 app = typer.Typer(help="The bot's webhook at the Bot API (reads BOT_TOKEN and TELEGRAM_API_URL).",
                   no_args_is_help=True)
@@ -47,14 +48,21 @@ def info(
 
 
 @app.command()
-def delete(yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False) -> None:
+def delete(yes: Yes = False, dry_run: DryRun = False) -> None:
     """Remove the webhook (pending updates are kept): updates wait until a bot polls or sets it again.
     A running webhook bot sets it again when it restarts: stop it first."""
     from kbjuctl import webhook_status
 
     api_url, token = _bot()
-    if not yes and not typer.confirm("Remove the webhook? The bot behind it gets no more updates.", default=False):
-        raise BadInput("Not confirmed; nothing changed.")
+    current = webhook_status.info(api_url, token)
+    if not current.get("url"):
+        out.print("No webhook is set: nothing to remove.")
+        return
+    plan = [f"url: {current['url']}", f"pending updates (kept): {current.get('pending_update_count', 0)}"]
+    if dry_run:
+        out.print("Would remove the webhook:\n  " + "\n  ".join(plan), highlight=False)
+        return
+    confirm("Remove the webhook: the bot behind it gets no more updates.", plan, yes=yes)
     webhook_status.delete(api_url, token)
     out.print("Webhook removed; pending updates are kept for the next bot that polls or sets one.")
 

@@ -4,7 +4,6 @@ the small parts they are made of. Full size: docs/operations.md."""
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import subprocess
 import sys
@@ -15,6 +14,7 @@ import pytest
 from kbjuctl.drill import haproxy, oldbot, releases
 from kbjuctl.sqlite_migration.source import SourceReader
 from tests.bot_harness import ROOT
+from tests.helpers.schemas import validated
 
 OLD_RELEASE = "v0.1.0"
 
@@ -23,7 +23,7 @@ def _drill(*args: str, timeout: float = 240) -> tuple[int, dict, str]:
     result = subprocess.run([sys.executable, "-m", "kbjuctl", "drill", *args, "--json"], capture_output=True,
                             text=True, timeout=timeout, check=False, cwd=ROOT)
     try:
-        return result.returncode, json.loads(result.stdout), result.stderr
+        return result.returncode, validated(f"drill-{args[0]}", result.stdout), result.stderr
     except ValueError:
         raise AssertionError(f"no JSON from the drill (exit {result.returncode}):\n{result.stderr[-3000:]}") from None
 

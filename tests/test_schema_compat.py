@@ -17,6 +17,7 @@ from kbjuctl import migrations
 from kbjuctl.compat import catalogue
 from kbjuctl.compat.check import check
 from tests.bot_harness import ROOT
+from tests.helpers.schemas import validated
 
 
 def _this_tree() -> catalogue.Catalogue:
@@ -60,6 +61,12 @@ def test_the_command_names_the_broken_statements_and_exits_1(database_url):
     assert "conversation_commit_turn" in result.stdout and "prompt_message_id" in result.stdout
     assert "expand/contract" in " ".join(result.stderr.split())
     assert "Traceback" not in result.stderr
+    as_json = subprocess.run([sys.executable, "-m", "kbjuctl", "db", "check-compat", "--json", "--database-url",
+                              database_url], capture_output=True, text=True, timeout=60, check=False, cwd=ROOT)
+    report = validated("db-check-compat", as_json.stdout)
+    previous, here = report["catalogues"]
+    assert not report["ok"] and previous["version"] == "0.1.0" and here["this_tree"] and not here["broken"]
+    assert {b["statement"] for b in previous["broken"]} >= {"bot/db/conversations.py:conversation_commit_turn"}
 
 
 def test_every_bot_query_is_in_the_catalogue_of_this_tree():

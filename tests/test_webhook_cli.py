@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 from tests.bot_harness import ROOT, TOKEN, kbjuctl_env
+from tests.helpers.schemas import validated
 from tgstandin import BotApiStandin, StandinClient
 
 
@@ -32,15 +33,18 @@ def test_info_shows_the_webhook_and_delete_keeps_the_pending_updates():
             await asyncio.sleep(0.3)
             shown = await asyncio.to_thread(_kbjuctl, standin.url, "info", "--json")
             assert shown.returncode == 0, shown.stderr
-            info = json.loads(shown.stdout)
+            info = validated("webhook-info", shown.stdout)
             assert info["url"] == url and info["pending_update_count"] == 1
             assert info["last_error_message"] == "Connection refused"
             waited = await asyncio.to_thread(_kbjuctl, standin.url, "info", "--wait", "1")
             assert waited.returncode == 1 and "still pending" in " ".join(waited.stderr.split())
             assert "Connection refused" in waited.stdout
 
-            refused = await asyncio.to_thread(_kbjuctl, standin.url, "delete", stdin="n\n")
-            assert refused.returncode == 2 and "nothing changed" in refused.stderr
+            planned = await asyncio.to_thread(_kbjuctl, standin.url, "delete", "--dry-run")
+            assert planned.returncode == 0 and url in planned.stdout and "pending updates (kept): 1" in planned.stdout
+            refused = await asyncio.to_thread(_kbjuctl, standin.url, "delete")  # no terminal, no --yes
+            assert refused.returncode == 2 and "--yes" in refused.stderr and url in refused.stderr
+            assert json.loads((await asyncio.to_thread(_kbjuctl, standin.url, "info", "--json")).stdout)["url"] == url
             deleted = await asyncio.to_thread(_kbjuctl, standin.url, "delete", "--yes")
             assert deleted.returncode == 0, deleted.stderr
             after = json.loads((await asyncio.to_thread(_kbjuctl, standin.url, "info", "--json")).stdout or "{}")

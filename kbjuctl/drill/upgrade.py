@@ -286,7 +286,7 @@ def _judge(report: DrillReport, plan: UpgradePlan, seen: Observed, next_ids: lis
     rollback = window(steps, "rollback (replace, downgrade)", marks["back_start"], marks["back_end"])
     rolling = window([s for s in steps if not marks["forward_end"] <= s.started < marks["back_start"]],
                      "rolling (both)", marks["migrate_start"], marks["back_end"])
-    whole = window(steps, "whole run", 0, float("inf"))
+    whole = window(steps, "whole run", min((s.started for s in steps), default=0.0), time.time())
     steady_rate = (created["steady_end"] - created["steady_start"]) / plan.steady_s
     roll_s = marks["back_end"] - marks["migrate_start"]
     roll_rate = (created["roll_end"] - created["steady_end"]) / roll_s if roll_s > 0 else 0.0
