@@ -193,7 +193,10 @@ def _drive(plan: UpgradePlan, old: Release, new: Release, next_ids: list[str], d
             say(f"(c) rolling {fleet.slots[index].name} back to the old release ({plan.strategy})")
             seen.replacements.append(fleet.replace(index, old, stop_timeout_s=plan.drain_s + 45))
         say("(c) rolling the next release's migrations back")
-        _kbjuctl(new, ["db", "downgrade", "--steps", str(len(next_ids))], database_url, log_dir / "downgrade.log")
+        downgrade = ["db", "downgrade", "--steps", str(len(next_ids))]
+        if _has_option(new, ["db", "downgrade"], "--yes"):  # releases that ask first take --yes
+            downgrade.append("--yes")
+        _kbjuctl(new, downgrade, database_url, log_dir / "downgrade.log")
         marks.mark("back_end")
         seen.created["roll_end"] = _created(standin)
         _sleep(min(plan.hold_s, 5.0), load)
@@ -253,6 +256,14 @@ def _kbjuctl(release: Release, args: list[str], database_url: str, log: Path) ->
         raise OperationFailed(f"`kbjuctl {' '.join(args)}` of the {release.label} release failed "
                               f"(exit {result.returncode}): {(result.stderr or result.stdout).strip()[-800:]}")
     return result.stdout
+
+
+def _has_option(release: Release, command: list[str], option: str) -> bool:
+    """Whether that release's kbjuctl command knows the option (its --help names it)."""
+    shown = subprocess.run(release.command(*command, "--help"), env={**os.environ, **release.environment(),
+                                                                   "COLUMNS": "200"},
+                           capture_output=True, text=True, timeout=60, check=False)
+    return option in shown.stdout
 
 
 def _schema(database_url: str) -> list[str]:
