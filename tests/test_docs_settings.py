@@ -50,7 +50,9 @@ def test_every_variable_kbjuctl_reads_is_in_the_readme():
 
 
 def test_env_example_and_operations_agree_on_connections_per_replica():
-    def headroom(text: str) -> set[int]:
-        return {int(n) for n in re.findall(r"replicas\s*[x×]\s*`?DB_POOL_MAX`?\s*\+\s*(\d+)", text)}
+    def headroom(text: str) -> set[tuple[int, int]]:
+        """(connections per replica beside its pool: the /healthz one, connections beside the replicas)."""
+        found = re.findall(r"replicas\s*[x×]\s*\(`?DB_POOL_MAX`?\s*\+\s*(\d+)\)\s*\+\s*(\d+)", text)
+        return {(int(extra), int(rest)) for extra, rest in found}
 
-    assert headroom(ENV_EXAMPLE) == headroom(OPERATIONS) == headroom(README) == {10}
+    assert headroom(ENV_EXAMPLE) == headroom(OPERATIONS) == headroom(README) == {(1, 10)}
