@@ -9,7 +9,7 @@ import typer
 
 from bot.config_checks import ConfigError
 from kbjuctl import cli_backup, cli_db, cli_loadtest, cli_migrate, cli_roles, cli_run
-from kbjuctl.console import err
+from kbjuctl.console import err, out
 from kbjuctl.errors import KbjuctlError
 
 app = typer.Typer(
@@ -22,9 +22,20 @@ app = typer.Typer(
 _debug = {"on": False}
 
 
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        from bot import buildinfo
+
+        out.print(buildinfo.describe("kbjuctl"), highlight=False)
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of unexpected errors.")] = False,
+    _version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                           help="Print the version (and git revision, when known) and exit.")]
+    = False,
 ) -> None:
     _debug["on"] = debug
 

@@ -2,7 +2,12 @@
 
 Telegram re-delivers an update until it gets a 2xx, so answering after processing (not
 before, as a queue-and-ack server would) means a crash mid-update re-delivers it; the
-processed_updates claim makes the re-delivery harmless. /healthz shares the server.
+processed_updates claim makes the re-delivery harmless.
+
+Two probes share the server. /healthz (readiness): 200 when the database answers within 1 s, else
+503, with JSON {status, version, revision, database}. /livez (liveness): 200 whenever the event loop
+serves, whatever the database does, so an orchestrator restarts a hung bot, never a healthy bot
+waiting for its database.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import logging
 
 from aiohttp import web
 
+from bot import buildinfo
 from bot.db.pool import ping
 from bot.transport.updates import ALLOWED_UPDATES, process, read_update
 
@@ -48,14 +54,21 @@ def build_web_app(app, path: str, secret: str) -> web.Application:
             await process(app, update)
         return web.Response(status=200)
 
+    build = {"version": buildinfo.version(), "revision": buildinfo.revision()}
+
     async def healthz(request: web.Request) -> web.Response:
         ctx = app.bot_data.get("kbju")
         healthy = ctx is not None and await ping(ctx.pool, timeout=1.0)
-        return web.Response(status=200 if healthy else 503, text="ok" if healthy else "database unavailable")
+        state = "ok" if healthy else "unavailable"
+        return web.json_response({"status": state, **build, "database": state}, status=200 if healthy else 503)
+
+    async def livez(request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok", **build})
 
     web_app = web.Application(client_max_size=1024 * 1024)
     web_app.router.add_post(path, on_update)
     web_app.router.add_get("/healthz", healthz)
+    web_app.router.add_get("/livez", livez)
     return web_app
 
 
