@@ -18,8 +18,9 @@ app = typer.Typer(help="Backups of the PostgreSQL database: pg_dump archives wit
 BackupDir = Annotated[Path | None, typer.Option("--dir", help="Folder holding the backups [env: BACKUP_DIR, "
                                                 "default ./backups].", show_default=False)]
 BackupPath = Annotated[Path, typer.Argument(help="A backup folder (or any file in it).", show_default=False)]
-Identity = Annotated[Path | None, typer.Option("--identity", help="age identity file (AGE-SECRET-KEY-1...) for "
-                                               "an encrypted backup.", show_default=False)]
+Identity = Annotated[Path | None, typer.Option("--identity", envvar="BACKUP_IDENTITY_FILE",
+                                               help="age identity file (AGE-SECRET-KEY-1...) for an encrypted "
+                                               "backup [env: BACKUP_IDENTITY_FILE].", show_default=False)]
 
 
 class _Bars:

@@ -9,13 +9,13 @@ command line, and only its SCRAM-SHA-256 verifier, computed here, reaches the se
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from typing import Annotated
 
 import typer
 
+from bot import secret_files
 from kbjuctl.console import out
 from kbjuctl.errors import BadInput
 from kbjuctl.options import DatabaseUrl, require_database_url
@@ -89,15 +89,16 @@ def ensure_login_command(
     member_of: Annotated[str, typer.Option("--member-of", help="kbju_bot (the bot) or pg_monitor (the exporter).",
                                            show_default=False)],
     password_env: Annotated[str, typer.Option("--password-env",
-                                              help="Name of the environment variable holding the password.")]
+                                              help="Name of the environment variable holding the password "
+                                              "(or NAME_FILE: the path of a file holding it).")]
     = "ROLE_PASSWORD",
     database_url: DatabaseUrl = None,
 ) -> None:
     """Create a login role in a restricted group, or set its new password (rotation). Run as the owner."""
-    password = os.environ.get(password_env, "")
+    password = secret_files.read(password_env) or ""
     if not password:
-        raise BadInput(f"Set the password in the environment variable {password_env} "
-                       "(it is never taken as an argument).")
+        raise BadInput(f"Set the password in the environment variable {password_env}, or the path of a file "
+                       f"holding it in {password_env}_FILE (it is never taken as an argument).")
     result = ensure_login(require_database_url(database_url), name, password, member_of)
     verb = "Created login role" if result.created else "Set a new password for"
     out.print(f"[green]{verb}[/] {result.name} (member of {result.member_of}: {GROUPS[result.member_of]}).")

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from bot import secret_files
 from bot.config_checks import ConfigError
 from kbjuctl import cli_backup, cli_db, cli_loadtest, cli_migrate, cli_roles, cli_run
 from kbjuctl.console import err, out
@@ -51,6 +52,7 @@ app.command("loadtest")(cli_loadtest.loadtest)
 def main() -> None:
     """Console-script entry point: the one place expected errors become messages and exit codes."""
     try:
+        secret_files.resolve()  # X_FILE -> X for every secret, before any option reads its envvar
         app()
     except KbjuctlError as exc:
         err.print(f"[bold red]Error:[/] {exc}", highlight=False)
