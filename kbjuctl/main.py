@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from typing import Annotated
 
@@ -49,8 +50,20 @@ app.command("run")(cli_run.run)
 app.command("loadtest")(cli_loadtest.loadtest)
 
 
+class Terminated(BaseException):
+    """SIGTERM (docker stop, a Kubernetes pod ending): unwinds the stack like Ctrl-C, so a migration's
+    transaction and lock, a half-written backup folder and a running pg_dump are cleaned up before the
+    exit. Not a KeyboardInterrupt, which Typer turns into a silent exit 130; not an Exception, which
+    a worker's `except Exception` would swallow."""
+
+
+def _on_sigterm(_signum, _frame) -> None:
+    raise Terminated
+
+
 def main() -> None:
     """Console-script entry point: the one place expected errors become messages and exit codes."""
+    signal.signal(signal.SIGTERM, _on_sigterm)  # `kbjuctl run` replaces it with its own drain while serving
     try:
         secret_files.resolve()  # X_FILE -> X for every secret, before any option reads its envvar
         app()
@@ -64,6 +77,9 @@ def main() -> None:
         # stdout closed early (`kbjuctl backup list | head`): not an error of the command.
         sys.stderr.close()
         sys.exit(0)
+    except Terminated:
+        err.print("Stopped (SIGTERM).")
+        sys.exit(143)
     except KeyboardInterrupt:
         err.print("Interrupted.")
         sys.exit(130)
