@@ -24,6 +24,10 @@ from bot.transport.updates import ALLOWED_UPDATES, process, read_update
 
 log = logging.getLogger(__name__)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+# SIGTERM: the server stops accepting and in-flight updates get this long to finish. Orchestrators'
+# grace periods are this plus their own margins (compose stop_grace_period, Kubernetes
+# terminationGracePeriodSeconds: tests/test_deploy_k8s.py checks it).
+DRAIN_SECONDS = 30
 BAD_UPDATE = "bad update: expected a JSON object of Telegram's Update with an integer update_id"
 
 
@@ -73,7 +77,7 @@ def build_web_app(app, path: str, secret: str) -> web.Application:
 
 
 async def start_server(app, host: str, port: int, path: str, secret: str) -> web.AppRunner:
-    runner = web.AppRunner(build_web_app(app, path, secret), access_log=None, shutdown_timeout=30)
+    runner = web.AppRunner(build_web_app(app, path, secret), access_log=None, shutdown_timeout=DRAIN_SECONDS)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     log.info("webhook server on %s:%d%s", host, port, path)
