@@ -1,7 +1,6 @@
 """The image and the compose stack, checked without a Docker engine: hadolint, `docker-compose config`, parsing.
 
-Also the CI workflow: it must run what the README says, against PostgreSQL, plus lint, the
-image build and the promtool checks.
+The CI/CD workflows are checked in tests/test_release_ci.py.
 """
 
 from __future__ import annotations
@@ -261,22 +260,6 @@ def test_compose_defaults_agree_with_the_settings_defaults():
         expected = field.default
         assert type(expected)(default) == expected, f"{name}: compose says {default!r}, Settings {expected!r}"
         assert env_example()[name] == default, f"{name}: .env.example and compose disagree"
-
-
-# --- CI -----------------------------------------------------------------------------------------
-
-def test_ci_runs_the_readme_test_command_against_postgres_plus_lint_build_and_promtool():
-    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "ci.yml").read_text())
-    jobs = workflow["jobs"]
-    steps = {name: " ".join(str(step.get("run", "")) for step in job["steps"]) for name, job in jobs.items()}
-    everything = " ".join(steps.values())
-    assert "./scripts/test.sh" in (ROOT / "README.md").read_text()
-    test_job = next(name for name, text in steps.items() if "./scripts/test.sh" in text)
-    assert any("postgres" in str(s.get("image", "")) for s in jobs[test_job].get("services", {}).values())
-    assert "KBJU_TEST_PG_URL" in jobs[test_job].get("env", {})
-    assert "ruff check" in everything and "docker build" in everything
-    assert "promtool check rules" in everything and "promtool test rules" in everything
-    assert "hadolint" in everything
 
 
 # --- SIGTERM reaches the compose services' commands ------------------------------------------------
