@@ -16,7 +16,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot import handlers, jobs, metrics
+from bot import buildinfo, handlers, jobs, metrics
 from bot.charts import ChartRenderer
 from bot.clock import Clock
 from bot.config import Settings
@@ -110,18 +110,12 @@ async def open_resources(app: Application) -> None:
 
 
 async def _build_info(pool) -> None:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        bot_version = version("kbju-platform")
-    except PackageNotFoundError:
-        bot_version = "unknown"
     try:
         async with pool.acquire() as conn:
             schema = await stats.schema_version(conn)
     except Exception:  # noqa: BLE001 - informational only
         schema = "unknown"
-    metrics.build_info.labels(bot_version, schema).set(1)
+    metrics.build_info.labels(buildinfo.version(), buildinfo.revision(), schema).set(1)
 
 
 async def close_resources(app: Application) -> None:

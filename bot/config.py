@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot import secret_files
 from bot.config_checks import ConfigError, check_database_url
 
 TOKEN_RE = re.compile(r"^\d{1,20}:[A-Za-z0-9_-]{20,100}$")
@@ -152,7 +153,9 @@ def _describe(errors: list[dict]) -> str:
 
 
 def load_settings(**overrides: object) -> Settings:
-    """Read and validate the settings; overrides (e.g. CLI options) win over the environment."""
+    """Read and validate the settings; overrides (e.g. CLI options) win over the environment.
+    Secrets given as files (BOT_TOKEN_FILE, ...: bot.secret_files) are read first."""
+    secret_files.resolve()
     try:
         settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:

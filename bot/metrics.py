@@ -52,8 +52,8 @@ goal_users = Gauge("kbju_goal_users", "People by the goal of their latest record
 # fires on a deployment that has no backup at all (absent would silently never fire).
 backup_last_success = Gauge("kbju_backup_last_success_timestamp_seconds",
                             "Unix time of the newest successful `kbjuctl backup create` (0: none recorded)")
-build_info = Gauge("kbju_build_info", "Version of the bot and of the schema it runs on",
-                   ["version", "schema_version"])
+build_info = Gauge("kbju_build_info", "Version and git revision of the bot, and the schema it runs on",
+                   ["version", "revision", "schema_version"])
 
 # Pre-create the bounded label sets so dashboards see zeros instead of missing series.
 for _kind in UPDATE_KINDS:

@@ -20,8 +20,9 @@ app = typer.Typer(help="Backups of the PostgreSQL database: pg_dump archives wit
 BackupDir = Annotated[Path | None, typer.Option("--dir", envvar="BACKUP_DIR", help="Folder holding the backups.",
                                                 show_default="./backups")]
 BackupPath = Annotated[Path, typer.Argument(help="A backup folder (or any file in it).", show_default=False)]
-Identity = Annotated[Path | None, typer.Option("--identity", help="age identity file (AGE-SECRET-KEY-1...) for "
-                                               "an encrypted backup.", show_default=False)]
+Identity = Annotated[Path | None, typer.Option("--identity", envvar="BACKUP_IDENTITY_FILE",
+                                               help="age identity file (AGE-SECRET-KEY-1...) for an encrypted "
+                                               "backup.", show_default=False)]
 
 
 class _Bars:

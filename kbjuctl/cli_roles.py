@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from typing import Annotated
 
 import typer
 
+from bot import secret_files
 from kbjuctl import roles
 from kbjuctl.console import out, print_json
 from kbjuctl.errors import BadInput
@@ -22,17 +22,18 @@ def ensure_login_command(
         "--member-of", help="The group: kbju_bot (the bot: rows, no DDL) or pg_monitor (the exporter: statistics).",
         show_default=False)],
     password_env: Annotated[str, typer.Option("--password-env",
-                                              help="Name of the environment variable holding the password.")]
+                                              help="Name of the environment variable holding the password "
+                                              "(or NAME_FILE: the path of a file holding it).")]
     = "ROLE_PASSWORD",
     database_url: DatabaseUrl = None,
     dry_run: DryRun = False,
     as_json: JsonOutput = False,
 ) -> None:
     """Create a login role in a restricted group, or set its new password (rotation). Run as the owner."""
-    password = os.environ.get(password_env, "")
+    password = secret_files.read(password_env) or ""
     if not password:
-        raise BadInput(f"Set the password in the environment variable {password_env} "
-                       "(it is never taken as an argument).")
+        raise BadInput(f"Set the password in the environment variable {password_env}, or the path of a file "
+                       f"holding it in {password_env}_FILE (it is never taken as an argument).")
     result = roles.ensure_login(require_database_url(database_url), name, password, member_of.value, dry_run=dry_run)
     if as_json:
         print_json(result.to_json())

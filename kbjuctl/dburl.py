@@ -28,3 +28,17 @@ def with_database(url: str, name: str) -> str:
     """The same server and credentials, another database."""
     parts = urlsplit(url)
     return urlunsplit(parts._replace(path="/" + quote(name)))
+
+
+def for_child(url: str) -> tuple[str, dict[str, str]]:
+    """(URL without its password, environment with PGPASSWORD) for a libpq tool run as a child process:
+    a password on a command line is visible to every user in the process list; the environment is not."""
+    import os
+
+    parts = urlsplit(url)
+    env = dict(os.environ)
+    if parts.password is None:
+        return url, env
+    env["PGPASSWORD"] = unquote(parts.password)
+    netloc = parts.netloc.replace(f":{parts.password}@", "@", 1)
+    return urlunsplit(parts._replace(netloc=netloc)), env

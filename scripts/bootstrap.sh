@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# Make sure .venv exists and holds the project with the given extras; reinstall when
-# pyproject.toml changed. Sourced by run.sh and test.sh, so a fresh machine needs nothing else.
+# Make sure .venv exists and holds exactly the locked dependencies plus the project (editable).
+# Without extras: requirements/runtime.txt; with any: requirements/dev.txt (every extra). Installs
+# check every file's sha256 against the lock (--require-hashes); ./scripts/lock.sh refreshes it.
+# Reinstalls when pyproject.toml or the lock changed. Sourced by run.sh, test.sh and lock.sh.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 venv="$root/.venv"
 extras="${1:-}"
+lock="$root/requirements/runtime.txt"
+[ -n "$extras" ] && lock="$root/requirements/dev.txt"
 
 pick_python() {
   for py in python3.13 python3.12 python3.11 python3; do
@@ -16,17 +20,21 @@ pick_python() {
   return 1
 }
 
+quiet_pip() {
+  # pip's warnings about this machine's absent local package mirrors are noise; errors still show.
+  "$venv/bin/python" -m pip "$@" 2> >(grep -v 'is ignored: it is neither' >&2)
+}
+
 if [ ! -x "$venv/bin/python" ]; then
   echo "Creating the virtual environment in $venv ..." >&2
   "$(pick_python)" -m venv "$venv"
 fi
 stamp="$venv/.installed-${extras//,/-}"
-if [ ! -f "$stamp" ] || [ "$root/pyproject.toml" -nt "$stamp" ]; then
-  echo "Installing the project and its dependencies into $venv ..." >&2
-  target="$root"
-  [ -n "$extras" ] && target="$root[$extras]"
-  # pip's warnings about this machine's absent local package mirrors are noise; errors still show.
-  "$venv/bin/python" -m pip install -q --upgrade pip 2> >(grep -v 'is ignored: it is neither' >&2)
-  "$venv/bin/python" -m pip install -q -e "$target" 2> >(grep -v 'is ignored: it is neither' >&2)
+if [ ! -f "$stamp" ] || [ "$root/pyproject.toml" -nt "$stamp" ] || [ "$lock" -nt "$stamp" ]; then
+  echo "Installing the locked dependencies (${lock#"$root"/}) and the project into $venv ..." >&2
+  quiet_pip install -q --require-hashes -r "$lock"
+  # The build backend comes from the lock too, so the project's own install needs no download.
+  # (PYTHONWARNINGS: setuptools' notice about editable installs is not for the person running this.)
+  PYTHONWARNINGS=ignore quiet_pip install -q --no-deps --no-build-isolation -e "$root"
   touch "$stamp"
 fi

@@ -19,7 +19,7 @@ import asyncpg
 import psutil
 from telegram import Update
 
-from bot import metrics
+from bot import buildinfo, metrics
 from bot.app import build_application, close_resources, open_resources
 from bot.transport import ratelimit
 from kbjuctl import localpg
@@ -554,6 +554,12 @@ def test_healthz_is_503_while_the_database_is_down_and_200_when_it_is_back(datab
                     return r.status
             return None
 
+        async def probe(path: str) -> tuple[int, dict]:
+            async with http.get(f"http://127.0.0.1:{port}{path}") as r:
+                return r.status, await r.json()
+
+        build = {"version": buildinfo.version(), "revision": buildinfo.revision()}
+
         async def becomes(wanted: int) -> None:
             for _ in range(100):
                 if await status() == wanted:
@@ -563,10 +569,13 @@ def test_healthz_is_503_while_the_database_is_down_and_200_when_it_is_back(datab
 
         async with aiohttp.ClientSession() as http:
             await becomes(200)
+            assert await probe("/healthz") == (200, {"status": "ok", **build, "database": "ok"})
             await proxy.cut()
             started = time.monotonic()
-            assert await status() == 503
+            assert await probe("/healthz") == (503, {"status": "unavailable", **build, "database": "unavailable"})
             assert time.monotonic() - started < 3  # answered within its 1 s ping budget, not hung
+            # Liveness ignores the database: an orchestrator must not restart bots waiting for it.
+            assert await probe("/livez") == (200, {"status": "ok", **build})
             await proxy.start()
             await becomes(200)
     run(database_url, scenario, start=False)

@@ -12,6 +12,8 @@ from bot.db import conversations, food, jobs, records, stats, updates, users
 from bot.db.pool import create_pool, ping
 from bot.db.records import Measurement
 
+pytestmark = pytest.mark.both_pg_majors  # tests/conftest.py: PostgreSQL 15 and 16
+
 MAN = Measurement(weight=85, waist=95, neck=42, hip=None, height=180, goal="healthy", steps="8000-10000",
                   sport_type="running", sport_freq="3-4", bodyfat=27.1)
 

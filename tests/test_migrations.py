@@ -13,6 +13,8 @@ import pytest
 from kbjuctl import migrations
 from kbjuctl.errors import OperationFailed
 
+pytestmark = pytest.mark.both_pg_majors  # tests/conftest.py: PostgreSQL 15 and 16
+
 TABLES = {"users", "user_records", "user_food_preferences", "conversations", "processed_updates",
           "scheduled_jobs"}
 

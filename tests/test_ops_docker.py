@@ -1,7 +1,6 @@
 """The image and the compose stack, checked without a Docker engine: hadolint, `docker-compose config`, parsing.
 
-Also the CI workflow: it must run what the README says, against PostgreSQL, plus lint, the
-image build and the promtool checks.
+The CI/CD workflows are checked in tests/test_release_ci.py.
 """
 
 from __future__ import annotations
@@ -37,12 +36,11 @@ def env_example() -> dict[str, str]:
 
 def filled_env(tmp_path: Path) -> Path:
     """.env.example with the REQUIRED (empty) values filled in, as an operator would."""
-    fill = {"BOT_TOKEN": "123456789:AAEhBP0av28Sn3N9sRgFwhyUbmEr0qJ4hQk",
-            "WEBHOOK_URL": "https://bot.example.org/telegram/webhook"}
+    fill = {"WEBHOOK_URL": "https://bot.example.org/telegram/webhook"}
     lines = []
     for name, value in env_example().items():
         if not value and name != "BACKUP_ENCRYPT_TO":
-            value = fill.get(name, f"test-{name.lower().replace('_', '-')}-0123456789")
+            value = fill[name]
         lines.append(f"{name}={value}")
     path = tmp_path / ".env"
     path.write_text("\n".join(lines) + "\n")
@@ -90,8 +88,8 @@ def test_the_image_is_multi_stage_slim_non_root_with_a_healthcheck_and_kbjuctl_a
 def test_dockerignore_keeps_secrets_and_local_state_out_of_the_build_context():
     ignored = {line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
                if line.strip() and not line.startswith("#")}
-    assert {".env", ".git", ".venv", ".kbju", "backups", "tests"} <= ignored
-    assert not {"sql", "bot", "kbjuctl", "pyproject.toml", "README.md"} & ignored
+    assert {".env", ".git", ".venv", ".kbju", "backups", "tests", "secrets"} <= ignored
+    assert not {"sql", "bot", "kbjuctl", "pyproject.toml", "README.md", "requirements"} & ignored
 
 
 # --- compose -------------------------------------------------------------------------------------
@@ -123,13 +121,79 @@ def test_only_the_webhook_port_is_published(rendered):
 def test_the_bot_connects_as_its_own_role_and_migrations_and_backups_as_the_owner(rendered):
     env = {name: rendered["services"][name]["environment"] for name in KBJU_SERVICES}
     values = env_example()
-    assert f"//{values['BOT_DB_USER']}:" in env["bot"]["DATABASE_URL"]
-    assert f"//{values['POSTGRES_USER']}:" in env["migrate"]["DATABASE_URL"]
+    assert f"//{values['BOT_DB_USER']}@" in env["bot"]["DATABASE_URL"]
+    assert env["bot"]["DATABASE_PASSWORD_FILE"] == "/run/secrets/bot_db_password"
+    assert f"//{values['POSTGRES_USER']}@" in env["migrate"]["DATABASE_URL"]
     assert env["backup"]["DATABASE_URL"] == env["migrate"]["DATABASE_URL"]
+    assert env["migrate"]["DATABASE_PASSWORD_FILE"] == env["backup"]["DATABASE_PASSWORD_FILE"] \
+        == "/run/secrets/postgres_password"
     assert "ensure-login" in " ".join(rendered["services"]["migrate"]["command"])
-    assert values["POSTGRES_PASSWORD"] == "" and "POSTGRES_PASSWORD" not in str(env["bot"])
+    assert "postgres_password" not in rendered["services"]["bot"].get("secrets", [])
     exporter_env = rendered["services"]["postgres-exporter"]["environment"]
-    assert f"//{values['MONITOR_DB_USER']}:" in exporter_env["DATA_SOURCE_NAME"]
+    assert exporter_env["DATA_SOURCE_USER"] == values["MONITOR_DB_USER"]
+    assert exporter_env["DATA_SOURCE_PASS_FILE"] == "/run/secrets/monitor_db_password"
+
+
+def _secret_names(service: dict) -> set[str]:
+    return {s if isinstance(s, str) else s["source"] for s in service.get("secrets", [])}
+
+
+def test_every_secret_is_a_file_given_only_to_the_services_that_read_it(rendered):
+    declared = rendered["secrets"]
+    for name, secret in declared.items():
+        assert Path(secret["file"]) == ROOT / "secrets" / name
+    needs = {"postgres": {"postgres_password"}, "migrate": {"postgres_password", "bot_db_password",
+                                                            "monitor_db_password"},
+             "bot": {"bot_db_password", "bot_token", "webhook_secret"}, "backup": {"postgres_password"},
+             "postgres-exporter": {"monitor_db_password"}, "grafana": {"grafana_admin_password"},
+             "prometheus": set()}
+    for name, service in rendered["services"].items():
+        assert _secret_names(service) == needs[name], name
+        for variable, value in (service.get("environment") or {}).items():
+            if re.search(r"TOKEN|PASSWORD|SECRET|PASS\b|_PASS_", variable):
+                assert variable.endswith("FILE"), f"{name}: {variable} must come from a file"
+                assert value.startswith("/run/secrets/") and value.rsplit("/", 1)[1] in _secret_names(service)
+            if variable == "DATABASE_URL":
+                assert "@" in value and ":" not in value.split("//", 1)[1].split("@")[0], "no password in a URL"
+    assert "/secrets/" in (ROOT / ".gitignore").read_text().split()
+    assert "secrets" in (ROOT / ".dockerignore").read_text().split()
+
+
+def test_every_service_has_limits_rotated_logs_and_a_healthcheck(rendered):
+    for name, service in rendered["services"].items():
+        limits = service["deploy"]["resources"]["limits"]
+        assert float(limits["cpus"]) > 0 and limits["memory"], name
+        assert service["logging"]["driver"] == "json-file" and service["logging"]["options"]["max-size"], name
+        assert service["logging"]["options"]["max-file"], name
+        assert "no-new-privileges:true" in service["security_opt"], name
+        if name == "migrate":  # a one-shot: its exit code is what the others wait for
+            assert service["healthcheck"].get("disable") is True or service["healthcheck"]["test"] == ["NONE"]
+        elif name == "bot":  # the image's own HEALTHCHECK on /healthz
+            assert "healthcheck" not in service and "/healthz" in DOCKERFILE.read_text()
+        else:
+            assert service["healthcheck"]["test"][0] in ("CMD", "CMD-SHELL"), name
+
+
+def test_migrate_and_backup_are_hardened_like_the_bot_and_take_sigterm(rendered):
+    for name in KBJU_SERVICES:
+        service = rendered["services"][name]
+        assert service["read_only"] is True and service["cap_drop"] == ["ALL"], name
+        assert service["init"] is True, f"{name}: a shell as PID 1 ignores SIGTERM"
+        assert service["environment"]["TINI_KILL_PROCESS_GROUP"] == "1", name
+    assert "exec kbjuctl" in rendered["services"]["migrate"]["command"][0]
+    assert "trap " in rendered["services"]["backup"]["command"][0]
+
+
+def test_the_postgresql_major_of_compose_is_one_the_suite_runs():
+    """Compose's server is the embedded one's major, which tests/conftest.py runs the data layer and
+    the migrations on (both_pg_majors), and the image's own pg_dump (pgserver's)."""
+    from kbjuctl.backup import tools
+    from kbjuctl.localpg import embedded_bin_dir
+
+    compose = yaml.safe_load(COMPOSE.read_text())
+    major = int(re.match(r"postgres:(\d+)", compose["services"]["postgres"]["image"]).group(1))
+    (embedded,) = tools.found("pg_dump", [embedded_bin_dir()])
+    assert major == embedded.major
 
 
 def test_backups_run_on_an_interval_with_retention(rendered):
@@ -147,17 +211,34 @@ def test_prometheus_gets_the_rules_and_grafana_its_provisioning(rendered):
     assert "monitoring/rules:/etc/prometheus/rules" in prometheus
     grafana = rendered["services"]["grafana"]
     assert "monitoring/grafana/provisioning:/etc/grafana/provisioning" in " ".join(map(str, grafana["volumes"]))
-    assert grafana["environment"]["GF_SECURITY_ADMIN_PASSWORD"].startswith("test-")
+    assert grafana["environment"]["GF_SECURITY_ADMIN_PASSWORD__FILE"] == "/run/secrets/grafana_admin_password"
 
 
 @pytest.mark.skipif(COMPOSE_CLI is None, reason="docker-compose missing")
-@pytest.mark.parametrize("secret", ["POSTGRES_PASSWORD", "BOT_DB_PASSWORD", "MONITOR_DB_PASSWORD", "BOT_TOKEN",
-                                    "WEBHOOK_SECRET", "GRAFANA_ADMIN_PASSWORD"])
-def test_no_secret_has_a_default(tmp_path, secret):
+def test_a_missing_required_setting_stops_compose(tmp_path):
     env = filled_env(tmp_path)
-    env.write_text(re.sub(rf"^{secret}=.*$", f"{secret}=", env.read_text(), flags=re.MULTILINE))
+    env.write_text(re.sub(r"^WEBHOOK_URL=.*$", "WEBHOOK_URL=", env.read_text(), flags=re.MULTILINE))
     result = compose_config(env)
-    assert result.returncode != 0 and secret in result.stderr and "set it in .env" in result.stderr
+    assert result.returncode != 0 and "WEBHOOK_URL" in result.stderr and "set it in .env" in result.stderr
+
+
+def test_compose_secrets_script_makes_private_random_secrets_and_keeps_them(tmp_path):
+    folder = tmp_path / "secrets"
+    token = "123456789:AAEhBP0av28Sn3N9sRgFwhyUbmEr0qJ4hQk"
+    script = str(ROOT / "scripts" / "compose-secrets.sh")
+    made = subprocess.run([script, str(folder)], input=token + "\n", capture_output=True, text=True, timeout=30,
+                          check=False)
+    assert made.returncode == 0, made.stderr
+    assert token not in made.stdout + made.stderr
+    compose = yaml.safe_load(COMPOSE.read_text())
+    assert {p.name for p in folder.iterdir()} == set(compose["secrets"])
+    assert folder.stat().st_mode & 0o777 == 0o700
+    values = {p.name: p.read_text() for p in folder.iterdir()}
+    assert values["bot_token"] == token + "\n"
+    assert all(re.fullmatch(r"[0-9a-f]{48}", v) for k, v in values.items() if k != "bot_token")
+    assert len(set(values.values())) == len(values)
+    again = subprocess.run([script, str(folder)], input="", capture_output=True, text=True, timeout=30, check=False)
+    assert again.returncode == 0 and values == {p.name: p.read_text() for p in folder.iterdir()}
 
 
 def test_env_example_documents_every_variable():
@@ -181,17 +262,77 @@ def test_compose_defaults_agree_with_the_settings_defaults():
         assert env_example()[name] == default, f"{name}: .env.example and compose disagree"
 
 
-# --- CI -----------------------------------------------------------------------------------------
+# --- SIGTERM reaches the compose services' commands ------------------------------------------------
 
-def test_ci_runs_the_readme_test_command_against_postgres_plus_lint_build_and_promtool():
-    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "ci.yml").read_text())
-    jobs = workflow["jobs"]
-    steps = {name: " ".join(str(step.get("run", "")) for step in job["steps"]) for name, job in jobs.items()}
-    everything = " ".join(steps.values())
-    assert "./scripts/test.sh" in (ROOT / "README.md").read_text()
-    test_job = next(name for name, text in steps.items() if "./scripts/test.sh" in text)
-    assert any("postgres" in str(s.get("image", "")) for s in jobs[test_job].get("services", {}).values())
-    assert "KBJU_TEST_PG_URL" in jobs[test_job].get("env", {})
-    assert "ruff check" in everything and "docker build" in everything
-    assert "promtool check rules" in everything and "promtool test rules" in everything
-    assert "hadolint" in everything
+def _service_command(name: str) -> str:
+    """The `sh -c` script of a service, as the container's shell gets it (compose's $$ is $)."""
+    return yaml.safe_load(COMPOSE.read_text())["services"][name]["command"][0].replace("$$", "$")
+
+
+def test_the_backup_loop_stops_cleanly_on_sigterm_even_in_the_middle_of_pg_dump(database_url, tmp_path):
+    """As docker stop does with `init: true` and TINI_KILL_PROCESS_GROUP: SIGTERM to the process group.
+    pg_dump runs behind a shim that waits first, so the signal lands mid-backup."""
+    import os
+    import signal
+    import sys
+    import time
+
+    from kbjuctl.backup import tools
+
+    real = tools.pick("pg_dump", 15, "test")
+    shim_dir = tmp_path / "bin"
+    shim_dir.mkdir()
+    (shim_dir / "pg_dump").write_text(f'#!/bin/sh\n[ "$1" = --version ] || sleep 30\nexec "{real.path}" "$@"\n')
+    (shim_dir / "pg_dump").chmod(0o755)
+    backups, marker = tmp_path / "backups", tmp_path / "backup-succeeded"
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "DATABASE_URL": database_url,
+           "BACKUP_DIR": str(backups), "BACKUP_INTERVAL_SECONDS": "3600", "BACKUP_KEEP_LAST": "7",
+           "BACKUP_KEEP_DAILY": "14", "BACKUP_ENCRYPT_TO": "", "KBJU_PG_BINDIR": str(shim_dir)}
+    script = _service_command("backup").replace("/tmp/backup-succeeded", str(marker))
+    loop = subprocess.Popen(["/bin/sh", "-c", script], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not list(backups.glob(".tmp-*")) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert list(backups.glob(".tmp-*")), "the backup never started"
+        time.sleep(1)  # pg_dump's shim is waiting: the backup is in progress
+        stopped_at = time.monotonic()
+        os.killpg(loop.pid, signal.SIGTERM)
+        assert loop.wait(timeout=15) == 0
+        assert time.monotonic() - stopped_at < 10
+    finally:
+        if loop.poll() is None:
+            os.killpg(loop.pid, signal.SIGKILL)
+    output = loop.stdout.read()
+    assert "Stopped (SIGTERM)" in output and "backup loop stopped" in output, output
+    assert "Traceback" not in output
+    assert list(backups.iterdir()) == [], "the unfinished backup folder is removed"
+    assert not marker.exists()
+
+
+def test_the_backup_loop_stops_at_once_between_backups(database_url, tmp_path):
+    import os
+    import signal
+    import sys
+    import time
+
+    backups, marker = tmp_path / "backups", tmp_path / "backup-succeeded"
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "DATABASE_URL": database_url,
+           "BACKUP_DIR": str(backups), "BACKUP_INTERVAL_SECONDS": "3600", "BACKUP_KEEP_LAST": "7",
+           "BACKUP_KEEP_DAILY": "14", "BACKUP_ENCRYPT_TO": ""}
+    script = _service_command("backup").replace("/tmp/backup-succeeded", str(marker))
+    loop = subprocess.Popen(["/bin/sh", "-c", script], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert marker.exists(), "no backup succeeded"
+        os.killpg(loop.pid, signal.SIGTERM)
+        assert loop.wait(timeout=5) == 0
+    finally:
+        if loop.poll() is None:
+            os.killpg(loop.pid, signal.SIGKILL)
+    assert "backup done" in loop.stdout.read()
+    assert len([p for p in backups.iterdir() if not p.name.startswith(".")]) == 1

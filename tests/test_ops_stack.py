@@ -248,5 +248,10 @@ def test_dashboard_queries_return_the_bots_data_through_prometheus(stack, scrape
     wait_for("the /start update in Prometheus",
              lambda: (value('sum(kbju_updates_received_total{job="kbju-bot"})') or 0) >= 1, 15, stack.procs)
     assert value('max(kbju_build_info{job="kbju-bot"})') == 1
+    # The version label is the package's, the revision this checkout's (bot.buildinfo).
+    from bot import buildinfo
+
+    build = f'version="{buildinfo.version()}",revision="{buildinfo.revision()}"'
+    assert buildinfo.version() != "unknown" and value(f'max(kbju_build_info{{job="kbju-bot",{build}}})') == 1
     assert value('sum(pg_stat_database_numbackends{job="postgres"})'
                  ' / max(pg_settings_max_connections{job="postgres"})') > 0

@@ -2,12 +2,19 @@
 
 Telegram re-delivers an update until it gets a 2xx, so answering after processing (not
 before, as a queue-and-ack server would) means a crash mid-update re-delivers it; the
-processed_updates claim makes the re-delivery harmless. /healthz shares the server.
+processed_updates claim makes the re-delivery harmless.
+
+Two probes share the server. /healthz (readiness): 200 when the database answers within 1 s on the
+probe's own connection, else 503, with JSON {status, version, revision, database}. /livez
+(liveness): 200 whenever the event loop serves, whatever the database does, so an orchestrator
+restarts a hung bot, never a healthy bot waiting for its database.
 
 Stopping drains (`WebhookServer.drain_and_stop`): /healthz answers 503 "draining" at once while
 updates are still served, each on a connection closed after its answer, so a load balancer
-(HAProxy's health check, Kubernetes readiness) stops routing here; after the drain delay the
-listener closes and the updates still in flight finish (up to SHUTDOWN_TIMEOUT_S).
+(HAProxy's health check, Kubernetes readiness) stops routing here; after the drain delay
+(WEBHOOK_DRAIN_SECONDS) the listener closes and the updates still in flight finish (up to
+SHUTDOWN_TIMEOUT_S). Orchestrators' grace periods are the two plus their own margins (compose
+stop_grace_period, Kubernetes terminationGracePeriodSeconds: tests/test_deploy_k8s.py checks it).
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from bot import buildinfo
 from bot.transport.updates import ALLOWED_UPDATES, process, read_update
 
 log = logging.getLogger(__name__)
@@ -70,16 +78,23 @@ def build_web_app(app, path: str, secret: str, state: ServerState | None = None)
             response.force_close()
         return response
 
+    build = {"version": buildinfo.version(), "revision": buildinfo.revision()}
+
     async def healthz(request: web.Request) -> web.Response:
         if state.draining:
-            return web.Response(status=503, text="draining")
+            return web.json_response({"status": "draining", **build}, status=503)
         ctx = app.bot_data.get("kbju")
-        healthy = ctx is not None and await ctx.probe.answers(timeout=1.0)
-        return web.Response(status=200 if healthy else 503, text="ok" if healthy else "database unavailable")
+        if ctx is None or not await ctx.probe.answers(timeout=1.0):
+            return web.json_response({"status": "unavailable", **build, "database": "unavailable"}, status=503)
+        return web.json_response({"status": "ok", **build, "database": "ok"})
+
+    async def livez(request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok", **build})
 
     web_app = web.Application(client_max_size=1024 * 1024)
     web_app.router.add_post(path, on_update)
     web_app.router.add_get("/healthz", healthz)
+    web_app.router.add_get("/livez", livez)
     return web_app
 
 
