@@ -150,7 +150,8 @@ def restore(
 
 @app.command("list")
 def list_(backup_dir: BackupDir = None, json_output: JsonOutput = False) -> None:
-    """Every backup in DIR: time, size, rows, schema version, verified?"""
+    """Every backup in DIR: time, size, rows, schema version, verified? Each archive's sha256 is re-checked:
+    one changed since it was verified is listed as DAMAGED."""
     listing = _backup().list_backups(_backup_dir(backup_dir))
     if json_output:
         print_json(listing.to_json())
@@ -158,7 +159,7 @@ def list_(backup_dir: BackupDir = None, json_output: JsonOutput = False) -> None
     table = Table(title=f"Backups in {_backup_dir(backup_dir)}")
     for column in ("name", "time (UTC)", "size", "rows", "schema", "encrypted", "verified"):
         table.add_column(column, justify="right" if column in ("size", "rows") else "left")
-    style = {"deep": "green", "archive": "green", "FAILED": "bold red", "no": "yellow"}
+    style = {"deep": "green", "archive": "green", "FAILED": "bold red", "DAMAGED": "bold red", "no": "yellow"}
     for b in listing.backups:
         if b.damaged:
             table.add_row(b.name, "", f"{b.bytes / 2**20:,.1f} MiB", "", "", "", f"[red]damaged: {b.damaged}[/]")
@@ -167,6 +168,9 @@ def list_(backup_dir: BackupDir = None, json_output: JsonOutput = False) -> None
                       f"{b.total_rows:,}", b.schema_version or "-", "yes" if b.encrypted else "no",
                       f"[{style[b.verified]}]{b.verified}[/]" + (f" {b.verified_at[:16]}" if b.verified_at else ""))
     out.print(table)
+    for b in listing.backups:
+        if b.problem and not b.damaged:
+            out.print(f"[bold red]{b.name} is damaged:[/] {b.problem}", highlight=False)
     if listing.leftovers:
         out.print(f"{len(listing.leftovers)} unfinished backup folder(s) (.tmp-*) ignored; "
                   "`kbjuctl backup prune` removes interrupted ones.")
@@ -182,7 +186,8 @@ def prune(
     backup_dir: BackupDir = None,
     json_output: JsonOutput = False,
 ) -> None:
-    """Delete old backups (never the newest verified one) and interrupted leftovers."""
+    """Delete old backups and interrupted leftovers. Never the newest verified one nor the newest intact one,
+    both judged by checksums re-computed now."""
     result = _backup().prune_backups(_backup_dir(backup_dir), keep_last, keep_daily, dry_run)
     if json_output:
         print_json(result.to_json())
