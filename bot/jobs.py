@@ -17,7 +17,7 @@ from telegram.error import Forbidden, TelegramError
 from bot import metrics
 from bot.db import jobs as job_repo
 from bot.db import stats, updates
-from bot.db.pool import UNAVAILABLE_ERRORS, record_pool_gauges
+from bot.db.pool import UNAVAILABLE_ERRORS, drop_if_demoted, record_pool_gauges
 from bot.flows.actions import funnel_photo
 from bot.runtime import BotContext, send_photo
 
@@ -37,6 +37,7 @@ async def funnel_loop(app, ctx: BotContext) -> None:
             raise
         except UNAVAILABLE_ERRORS as exc:
             log.warning("job loop: database unavailable (%s)", type(exc).__name__)
+            await drop_if_demoted(ctx.pool, exc)
         except Exception:
             metrics.errors.labels("job").inc()
             log.exception("job loop failed")
