@@ -52,6 +52,8 @@ goal_users = Gauge("kbju_goal_users", "People by the goal of their latest record
 # fires on a deployment that has no backup at all (absent would silently never fire).
 backup_last_success = Gauge("kbju_backup_last_success_timestamp_seconds",
                             "Unix time of the newest successful `kbjuctl backup create` (0: none recorded)")
+polling_leader = Gauge("kbju_polling_leader",
+                       "1 while this replica holds the polling lease and calls getUpdates (polling mode)")
 build_info = Gauge("kbju_build_info", "Version of the bot and of the schema it runs on",
                    ["version", "schema_version"])
 
