@@ -3,8 +3,11 @@ getUpdates. The lease is a session advisory lock held on a dedicated connection 
 it lives exactly as long as that session: a leader that is SIGKILLed, or whose connection PostgreSQL
 ends, loses it at once, and a standby, which tries for it every RETRY_SECONDS, takes over.
 
-The leader checks its lock connection every CHECK_SECONDS and stops polling as soon as it is gone:
-another process may hold the lease by then, and Telegram allows one getUpdates at a time.
+The leader stops polling as soon as its lock connection is gone (asyncpg reports the closed connection
+at once; a connection that silently stops answering is caught by a check every CHECK_SECONDS): another
+process may hold the lease by then, and Telegram allows one getUpdates at a time. Its long poll in
+flight is cut (the getUpdates HTTP client is closed), and a new leader waits TAKEOVER_GRACE_SECONDS
+before its first getUpdates, so that a previous leader has noticed and stopped.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ log = logging.getLogger(__name__)
 RETRY_SECONDS = 1.0  # a standby asks for the lease this often
 CHECK_SECONDS = 1.0  # the leader checks its lock connection this often
 CHECK_TIMEOUT = 2.0  # ...and gives up on an answer after this long
+TAKEOVER_GRACE_SECONDS = 0.5
 LOCK_CLASS = 0x6B626A75  # "kbju": the first key of the two-key advisory lock; the second is the bot's id
 
 TRY_LOCK = "SELECT pg_try_advisory_lock($1, $2)"
@@ -44,6 +48,7 @@ class PollingLease:
         self.key = (LOCK_CLASS, lock_key(token))
         self.connect_timeout = connect_timeout
         self.conn: asyncpg.Connection | None = None
+        self.lost = asyncio.Event()
 
     async def _connect(self) -> asyncpg.Connection:
         return await asyncpg.connect(self.database_url, timeout=self.connect_timeout,
@@ -57,6 +62,8 @@ class PollingLease:
                 if self.conn is None or self.conn.is_closed():
                     self.conn = await self._connect()
                 if await self.conn.fetchval(TRY_LOCK, *self.key):
+                    self.lost = asyncio.Event()
+                    self.conn.add_termination_listener(lambda _conn, lost=self.lost: lost.set())
                     metrics.polling_leader.set(1)
                     log.info("polling lease acquired: this process polls getUpdates")
                     return True
@@ -73,12 +80,14 @@ class PollingLease:
     async def watch(self, stop: asyncio.Event) -> None:
         """Returns once the lease is lost (the connection is gone or no longer holds the lock) or stop is set."""
         while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), CHECK_SECONDS)
+            waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self.lost.wait())]
+            await asyncio.wait(waits, timeout=CHECK_SECONDS, return_when=asyncio.FIRST_COMPLETED)
+            for waiting in waits:
+                waiting.cancel()
             if stop.is_set():
                 return
             try:
-                if self.conn is None or self.conn.is_closed():
+                if self.lost.is_set() or self.conn is None or self.conn.is_closed():
                     raise ConnectionError("lock connection closed")
                 async with asyncio.timeout(CHECK_TIMEOUT):
                     if await self.conn.fetchval(STILL_HELD, *self.key):
@@ -132,7 +141,20 @@ async def poll_as_leader(app, lease: PollingLease, stop: asyncio.Event) -> None:
             if not await lease.acquire(stop):
                 return
             async with leader_stop(lease, stop) as until:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(until.wait(), TAKEOVER_GRACE_SECONDS)
                 # Lost lease: the new leader acknowledges what this one finished (no getUpdates from here).
                 await polling.poll(app, until, confirm_at_end=lambda: stop.is_set())
+            if not stop.is_set():
+                await _cut_long_poll(app)
     finally:
         await lease.release()
+
+
+async def _cut_long_poll(app) -> None:
+    """Close the getUpdates HTTP client (its connection with it): a long poll abandoned by a cancelled call
+    would otherwise stay open at the server until its timeout, beside the new leader's."""
+    request = app.bot_data.get("requests", (None, None))[1]
+    if request is not None:
+        await request.shutdown()
+        await request.initialize()
