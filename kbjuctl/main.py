@@ -8,13 +8,13 @@ from typing import Annotated
 import typer
 
 from bot.config_checks import ConfigError
-from kbjuctl import cli_backup, cli_db, cli_loadtest, cli_migrate, cli_roles, cli_run
+from kbjuctl import cli_backup, cli_db, cli_drill, cli_loadtest, cli_migrate, cli_roles, cli_run
 from kbjuctl.console import err
 from kbjuctl.errors import KbjuctlError
 
 app = typer.Typer(
     name="kbjuctl",
-    help="Operate the KBJU platform: the bot, its database, migrations, backups and load tests.",
+    help="Operate the KBJU platform: the bot, its database, migrations, backups, load tests and drills.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
@@ -32,6 +32,7 @@ def _root(
 app.add_typer(cli_db.app, name="db")
 app.add_typer(cli_backup.app, name="backup")
 app.add_typer(cli_roles.app, name="roles")
+app.add_typer(cli_drill.app, name="drill")
 app.command("migrate-from-sqlite")(cli_migrate.migrate_from_sqlite)
 app.command("run")(cli_run.run)
 app.command("loadtest")(cli_loadtest.loadtest)

@@ -12,7 +12,13 @@ from kbjuctl.errors import BadInput
 # flood: the stand-in answers with Telegram's flood control (429 + retry_after) while load runs;
 # pg-restart: PostgreSQL stops and starts again mid-run; replica-kill: one of two replicas is
 # SIGKILLed mid-run; api-errors: 5xx, slow answers and dropped connections from the Bot API.
-FAULTS = ("flood", "pg-restart", "replica-kill", "api-errors")
+# primary-failover / primary-switchover: the database is a Patroni cluster whose primary is killed
+# (SIGSTOP, SIGKILL) or switched over mid-run; leader-kill: replicas poll getUpdates and the one holding
+# the polling lease is SIGKILLed.
+FAULTS = ("flood", "pg-restart", "replica-kill", "api-errors", "primary-failover", "primary-switchover",
+          "leader-kill")
+CLUSTER_FAULTS = ("primary-failover", "primary-switchover")
+LOCAL_FAULTS = ("pg-restart", "replica-kill", "leader-kill", *CLUSTER_FAULTS)
 _DURATION = re.compile(r"^\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+)s?)?\s*$")
 
 
@@ -44,6 +50,15 @@ class Plan:
     reply_timeout_s: float = 30.0
     seed: int = 1
     bot_args: tuple[str, ...] = ()
+    cluster_dir: Path | None = None  # cluster faults: a running drill cluster to use, else one is started
+
+    @property
+    def polling(self) -> bool:
+        return self.fault == "leader-kill"
+
+    @property
+    def on_cluster(self) -> bool:
+        return self.fault in CLUSTER_FAULTS
 
     @property
     def local(self) -> bool:
@@ -60,14 +75,14 @@ class Plan:
             raise BadInput("--workers must be between 0 (no master/worker split) and 64")
         if self.fault is not None and self.fault not in FAULTS:
             raise BadInput(f"--fault: expected one of {', '.join(FAULTS)}, got {self.fault!r}")
-        if self.fault == "replica-kill" and self.replicas < 2:
-            raise BadInput("--fault replica-kill needs --replicas 2 or more (one is killed, another carries on)")
+        if self.fault in ("replica-kill", "leader-kill") and self.replicas < 2:
+            raise BadInput(f"--fault {self.fault} needs --replicas 2 or more (one is killed, another carries on)")
         if not self.local:
             parts = urlsplit(self.target)
             if parts.scheme not in ("http", "https") or not parts.netloc:
                 raise BadInput("--target: expected 'local' or the http(s) URL of the Bot API stand-in the bot "
                                f"under test talks to, got {self.target!r}")
-            if self.fault in ("pg-restart", "replica-kill"):
+            if self.fault in LOCAL_FAULTS:
                 raise BadInput(f"--fault {self.fault} needs --target local (it stops processes it started)")
             if self.replicas != 1:
                 raise BadInput("--replicas applies to --target local only")
