@@ -338,13 +338,16 @@ class PrimarySwitchover(ClusterFault):
         gap = self.ledger.longest_gap(getattr(self, "switched_at", time.time()))
         return [
             Check("patronictl switchover handed the primary over", switched.get("exit") == 0 and new is not None
-                  and new["node"] == switched.get("candidate"), str(switched.get("output", ""))[-200:]),
+                  and new["node"] == switched.get("candidate"),
+                  f"{switched.get('node')} -> {new['node']}, leader after {new['seconds']} s" if new
+                  else str(switched.get("output", ""))[-300:]),
             Check("writes were interrupted only briefly (figure)", True,
                   f"longest gap between acknowledged ledger writes: {gap:.2f} s", gating=False),
             self.reply_check(),
             self.ledger_check(),
             Check("the old primary follows the new one", rejoined is not None and rejoined.get("state") == "streaming",
-                  str(rejoined)),
+                  f"{rejoined['node']} {rejoined.get('state')} ({rejoined.get('sync_state')}) {rejoined['seconds']} s "
+                  "after the switchover began" if rejoined else "not following"),
         ]
 
 
