@@ -42,3 +42,19 @@ def with_database(url: str, name: str) -> str:
     """The same server and credentials, another database."""
     parts = urlsplit(url)
     return urlunsplit(parts._replace(path="/" + quote(name)))
+
+
+def per_host(url: str) -> list[tuple[str, str]]:
+    """(host:port, a URL to that host alone) for every host of the URL; target_session_attrs dropped, so
+    each node answers whatever its role."""
+    parts = urlsplit(url)
+    userinfo = parts.netloc.rpartition("@")[0]
+    query = urlencode([(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+                       if k != "target_session_attrs"])
+    found = []
+    for host, port in database_hosts(url):
+        shown = f"[{host}]" if ":" in host else host
+        address = f"{shown}:{port or DEFAULT_PORT}"
+        netloc = f"{userinfo}@{address}" if userinfo else address
+        found.append((address, urlunsplit(parts._replace(netloc=netloc, query=query))))
+    return found
