@@ -101,3 +101,5 @@ def publish(s: stats.Stats) -> None:
     metrics.scheduled_jobs.labels("pending").set(s.jobs_pending)
     metrics.scheduled_jobs.labels("overdue").set(s.jobs_overdue)
     metrics.backup_last_success.set(s.last_backup or 0)
+    for kind in metrics.BACKUP_KINDS:
+        metrics.backup_last_verified.labels(kind).set(s.last_verified.get(kind) or 0)
