@@ -210,8 +210,9 @@ def restore_into(repo: Repository, pg_data: Path, *, to_time: datetime | None, r
                  timeout_s: float = 3600) -> float:
     """pgbackrest restore into an empty (or new) data directory, recovery to `to_time` (None: to the end of
     the archive), promote when reached, archiving off. Returns the seconds pgBackRest took."""
-    from kbjuctl.drill.processes import give_to_server
+    from kbjuctl.drill.processes import check_reachable, give_to_server
 
+    check_reachable(pg_data.parent)
     if pg_data.exists() and any(pg_data.iterdir()):
         raise BadInput(f"{pg_data} is not empty: restore into a new or empty folder (never over a live server).")
     pg_data.mkdir(parents=True, exist_ok=True, mode=0o700)

@@ -53,8 +53,8 @@ def check_reachable(path: Path) -> None:
         return
     for parent in [path, *path.parents]:
         if parent.exists() and not os.stat(parent).st_mode & 0o001:
-            raise BadInput(f"{parent} cannot be entered by the '{SERVER_USER}' user the drill runs PostgreSQL as "
-                           "(it is private). Give --dir a folder outside it, e.g. under /tmp.")
+            raise BadInput(f"{parent} cannot be entered by the '{SERVER_USER}' user PostgreSQL runs as (it is "
+                           f"private): choose a folder outside it for {path}, e.g. under /tmp.")
 
 
 def spawn(argv: list[str], log_path: Path, *, env: dict[str, str] | None = None, cwd: Path | None = None,
