@@ -263,12 +263,13 @@ def prune(
     physical: Physical = False,
     pgbackrest_config: PgbackrestConfig = None,
     stanza: Stanza = "kbju",
+    repo: RepoIndex = None,
 ) -> None:
     """Delete old backups and interrupted leftovers. Never the newest verified one nor the newest intact one,
     both judged by checksums re-computed now. --physical: `pgbackrest expire` by the repositories' retention
     settings, only after `pgbackrest verify` has re-checked every backup."""
     if physical:
-        _prune_physical(pgbackrest_config, stanza, dry_run, json_output)
+        _prune_physical(pgbackrest_config, stanza, repo, dry_run, json_output)
         return
     result = _backup().prune_backups(_backup_dir(backup_dir), keep_last, keep_daily, dry_run)
     if json_output:
@@ -334,15 +335,15 @@ def _list_physical(config: Path | None, stanza: str, json_output: bool) -> None:
         out.print(f"WAL archive (repo {a['repo']}): {a['min']} .. {a['max']}", highlight=False)
 
 
-def _prune_physical(config: Path | None, stanza: str, dry_run: bool, json_output: bool) -> None:
+def _prune_physical(config: Path | None, stanza: str, repo: int | None, dry_run: bool, json_output: bool) -> None:
     from kbjuctl.backup import physical as pgbr
 
     repository = _repository(config, stanza)
-    report = pgbr.verify(repository)
+    report = pgbr.verify(repository, repo)
     if not report.ok:
         raise VerificationFailed("Nothing expired: pgbackrest verify finds damage, and expiring now could leave "
                                  "only damaged backups:\n  " + "\n  ".join(report.problems))
-    output = "" if dry_run else pgbr.expire(repository)
+    output = "" if dry_run else pgbr.expire(repository, repo)
     if json_output:
         print_json({"verified": report.checked, "dry_run": dry_run, "expire": output})
         return

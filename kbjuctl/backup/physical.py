@@ -185,8 +185,8 @@ def _verified_labels(text: str) -> list[str]:
     return labels
 
 
-def expire(repo: Repository) -> str:
-    return run(repo, "expire").stdout.strip()
+def expire(repo: Repository, repo_index: int | None = None) -> str:
+    return run(repo, "expire", *([f"--repo={repo_index}"] if repo_index else [])).stdout.strip()
 
 
 def target_text(when: datetime) -> str:

@@ -508,10 +508,10 @@ def down(folder: Path, remove: bool = False) -> list[str]:
     if processes.alive(cluster.haproxy_pid):
         processes.stop_group(cluster.haproxy_pid)
         stopped.append("haproxy")
+    running = [node for node in cluster.nodes if processes.alive(node.pid)]
+    processes.stop_groups([node.pid for node in running], timeout_s=30)  # Patroni stops its PostgreSQL first
+    stopped += [f"patroni {node.name}" for node in running]
     for node in cluster.nodes:
-        if processes.alive(node.pid):
-            processes.stop_group(node.pid, timeout_s=30)  # Patroni stops its PostgreSQL first
-            stopped.append(f"patroni {node.name}")
         postmaster = node.postmaster_pid(folder)
         if postmaster and processes.alive(postmaster):  # left by a killed Patroni
             processes.stop_group(postmaster, timeout_s=20)
