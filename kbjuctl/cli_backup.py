@@ -253,7 +253,8 @@ def list_(backup_dir: BackupDir = None, json_output: JsonOutput = False, physica
 
 @app.command()
 def prune(
-    keep_last: Annotated[int, typer.Option("--keep-last", help="Keep the newest N backups (logical).")] = 7,
+    keep_last: Annotated[int | None, typer.Option("--keep-last", help="Keep the newest N backups (logical; "
+                                                  "required without --physical).", show_default=False)] = None,
     keep_daily: Annotated[int, typer.Option("--keep-daily", help="Also keep the newest backup of each of the last "
                                             "D days that have one.")] = 0,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be deleted; delete nothing.")]
@@ -271,6 +272,8 @@ def prune(
     if physical:
         _prune_physical(pgbackrest_config, stanza, repo, dry_run, json_output)
         return
+    if keep_last is None:
+        raise BadInput("--keep-last N is required: how many of the newest backups to keep.")
     result = _backup().prune_backups(_backup_dir(backup_dir), keep_last, keep_daily, dry_run)
     if json_output:
         print_json(result.to_json())

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from kbjuctl.errors import BadInput, OperationFailed, VerificationFailed
+from kbjuctl.errors import BadInput, OperationFailed
 
 DEFAULT_STANZA = "kbju"
 TYPES = ("full", "diff", "incr")
@@ -225,8 +225,3 @@ def restore_into(repo: Repository, pg_data: Path, *, to_time: datetime | None, r
     started = time.monotonic()
     run(repo, "restore", *args, timeout_s=timeout_s)
     return time.monotonic() - started
-
-
-def fail_unless(ok: bool, message: str) -> None:
-    if not ok:
-        raise VerificationFailed(message)

@@ -24,7 +24,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from kbjuctl.backup import physical
@@ -82,7 +82,6 @@ class Cluster:
     haproxy_pid: int | None = None
     s3: dict | None = None  # {"port", "tls_port", "bucket", "moto_pid", "stunnel_pid"}
     database: str = DATABASE
-    extras: dict = field(default_factory=dict)
 
     # -- where things are ----------------------------------------------------------------------------
     @property
@@ -134,7 +133,8 @@ class Cluster:
             raise BadInput(f"{path} cannot be read: {exc}") from None
         data["folder"] = Path(data["folder"])
         data["nodes"] = [Node(**n) for n in data["nodes"]]
-        return cls(**data)
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
 
     # -- REST ----------------------------------------------------------------------------------------
     def members(self) -> list[dict]:
