@@ -22,7 +22,7 @@ from pathlib import Path
 import psycopg
 
 from kbjuctl.drill import cluster as drill_cluster
-from kbjuctl.drill import processes
+from kbjuctl.drill import configs, processes
 
 
 class Writer(threading.Thread):
@@ -95,8 +95,8 @@ def main() -> None:
             w.stop.set()
     finally:
         drill_cluster.down(args.dir, remove=True)
-    print(f"\n{os.cpu_count()} cores; ttl {drill_cluster.TTL}, loop_wait {drill_cluster.LOOP_WAIT}, retry_timeout "
-          f"{drill_cluster.RETRY_TIMEOUT}; HAProxy checks every 0.5 s, down after 2 failures")
+    print(f"\n{os.cpu_count()} cores; ttl {configs.TTL}, loop_wait {configs.LOOP_WAIT}, retry_timeout "
+          f"{configs.RETRY_TIMEOUT}; HAProxy checks every 0.5 s, down after 2 failures")
     for name, values in results.items():
         if values:
             print(f"{name}: kill -> first acknowledged write min {min(values):.2f} / median "

@@ -122,8 +122,8 @@ def all_table_sums(server: RestoredServer) -> dict[str, dict[str, checksums.Tabl
 
 def restore(repo: physical.Repository, pg_data: Path, *, to_time: datetime | None, port: int | None = None,
             repo_index: int | None = None, keep_running: bool = False) -> PhysicalRestoreResult:
-    from kbjuctl.drill.cluster import pg_bin_dir
     from kbjuctl.drill.processes import free_port
+    from kbjuctl.drill.tools import pg_bin_dir
 
     pg_data = pg_data.resolve()
     restore_s = physical.restore_into(repo, pg_data, to_time=to_time, repo_index=repo_index)

@@ -20,6 +20,7 @@ from pathlib import Path
 from kbjuctl import dburl, localpg, migrations
 from kbjuctl.backup import checksums, physical, pitr
 from kbjuctl.drill import cluster as drill_cluster
+from kbjuctl.drill.tools import pg_bin_dir
 from kbjuctl.errors import VerificationFailed
 
 DROPPED = "user_food_preferences"
@@ -164,7 +165,7 @@ def _drill(cluster, url: str, name: str, restored: Path, report: PitrReport, say
     report.rows_after_t = len(writer.acked) - len(expected)
     say(f"Restoring to T = {report.target} into {restored}")
     result = pitr.restore(cluster.repository, restored, to_time=target, keep_running=True)
-    server = pitr.RestoredServer(result.pg_data, result.port, drill_cluster.pg_bin_dir())
+    server = pitr.RestoredServer(result.pg_data, result.port, pg_bin_dir())
     try:
         with psycopg.connect(server.url(name), autocommit=True) as conn:
             ledger = [row[0] for row in conn.execute(f"SELECT id FROM {LEDGER} ORDER BY id")]

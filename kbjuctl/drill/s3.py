@@ -32,7 +32,7 @@ def prepare(cluster) -> None:
 
 
 def start(cluster) -> None:
-    from kbjuctl.drill.cluster import tool
+    from kbjuctl.drill.tools import tool
 
     folder = cluster.folder / "s3"
     s3 = cluster.s3
