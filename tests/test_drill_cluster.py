@@ -1,5 +1,5 @@
-"""The drill cluster and what runs on it, bounded: etcd + two Patroni nodes + pgBackRest with a local and an
-encrypted S3 repository (moto behind stunnel4); the failover, switchover and PITR drills through the CLI;
+"""The drill cluster and what runs on it, bounded: etcd + two Patroni nodes + HAProxy + pgBackRest with a local
+and an encrypted S3 repository (moto behind stunnel4); the failover, switchover and PITR drills through the CLI;
 physical backups, verification and restores through `kbjuctl backup`. Every process is real and stopped
 by pid at the end. Full-size commands are in docs/operations.md."""
 
@@ -45,7 +45,7 @@ def cluster():
     folder = Path(tempfile.mkdtemp(prefix="kbju-test-cluster-"))
     folder.rmdir()
     try:
-        yield drill_cluster.up(folder, nodes=2, s3=True)
+        yield drill_cluster.up(folder, nodes=2, haproxy=True, s3=True)
     finally:
         drill_cluster.down(folder, remove=True)
 
@@ -59,6 +59,8 @@ def test_status_shows_a_leader_and_a_synchronous_streaming_replica(cluster):
     assert all(m["applied"] for m in db["migrations"])
     assert sorted(n["role"] for n in db["cluster"]["nodes"]) == ["primary", "replica"]
     assert db["cluster"]["replication"][0]["sync_state"] == "sync"
+    with psycopg.connect(cluster.haproxy_url, connect_timeout=5) as conn:  # HAProxy routes by Patroni's /primary
+        assert conn.execute("SELECT pg_is_in_recovery()").fetchone() == (False,)
 
 
 def _drill(cluster, name: str, tmp_path: Path) -> dict:
