@@ -25,7 +25,7 @@ from bot.db.pool import DatabaseProbe, create_pool
 from bot.domain.choices import CALLBACK_PATTERNS, CallbackKind
 from bot.logging import add_secret
 from bot.runtime import BotContext, funnel_photo_path, on_error
-from bot.transport import polling
+from bot.transport import lease
 from bot.transport import webhook as webhook_server
 from bot.transport.polling import POLL_TIMEOUT
 from bot.transport.ratelimit import RateLimiter
@@ -33,6 +33,10 @@ from bot.transport.request import make_request
 from bot.transport.updates import UPDATE_SLOTS
 
 log = logging.getLogger(__name__)
+
+
+def token_of(settings: Settings) -> str:
+    return settings.bot_token.get_secret_value()
 
 
 def register_handlers(app: Application) -> None:
@@ -185,7 +189,7 @@ async def serve(settings: Settings, *, webhook: bool = False, host: str | None =
             finally:
                 await server.stop()  # at once after a failure; a no-op after the drain
         else:
-            await polling.poll(app, stop)
+            await lease.poll_as_leader(app, lease.PollingLease(settings.database_url, token_of(settings)), stop)
     finally:
         await close_resources(app)
         await app.shutdown()

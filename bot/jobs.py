@@ -17,7 +17,7 @@ from telegram.error import Forbidden, TelegramError
 from bot import metrics
 from bot.db import jobs as job_repo
 from bot.db import stats, updates
-from bot.db.pool import UNAVAILABLE_ERRORS, record_pool_gauges
+from bot.db.pool import UNAVAILABLE_ERRORS, drop_if_demoted, record_pool_gauges
 from bot.flows.actions import funnel_photo
 from bot.runtime import BotContext, send_photo
 
@@ -37,6 +37,7 @@ async def funnel_loop(app, ctx: BotContext) -> None:
             raise
         except UNAVAILABLE_ERRORS as exc:
             log.warning("job loop: database unavailable (%s)", type(exc).__name__)
+            await drop_if_demoted(ctx.pool, exc)
         except Exception:
             metrics.errors.labels("job").inc()
             log.exception("job loop failed")
@@ -100,3 +101,5 @@ def publish(s: stats.Stats) -> None:
     metrics.scheduled_jobs.labels("pending").set(s.jobs_pending)
     metrics.scheduled_jobs.labels("overdue").set(s.jobs_overdue)
     metrics.backup_last_success.set(s.last_backup or 0)
+    for kind in metrics.BACKUP_KINDS:
+        metrics.backup_last_verified.labels(kind).set(s.last_verified.get(kind) or 0)

@@ -52,6 +52,14 @@ goal_users = Gauge("kbju_goal_users", "People by the goal of their latest record
 # fires on a deployment that has no backup at all (absent would silently never fire).
 backup_last_success = Gauge("kbju_backup_last_success_timestamp_seconds",
                             "Unix time of the newest successful `kbjuctl backup create` (0: none recorded)")
+BACKUP_KINDS = ("logical", "full", "diff", "incr")
+# Per kind of backup: pg_dump archives (logical) and pgBackRest's full/diff/incr backups. 0 until a
+# verification is recorded, so "never verified" reads as infinitely old.
+backup_last_verified = Gauge("kbju_backup_last_verified_timestamp_seconds",
+                             "Unix time of the newest successful `kbjuctl backup verify` of each kind (0: none)",
+                             ["kind"])
+polling_leader = Gauge("kbju_polling_leader",
+                       "1 while this replica holds the polling lease and calls getUpdates (polling mode)")
 build_info = Gauge("kbju_build_info", "Version and git revision of the bot, and the schema it runs on",
                    ["version", "revision", "schema_version"])
 
@@ -70,6 +78,8 @@ for _window in ("5m", "24h", "30d"):
     active_users.labels(_window)
 for _state in ("pending", "overdue"):
     scheduled_jobs.labels(_state)
+for _kind in BACKUP_KINDS:
+    backup_last_verified.labels(_kind)
 
 
 def command_label(command: str) -> str:

@@ -26,7 +26,7 @@ from bot.charts import ChartRenderer
 from bot.clock import Clock
 from bot.config import Settings
 from bot.db import conversations
-from bot.db.pool import UNAVAILABLE_ERRORS, DatabaseProbe, Pool, TurnConnection
+from bot.db.pool import UNAVAILABLE_ERRORS, DatabaseProbe, Pool, TurnConnection, drop_if_demoted
 from bot.domain import texts
 from bot.flows.engine import Answer, Edit, Outcome, Photo, Reply, Send, Turn
 from bot.transport import botapi, markup
@@ -91,6 +91,7 @@ async def run_turn(update: Update, context: ContextTypes.DEFAULT_TYPE, action: A
         metrics.updates.labels("db_unavailable").inc()
         metrics.errors.labels("db_unavailable").inc()
         log.warning("update %s: database unavailable (%s)", update.update_id, type(exc).__name__)
+        await drop_if_demoted(ctx.pool, exc)
         await _send_quietly(context, chat.id, query, texts.DB_UNAVAILABLE)
         return
     if handled is None:  # handled before (re-delivery, or a second replica got it)

@@ -79,14 +79,23 @@ def downgrade(
 
 @app.command()
 def status(database_url: DatabaseUrl = None, as_json: JsonOutput = False) -> None:
-    """Show applied and pending migrations."""
+    """Show applied and pending migrations; with more than one node, each node's role and replication lag."""
+    from kbjuctl import replication
+
     url = require_database_url(database_url)
     states = migrations.status(url)
     pending = sum(not s.applied for s in states)
+    nodes, standbys = replication.cluster_state(url)
+    clustered = len(nodes) > 1 or bool(standbys)
     if as_json:
-        print_json({"database": dburl.redact(url), "applied": len(states) - pending, "pending": pending,
-                    "migrations": [s.to_json() for s in states]})
+        data = {"database": dburl.redact(url), "applied": len(states) - pending, "pending": pending,
+                "migrations": [s.to_json() for s in states]}
+        if clustered:
+            data["cluster"] = replication.as_json(nodes, standbys)
+        print_json(data)
         return
+    if clustered:
+        _render_cluster(nodes, standbys)
     table = Table(title=f"Migrations of {dburl.redact(url)}")
     table.add_column("migration")
     table.add_column("state")
@@ -181,3 +190,22 @@ def check_compat(
         raise VerificationFailed("A release's statements do not prepare on this schema: a migration took away "
                                  "what they use. Keep it for the next release (expand/contract, "
                                  "docs/operations.md).")
+
+
+def _render_cluster(nodes, standbys) -> None:
+    table = Table(title="Cluster")
+    for column in ("node", "role", "WAL receiver", "lag (bytes)", "last replay (s ago)"):
+        table.add_column(column, justify="right" if column.startswith(("lag", "last")) else "left")
+    for n in nodes:
+        role = {"primary": "[green]primary[/]", "unreachable": f"[red]unreachable[/] {n.error}"}.get(n.role, n.role)
+        table.add_row(n.address, role, n.receiver or "", "" if n.lag_bytes is None else f"{n.lag_bytes:,}",
+                      "" if n.replay_delay_s is None else f"{n.replay_delay_s:.1f}")
+    out.print(table)
+    if standbys:
+        rows = Table(title="pg_stat_replication on the primary")
+        for column in ("standby", "state", "sync", "lag (bytes)", "replay lag (s)"):
+            rows.add_column(column)
+        for r in standbys:
+            rows.add_row(r["application_name"] or "", r["state"] or "", r["sync_state"] or "",
+                         f"{r['lag_bytes'] or 0:,}", "" if r["lag_s"] is None else f"{r['lag_s']:.3f}")
+        out.print(rows)

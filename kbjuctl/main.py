@@ -16,7 +16,7 @@ from kbjuctl.errors import KbjuctlError
 
 app = typer.Typer(
     name="kbjuctl",
-    help="Operate the KBJU platform: the bot, its database, migrations, backups and load tests.",
+    help="Operate the KBJU platform: the bot, its database, migrations, backups, load tests and drills.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     # Help texts are plain text: rich markup swallowed anything in square brackets ("[env: ...]").

@@ -200,7 +200,10 @@ def _fetch(database_url: str, people: list[int], update_ids: list[int]) -> tuple
 
     rows: dict[int, dict[str, Any]] = {p: {"user": None, "records": [], "food": None, "conversation": None}
                                        for p in people}
-    with psycopg.connect(database_url, row_factory=dict_row, options="-c default_transaction_read_only=on") as conn:
+    # Read-only per transaction, not per session: a session that starts read-only is refused by
+    # target_session_attrs=read-write (a multi-host URL), as on a replica.
+    with psycopg.connect(database_url, row_factory=dict_row) as conn:
+        conn.read_only = True
         for row in conn.execute(USERS_SQL, (people,)):
             rows[row.pop("telegram_id")]["user"] = row
         for row in conn.execute(RECORDS_SQL, (people,)):

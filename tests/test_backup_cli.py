@@ -72,7 +72,8 @@ def test_bad_input_exit_codes(tmp_path, pg_admin_url):
 
 def _entry(name: str, verified: str = "no") -> BackupEntry:
     day = name[5:9] + "-" + name[9:11] + "-" + name[11:13]
-    return BackupEntry(name, name, f"{day}T{name[14:16]}:00:00+00:00", 1, 1, "0003", False, verified, None)
+    return BackupEntry(name, name, f"{day}T{name[14:16]}:00:00+00:00", 1, 1, "0003", False, verified, None,
+                       intact=True)
 
 
 def test_prune_plan_keeps_last_daily_and_newest_verified():
@@ -102,3 +103,33 @@ def test_prune_deletes_only_what_it_must_and_cleans_leftovers(database_url, pg_a
     assert result.keep == {second.name: ["among the last 1"], verified.name: ["newest verified"]}
     assert not first.exists() and not (tmp_path / ".tmp-kbju-20261125T000000Z-1").exists()
     assert [b.name for b in list_backups(tmp_path).backups] == [verified.name, second.name]
+
+
+def _corrupt(folder: Path) -> None:
+    archive = folder / "dump.pgcustom"
+    data = bytearray(archive.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    archive.write_bytes(bytes(data))
+
+
+def test_prune_rechecks_what_it_keeps_and_never_deletes_the_last_intact_backup(database_url, tmp_path):
+    """A backup verified once and damaged since must not be what prune keeps in place of intact ones."""
+    from kbjuctl.backup import create_backup, verify_backup
+
+    older = create_backup(database_url, tmp_path).path.rename(tmp_path / "kbju-20000101T000000Z")
+    intact = create_backup(database_url, tmp_path).path.rename(tmp_path / "kbju-20500101T000000Z")
+    newest = create_backup(database_url, tmp_path).path
+    verify_backup(newest)
+    newest = newest.rename(tmp_path / "kbju-20990101T000000Z")
+    _corrupt(newest)  # after its "verified" note was written
+
+    listed = {b.name: b for b in list_backups(tmp_path).backups}
+    assert listed[newest.name].verified == "DAMAGED" and not listed[newest.name].verified_ok
+    assert listed[intact.name].intact and listed[older.name].intact
+
+    result = prune_backups(tmp_path, keep_last=1)
+    assert result.keep == {newest.name: ["among the last 1"], intact.name: ["newest intact (re-checked)"]}
+    assert intact.exists() and not older.exists()
+    cli = kbjuctl("list", "--dir", str(tmp_path), "--json")
+    assert [(b["name"], b["verified"]) for b in json.loads(cli.stdout)["backups"]] == [
+        (intact.name, "no"), (newest.name, "DAMAGED")]

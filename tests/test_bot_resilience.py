@@ -99,3 +99,36 @@ def test_closing_the_chart_renderer_ends_its_worker_before_returning():
         assert not worker.is_running() or worker.status() == psutil.STATUS_ZOMBIE
 
     asyncio.run(scenario())
+
+
+def test_a_connection_to_a_read_only_node_is_dropped_and_the_person_asked_to_try_again(database_url):
+    """After a failover the old primary comes back as a replica: a pooled connection that still points at
+    it can read but not write. That is "unavailable" (try again), never the apology for a bug, and the
+    pool must let go of such connections so the next turn reaches the new primary."""
+    import psycopg
+
+    from bot.domain import texts as bot_texts
+    from kbjuctl import dburl
+    from tests.bot_harness import MAN, run, survey, texts
+
+    name = dburl.database_name(database_url)
+
+    def set_read_only(on: bool) -> None:
+        with psycopg.connect(database_url, autocommit=True, options="-c default_transaction_read_only=off") as conn:
+            conn.execute(f'ALTER DATABASE "{name}" SET default_transaction_read_only = {"on" if on else "off"}')
+            if on:  # the pool reconnects into read-only sessions, as to a demoted node
+                conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                             "WHERE datname = %s AND application_name = 'kbju-bot'", (name,))
+
+    async def scenario(h):
+        ivan = h.person(4004)
+        await survey(ivan, MAN, upto="birth_date")
+        set_read_only(True)
+        replies = texts(await ivan.say(MAN["birth_date"], timeout=20))
+        while replies == []:  # a turn on a connection the termination cut: answered when it is retried
+            replies = texts(await ivan.wait(timeout=20))
+        assert replies == [bot_texts.DB_UNAVAILABLE]
+        set_read_only(False)  # "the new primary": only a fresh connection sees it
+        replies = texts(await ivan.say(MAN["birth_date"], timeout=20))
+        assert bot_texts.GENERIC_ERROR not in replies and "пол" in replies[0].lower(), replies
+    run(database_url, scenario, db_pool_min=2, db_pool_max=4)

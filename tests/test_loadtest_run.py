@@ -85,3 +85,15 @@ def test_one_of_two_replicas_killed_mid_run_loses_nothing(tmp_path):
     assert checks["a replica was killed mid-run"]["ok"], summary["fault"]
     assert checks["the other replicas carried on"]["ok"], checks["the other replicas carried on"]
     _assert_nothing_lost(summary, stderr)
+
+
+def test_the_polling_leader_killed_mid_run_a_standby_takes_over_and_nothing_is_lost(tmp_path):
+    code, summary, stderr = loadtest(tmp_path / "r", "--users", "6", "--duration", "12s", "--replicas", "2",
+                                     "--fault", "leader-kill")
+    checks = _checks(summary)
+    took = checks["a standby took the polling lease (target <= 10 s)"]
+    print(f"\nleader-kill: {took['detail']}")
+    assert took["ok"], summary["fault"]
+    assert checks["never two concurrent getUpdates"]["ok"], checks["never two concurrent getUpdates"]
+    _assert_nothing_lost(summary, stderr)
+    assert code == 0

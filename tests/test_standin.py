@@ -56,6 +56,13 @@ async def ok(http: aiohttp.ClientSession, standin: BotApiStandin, method: str, *
     return body["result"]
 
 
+async def polls_ended_live(http: aiohttp.ClientSession, standin: BotApiStandin) -> int:
+    """How many waiting getUpdates a newer one ended while their client was still connected."""
+    async with http.get(f"{standin.url}/_standin/stats") as response:
+        stats = await response.json()
+    return sum(bot["updates"]["concurrent_polls"] for bot in stats["bots"])
+
+
 async def fails(http: aiohttp.ClientSession, standin: BotApiStandin, method: str, code: int = 400,
                 **params: object) -> str:
     status, body = await api(http, standin, method, **params)
@@ -349,14 +356,35 @@ def test_long_poll_waits_for_timeout_and_wakes_on_a_new_update():
     run(scenario)
 
 
-def test_a_second_get_updates_terminates_the_waiting_one_with_409():
+def test_a_second_concurrent_get_updates_ends_the_waiting_one_with_409_as_telegram_does():
+    """telegram-bot-api (Client::abort_long_poll): a call that is going to wait ends the waiting one with 409;
+    one that answers at once (timeout 0) leaves it alone. Two live pollers are counted."""
     async def scenario(standin, http):
         first = asyncio.create_task(api(http, standin, "getUpdates", timeout=5))
         await asyncio.sleep(0.2)
         assert await ok(http, standin, "getUpdates", timeout=0) == []
+        assert not first.done()  # a call that did not wait ended nothing
+        second = asyncio.create_task(api(http, standin, "getUpdates", timeout=1))
         status, body = await first
         assert status == 409 and body["description"] == (
             "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running")
+        assert (await second)[0] == 200
+        assert await polls_ended_live(http, standin) == 1
+
+    run(scenario)
+
+
+def test_the_long_poll_of_a_client_gone_away_is_not_a_concurrent_poller():
+    """A killed bot's long poll stays open at the server until its timeout; the bot that takes over ends
+    it without counting two live pollers."""
+    async def scenario(standin, http):
+        async with aiohttp.ClientSession() as gone:
+            task = asyncio.create_task(api(gone, standin, "getUpdates", timeout=5))
+            await asyncio.sleep(0.2)
+            task.cancel()
+        await asyncio.sleep(0.2)
+        assert await ok(http, standin, "getUpdates", timeout=0.5) == []
+        assert await polls_ended_live(http, standin) == 0
 
     run(scenario)
 

@@ -16,7 +16,7 @@ import aiohttp
 from . import errors as E
 from .errors import ApiError, bad_request
 from .markup import read_reply_markup
-from .params import Params
+from .params import CLIENT_CONNECTED, Params
 from .state import BotState, Chat, StandinState
 from .textparse import format_text
 from .updates import DEFAULT_ALLOWED
@@ -183,7 +183,7 @@ async def get_updates(state: StandinState, bot: BotState, params: Params) -> obj
     limit = min(max(params.get_int("limit", 100) or 100, 1), 100)
     timeout = max(params.get_float("timeout", 0.0) or 0.0, 0.0)
     bot.updates.set_allowed(params.get_json("allowed_updates"))
-    return await bot.updates.get(offset, limit, timeout)
+    return await bot.updates.get(offset, limit, timeout, CLIENT_CONNECTED.get())
 
 
 @method("setWebhook")

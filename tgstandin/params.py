@@ -9,6 +9,8 @@ JSON text), so the typed getters here accept both the native JSON value and its 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -51,6 +53,11 @@ async def read_params(request: web.Request) -> Params:
                 else:
                     values[key] = value
     return Params(values)
+
+
+# Whether the client of the API call being handled is still connected (set by the server per request):
+# getUpdates tells a live concurrent poller from the dead long poll of a killed process.
+CLIENT_CONNECTED: ContextVar[Callable[[], bool]] = ContextVar("client_connected", default=lambda: True)
 
 
 class Params:

@@ -19,7 +19,7 @@ from .botapi import METHODS, Described
 from .control import Control
 from .errors import NOT_FOUND, UNAUTHORIZED, ApiError
 from .faults import NOTHING
-from .params import Params, read_params
+from .params import CLIENT_CONNECTED, Params, read_params
 from .state import TOKEN_RE, BotState, StandinState
 
 log = logging.getLogger("tgstandin")
@@ -105,6 +105,8 @@ class BotApiStandin:
         bot.calls[name] += 1
         self.state.calls[name] += 1
         drop_after = False
+        transport = request.transport
+        CLIENT_CONNECTED.set(lambda: transport is not None and not transport.is_closing())
         try:
             params = await read_params(request)
             decision = self.state.faults.decide(token, name.lower(), params.raw("chat_id"))

@@ -152,7 +152,8 @@ class BotState:
             "bot_id": self.bot_id,
             "methods": dict(self.calls),
             "updates": {"created": self.updates.created, "delivered": self.updates.delivered,
-                        "pending": len(self.updates.pending), "filtered": self.updates.filtered},
+                        "pending": len(self.updates.pending), "filtered": self.updates.filtered,
+                        "concurrent_polls": self.updates.concurrent_polls},
             "allowed_updates": None if self.updates.allowed == DEFAULT_ALLOWED else sorted(self.updates.allowed),
             "webhook": None if self.webhook is None else {
                 **self.webhook.info(len(self.updates.pending), None),

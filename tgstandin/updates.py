@@ -1,9 +1,14 @@
 """A bot's pending updates and getUpdates long polling, with Telegram's offset rules.
 
 An update stays pending until it is confirmed: by a getUpdates call with a higher offset, or
-by a 2xx answer of the webhook. A negative offset keeps only the newest -offset updates. Like
-Telegram, a new getUpdates call ends a still-waiting one with 409 Conflict, so a bot restarted
-while its old long poll is still open takes over without an error of its own.
+by a 2xx answer of the webhook. A negative offset keeps only the newest -offset updates.
+
+Like Telegram's Bot API server (telegram-bot-api, Client::abort_long_poll), a getUpdates call that is
+going to wait ends a still-waiting one with 409 Conflict ("terminated by other getUpdates request"):
+the newest poller wins, so a bot restarted while its old long poll is still open takes over without
+an error of its own. A call that does not wait (updates found, or timeout 0) leaves a waiting one
+alone. `concurrent_polls` counts the 409s that ended a poll whose client was still connected: two
+live processes polling one token at once, which a polling lease must prevent.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from itertools import islice
 
 from .errors import CONFLICT_OTHER_POLL, ApiError
@@ -44,8 +50,10 @@ class UpdateQueue:
         self.created = 0
         self.delivered = 0
         self.filtered = 0
+        self.concurrent_polls = 0
         self._arrived: asyncio.Future | None = None
         self._poll: asyncio.Future | None = None
+        self._poll_connected: Callable[[], bool] = lambda: False
 
     def set_allowed(self, allowed: object) -> None:
         """allowed_updates of getUpdates/setWebhook; an empty list means the default set."""
@@ -104,6 +112,8 @@ class UpdateQueue:
         """End a waiting getUpdates call with 409 and this description."""
         poll, self._poll = self._poll, None
         if poll is not None and not poll.done():
+            if self._poll_connected():
+                self.concurrent_polls += 1
             poll.set_result(reason)
 
     def close(self) -> None:
@@ -112,14 +122,16 @@ class UpdateQueue:
         if arrived is not None and not arrived.done():
             arrived.set_result(None)
 
-    async def get(self, offset: int, limit: int, timeout: float) -> list[dict]:
+    async def get(self, offset: int, limit: int, timeout: float,
+                  connected: Callable[[], bool] = lambda: True) -> list[dict]:
         self.confirm(offset)
-        self.terminate_poll(CONFLICT_OTHER_POLL)
         found = list(islice(self.pending.values(), limit))
         if found or timeout <= 0 or self.closed:
             return found
+        self.terminate_poll(CONFLICT_OTHER_POLL)
         loop = asyncio.get_running_loop()
         me = self._poll = loop.create_future()
+        self._poll_connected = connected
         deadline = loop.time() + timeout
         try:
             while True:

@@ -30,13 +30,25 @@ UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
     # terminates such a connection on release, since its reset fails.
     asyncpg.exceptions.InternalClientError,
     asyncpg.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
     asyncpg.ConnectionFailureError,
     asyncpg.TooManyConnectionsError,
+    # A write on a node that is (now) a replica: the primary failed over or was switched over, and this
+    # connection still points at the old one. The pool drops its connections (drop_if_demoted) so the
+    # next ones reach the new primary (target_session_attrs=read-write in DATABASE_URL).
+    asyncpg.ReadOnlySQLTransactionError,
 )
 
 
 def is_unavailable(exc: BaseException) -> bool:
     return isinstance(exc, UNAVAILABLE_ERRORS)
+
+
+async def drop_if_demoted(pool: asyncpg.Pool, exc: BaseException) -> None:
+    """After a read-only error every pooled connection may point at the demoted node: each is closed when
+    next released or acquired, and replaced by a connection to whichever node is the primary now."""
+    if isinstance(exc, asyncpg.ReadOnlySQLTransactionError):
+        await pool.expire_connections()
 
 
 @dataclass(frozen=True, slots=True)

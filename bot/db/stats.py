@@ -17,6 +17,10 @@ LAST_BACKUP = Query("stats_last_backup", """
 SELECT extract(epoch FROM max(finished_at))::float8 FROM backup_runs
 """)
 
+LAST_VERIFIED = Query("stats_last_verified", """
+SELECT kind, extract(epoch FROM max(verified_at))::float8 AS at FROM backup_verifications GROUP BY kind
+""")
+
 SURVEY_STEPS = Query("stats_survey_steps", """
 SELECT step, count(*) AS n FROM conversations WHERE flow = 'survey' GROUP BY step
 """)
@@ -45,6 +49,7 @@ class Stats:
     jobs_pending: int
     jobs_overdue: int
     last_backup: float | None  # unix time of the newest backup_runs row; None: no backup recorded
+    last_verified: dict[str, float]  # kind (logical, full, diff, incr) -> unix time of its newest verification
 
 
 async def collect(conn: Connection) -> Stats:
@@ -53,8 +58,9 @@ async def collect(conn: Connection) -> Stats:
     goals = {row["goal"]: row["n"] for row in await fetch(conn, GOALS)}
     jobs = await fetchrow(conn, JOBS)
     last_backup = await fetchval(conn, LAST_BACKUP)
+    verified = {row["kind"]: row["at"] for row in await fetch(conn, LAST_VERIFIED)}
     return Stats(active["m5"], active["h24"], active["d30"], steps, goals, jobs["pending"], jobs["overdue"],
-                 last_backup)
+                 last_backup, verified)
 
 
 SCHEMA_VERSION = Query("stats_schema_version", "SELECT max(migration_id) FROM _yoyo_migration")

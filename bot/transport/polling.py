@@ -154,7 +154,7 @@ async def _settle(pipeline: Pipeline, stop: asyncio.Event) -> None:
         await _wait_for_any(stop.wait(), asyncio.wait(pending), timeout=STRAGGLER_POLL_SECONDS)
 
 
-async def poll(app, stop: asyncio.Event) -> None:
+async def poll(app, stop: asyncio.Event, confirm_at_end=lambda: True) -> None:
     await app.bot.delete_webhook(drop_pending_updates=False)
     pipeline = Pipeline(app)
     backoff = 0.5
@@ -194,6 +194,6 @@ async def poll(app, stop: asyncio.Event) -> None:
     # In-flight updates are finished even when a stop arrives meanwhile.
     await pipeline.drain()
     offset = pipeline.offset()
-    if offset is not None:  # confirm what was finished so a restart does not see it again
+    if offset is not None and confirm_at_end():  # confirm what was finished so a restart does not see it again
         with contextlib.suppress(TelegramError):
             await _get_updates(app, offset, 0)

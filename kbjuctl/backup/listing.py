@@ -1,4 +1,6 @@
-"""`backup list`: every finished backup in a folder, what it holds and whether it was verified."""
+"""`backup list`: every finished backup in a folder, what it holds, whether it was verified, and whether it
+is still intact: a "verified" note is only as good as the files it was written about, so every listing
+re-checks each archive's size and sha256 against the manifest and SHA256SUMS."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from kbjuctl.backup import layout
+from kbjuctl.backup.archive import archive_problems, open_backup
 from kbjuctl.backup.manifest import load
 from kbjuctl.errors import KbjuctlError
 
@@ -20,13 +23,15 @@ class BackupEntry:
     total_rows: int | None
     schema_version: str | None
     encrypted: bool | None
-    verified: str  # "deep" | "archive" | "FAILED" | "no"
+    verified: str  # "deep" | "archive" | "FAILED" | "DAMAGED" (changed since) | "no"
     verified_at: str | None
     damaged: str = ""  # why the manifest could not be read
+    intact: bool = False  # re-checked now: manifest and archive match their recorded checksums
+    problem: str = ""  # why it is not intact
 
     @property
     def verified_ok(self) -> bool:
-        return self.verified in ("deep", "archive")
+        return self.intact and self.verified in ("deep", "archive")
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -54,8 +59,21 @@ def _entry(folder: Path) -> BackupEntry:
     except KbjuctlError as exc:
         return BackupEntry(folder.name, str(folder), None, size, None, None, None, "no", None, str(exc))
     verified, verified_at = _verification(folder, manifest.archive["sha256"])
+    problem = _recheck(folder)
+    if problem and verified != "FAILED":
+        verified = "DAMAGED"  # whatever an earlier verify said, the files are not what it checked
     return BackupEntry(folder.name, str(folder), manifest.created_at, size, manifest.total_rows,
-                       manifest.schema_version, manifest.archive["encrypted"], verified, verified_at)
+                       manifest.schema_version, manifest.archive["encrypted"], verified, verified_at,
+                       intact=not problem, problem=problem)
+
+
+def _recheck(folder: Path) -> str:
+    """Why the backup's files no longer match their checksums ("" when intact)."""
+    try:
+        problems = archive_problems(open_backup(folder))
+    except KbjuctlError as exc:
+        return str(exc)
+    return "; ".join(problems)
 
 
 def _verification(folder: Path, archive_sha256: str) -> tuple[str, str | None]:

@@ -1,4 +1,5 @@
-"""`backup prune`: retention by count and by day; the newest verified backup is never deleted."""
+"""`backup prune`: retention by count and by day. The newest verified backup and the newest intact one
+are never deleted, both judged by checksums re-computed now (backup list), not by an old note."""
 
 from __future__ import annotations
 
@@ -42,6 +43,9 @@ def plan(backups: list[BackupEntry], keep_last: int, keep_daily: int = 0) -> dic
     verified = next((e for e in newest_first if e.verified_ok), None)
     if verified:
         keep.setdefault(verified.name, []).append("newest verified")
+    intact = next((e for e in newest_first if e.intact), None)
+    if intact and intact.name not in keep:
+        keep.setdefault(intact.name, []).append("newest intact (re-checked)")
     return keep
 
 

@@ -1,1 +1,2 @@
-"""Drills: the runbook's risky steps run for real on local processes, each ending in one verdict."""
+"""Drills: the runbook's risky steps run for real on local processes (PostgreSQL clusters under Patroni,
+etcd, pgBackRest, HAProxy, bot replicas of two releases), broken on purpose and judged by one verdict each."""

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from kbjuctl.loadtest import witness
 from kbjuctl.loadtest.report import Check
 from kbjuctl.loadtest.stack import LocalStack
 
@@ -204,3 +205,207 @@ KINDS: dict[str, type[Fault]] = {"flood": Flood, "api-errors": ApiErrors, "pg-re
 
 def make(name: str, **kwargs: Any) -> Fault:
     return KINDS[name](name=name, **kwargs)
+
+
+class ClusterFault(Fault):
+    """A fault on the stack's Patroni cluster: a ledger writes beside the people all along, a probe person
+    measures the time from the fault to the bot's first real answer."""
+
+    at_fraction = 0.4
+    action = ""
+
+    def before(self) -> None:
+        assert self.stack is not None and self.stack.cluster is not None, "this fault needs the stack's cluster"
+        self.ledger = witness.Ledger(self.stack.database_url).start()
+        self.note("ledger writing", table=witness.LEDGER_TABLE)
+        self.start_timer(self.at_fraction)
+
+    def after(self) -> None:
+        self.ledger.stop()
+        if self._timer is not None:
+            self._timer.join(180)  # the rejoin may still be under way when Locust ends
+        self.lost = self.ledger.lost()
+        self.note("ledger", acknowledged=len(self.ledger.acknowledged), lost=len(self.lost),
+                  failed_attempts=self.ledger.failed_attempts)
+
+    def figure(self, what: str) -> Any:
+        return next((e.get(what) for e in self.events if what in e), None)
+
+    def ledger_check(self) -> Check:
+        lost = getattr(self, "lost", None)
+        acknowledged = len(self.ledger.acknowledged)
+        return Check("0 acknowledged writes lost", lost == [] and acknowledged > 0,
+                     f"{len(lost or [])} of {acknowledged} acknowledged ledger writes missing"
+                     + (f" (ids {lost[:10]})" if lost else ""))
+
+    def reply_check(self) -> Check:
+        probe = self.figure("probe") or {}
+        seconds = probe.get("seconds")
+        detail = (f"{seconds} s from the {self.action} to the bot's first real answer (target <= 15 s); "
+                  f"{probe.get('try_again_replies', 0)} 'try again' answers before it, "
+                  f"{probe.get('apologies', 0)} apologies") if seconds is not None else "the bot never answered"
+        return Check(f"the bot answers again after the {self.action}", seconds is not None
+                     and not probe.get("apologies"), detail)
+
+    def rejoined(self, old_leader: str, started: float) -> None:
+        """Wait until the old leader streams from the new one (Patroni rejoins it, with pg_rewind after a crash)."""
+        cluster = self.stack.cluster
+        from kbjuctl.drill import cluster as drill_cluster
+
+        rows = drill_cluster.wait_replicas(cluster, timeout_s=120)
+        streaming = {r["name"]: r for r in rows}
+        self.note("rejoined", node=old_leader, state=streaming.get(old_leader, {}).get("state"),
+                  sync_state=streaming.get(old_leader, {}).get("sync_state"),
+                  seconds=round(time.time() - started, 2))
+
+
+class PrimaryFailover(ClusterFault):
+    """The primary's machine dies: Patroni and PostgreSQL frozen (SIGSTOP) then SIGKILLed. Patroni promotes
+    the synchronous standby; the old node's Patroni is started again as its supervisor would, and
+    rejoins as a replica (pg_rewind) by itself."""
+
+    action = "kill"
+
+    def during(self) -> None:
+        from kbjuctl.drill import cluster as drill_cluster
+        from kbjuctl.drill import processes
+
+        cluster = self.stack.cluster
+        old = cluster.leader()
+        assert old is not None, "no leader to kill"
+        postmaster = old.postmaster_pid(cluster.folder)
+        victims = [old.pid, *processes.tree(postmaster)] if postmaster else [old.pid]
+        killed_at = time.time()
+        processes.crash(victims)
+        self.note("primary SIGKILLed (after SIGSTOP)", node=old.name, pids=len(victims))
+        self.killed_at = killed_at
+        probe = threading.Thread(target=lambda: self.note("probe", probe=witness.probe_until_answered(
+            self.standin_url, self.token, killed_at)), daemon=True)
+        probe.start()
+        new = drill_cluster.wait_leader(cluster, timeout_s=120, exclude=old.name)
+        self.note("standby promoted", node=new.name, promoted_s=round(time.time() - killed_at, 2))
+        probe.join(120)
+        restarted = time.time()
+        drill_cluster.start_node(cluster, old)
+        self.note("old primary's Patroni started again", node=old.name)
+        self.rejoined(old.name, restarted)
+        self.old = old
+
+    def checks(self) -> list[Check]:
+        promoted = next((e for e in self.events if e["what"] == "standby promoted"), None)
+        rejoined = next((e for e in self.events if e["what"] == "rejoined"), None)
+        old = getattr(self, "old", None)
+        rewound = old is not None and "pg_rewind exit code=0" in _read(old.log(self.stack.cluster.folder))
+        return [
+            Check("the primary was killed and the standby promoted", promoted is not None,
+                  f"{promoted['node']} promoted {promoted['promoted_s']} s after the kill" if promoted
+                  else str(self.events[-1:])),
+            self.reply_check(),
+            self.ledger_check(),
+            Check("the old primary rejoined as a replica (pg_rewind), without manual steps",
+                  rejoined is not None and rejoined.get("state") == "streaming",
+                  (f"{rejoined['node']} streaming ({rejoined.get('sync_state')}) {rejoined['seconds']} s after its "
+                   f"Patroni started; pg_rewind {'ran' if rewound else 'not needed'}") if rejoined else "not rejoined"),
+        ]
+
+
+class PrimarySwitchover(ClusterFault):
+    """A switchover for maintenance: `patronictl switchover` hands the primary to the synchronous standby."""
+
+    action = "switchover"
+
+    def during(self) -> None:
+        from kbjuctl.drill import cluster as drill_cluster
+
+        cluster = self.stack.cluster
+        old = cluster.leader()
+        candidate = next(n for n in cluster.nodes if n.name != old.name)
+        started = time.time()
+        done = drill_cluster.patronictl(cluster, "switchover", "--leader", old.name, "--candidate",
+                                        candidate.name, "--force")
+        self.note("patronictl switchover", node=old.name, candidate=candidate.name, exit=done.returncode,
+                  output=(done.stdout + done.stderr).strip()[-300:])
+        self.switched_at = started
+        self.note("probe", probe=witness.probe_until_answered(self.standin_url, self.token, started))
+        new = drill_cluster.wait_leader(cluster, timeout_s=60, exclude=old.name)
+        self.note("new leader", node=new.name, seconds=round(time.time() - started, 2))
+        self.rejoined(old.name, started)
+
+    def checks(self) -> list[Check]:
+        switched = next((e for e in self.events if e["what"] == "patronictl switchover"), {})
+        new = next((e for e in self.events if e["what"] == "new leader"), None)
+        rejoined = next((e for e in self.events if e["what"] == "rejoined"), None)
+        gap = self.ledger.longest_gap(getattr(self, "switched_at", time.time()))
+        return [
+            Check("patronictl switchover handed the primary over", switched.get("exit") == 0 and new is not None
+                  and new["node"] == switched.get("candidate"),
+                  f"{switched.get('node')} -> {new['node']}, leader after {new['seconds']} s" if new
+                  else str(switched.get("output", ""))[-300:]),
+            Check("writes were interrupted only briefly (figure)", True,
+                  f"longest gap between acknowledged ledger writes: {gap:.2f} s", gating=False),
+            self.reply_check(),
+            self.ledger_check(),
+            Check("the old primary follows the new one", rejoined is not None and rejoined.get("state") == "streaming",
+                  f"{rejoined['node']} {rejoined.get('state')} ({rejoined.get('sync_state')}) {rejoined['seconds']} s "
+                  "after the switchover began" if rejoined else "not following"),
+        ]
+
+
+class LeaderKill(Fault):
+    """Polling replicas on one token: the one holding the polling lease is SIGKILLed; a standby takes over."""
+
+    at_fraction = 0.4
+
+    def before(self) -> None:
+        assert self.stack is not None and self.stack.polling, "leader-kill runs the replicas in polling mode"
+        self.start_timer(self.at_fraction)
+
+    def during(self) -> None:
+        stack = self.stack
+        leader = stack.polling_leaders()
+        self.note("lease holders before the kill", replicas=leader)
+        victim = leader[0]
+        killed_at = time.time()
+        stack.kill_bot(victim)
+        self.note("polling leader SIGKILLed", replica=stack.bots[victim].name)
+        probe = threading.Thread(target=lambda: self.note("probe", probe=witness.probe_until_answered(
+            self.standin_url, self.token, killed_at)), daemon=True)
+        probe.start()
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            holders = [i for i in stack.polling_leaders() if i != victim]
+            if holders:
+                self.note("standby took over", replica=stack.bots[holders[0]].name,
+                          seconds=round(time.time() - killed_at, 2))
+                break
+            time.sleep(0.1)
+        probe.join(60)
+
+    def after(self) -> None:
+        stats = standin_call(f"{self.standin_url}/_standin/stats")
+        self.concurrent = sum(int((b.get("updates") or {}).get("concurrent_polls", 0)) for b in stats.get("bots", []))
+        self.note("stand-in", concurrent_polls=self.concurrent)
+
+    def checks(self) -> list[Check]:
+        took = next((e for e in self.events if e["what"] == "standby took over"), None)
+        probe = next((e["probe"] for e in self.events if "probe" in e), {})
+        alive = [c.name for c in self.stack.bots if c.alive()]
+        return [
+            Check("a standby took the polling lease (target <= 10 s)", took is not None,
+                  f"{took['replica']} after {took['seconds']} s; first real answer {probe.get('seconds')} s after "
+                  "the kill" if took else "no standby took over"),
+            Check("never two concurrent getUpdates", getattr(self, "concurrent", 1) == 0,
+                  f"{getattr(self, 'concurrent', '?')} waiting getUpdates ended by another live poller"),
+            Check("the other replicas carried on", len(alive) == len(self.stack.bots) - 1, f"alive: {alive}"),
+        ]
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace")
+    except OSError:
+        return ""
+
+
+KINDS.update({"primary-failover": PrimaryFailover, "primary-switchover": PrimarySwitchover,
+              "leader-kill": LeaderKill})

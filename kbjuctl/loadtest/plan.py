@@ -15,14 +15,22 @@ from kbjuctl.errors import BadInput
 # flood: the stand-in answers with Telegram's flood control (429 + retry_after) while load runs;
 # pg-restart: PostgreSQL stops and starts again mid-run; replica-kill: one of two replicas is
 # SIGKILLed mid-run; api-errors: 5xx, slow answers and dropped connections from the Bot API.
+# primary-failover / primary-switchover: the database is a Patroni cluster whose primary is killed
+# (SIGSTOP, SIGKILL) or switched over mid-run; leader-kill: replicas poll getUpdates and the one holding
+# the polling lease is SIGKILLed.
 class Fault(StrEnum):
     FLOOD = "flood"
     PG_RESTART = "pg-restart"
     REPLICA_KILL = "replica-kill"
     API_ERRORS = "api-errors"
+    PRIMARY_FAILOVER = "primary-failover"
+    PRIMARY_SWITCHOVER = "primary-switchover"
+    LEADER_KILL = "leader-kill"
 
 
 FAULTS = tuple(Fault)
+CLUSTER_FAULTS = (Fault.PRIMARY_FAILOVER, Fault.PRIMARY_SWITCHOVER)
+LOCAL_FAULTS = (Fault.PG_RESTART, Fault.REPLICA_KILL, Fault.LEADER_KILL, *CLUSTER_FAULTS)
 _DURATION = re.compile(r"^\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+)s?)?\s*$")
 
 
@@ -54,6 +62,15 @@ class Plan:
     reply_timeout_s: float = 30.0
     seed: int = 1
     bot_args: tuple[str, ...] = ()
+    cluster_dir: Path | None = None  # cluster faults: a running drill cluster to use, else one is started
+
+    @property
+    def polling(self) -> bool:
+        return self.fault == "leader-kill"
+
+    @property
+    def on_cluster(self) -> bool:
+        return self.fault in CLUSTER_FAULTS
 
     def describe(self) -> dict:
         """The plan as summary.json, --json and --dry-run show it (the database password masked)."""
@@ -76,14 +93,14 @@ class Plan:
             raise BadInput("--workers must be between 0 (no master/worker split) and 64")
         if self.fault is not None and self.fault not in FAULTS:
             raise BadInput(f"--fault: expected one of {', '.join(FAULTS)}, got {self.fault!r}")
-        if self.fault == "replica-kill" and self.replicas < 2:
-            raise BadInput("--fault replica-kill needs --replicas 2 or more (one is killed, another carries on)")
+        if self.fault in ("replica-kill", "leader-kill") and self.replicas < 2:
+            raise BadInput(f"--fault {self.fault} needs --replicas 2 or more (one is killed, another carries on)")
         if not self.local:
             parts = urlsplit(self.target)
             if parts.scheme not in ("http", "https") or not parts.netloc:
                 raise BadInput("--target: expected 'local' or the http(s) URL of the Bot API stand-in the bot "
                                f"under test talks to, got {self.target!r}")
-            if self.fault in ("pg-restart", "replica-kill"):
+            if self.fault in LOCAL_FAULTS:
                 raise BadInput(f"--fault {self.fault} needs --target local (it stops processes it started)")
             if self.replicas != 1:
                 raise BadInput("--replicas applies to --target local only")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from kbjuctl.loadtest import faults, locustrun, report
 from kbjuctl.loadtest.monitor import ResourceMonitor
-from kbjuctl.loadtest.plan import Plan
+from kbjuctl.loadtest.plan import CLUSTER_FAULTS, Plan
 from kbjuctl.loadtest.report import Check, Summary
 from kbjuctl.loadtest.stack import LocalStack, wait_idle
 from loadtests import consistency, seed
@@ -91,8 +91,10 @@ def run(plan: Plan, progress: Progress | None = None, bot_token: str | None = No
     try:
         if plan.local:
             say(f"Starting PostgreSQL, the Bot API stand-in, the front and {plan.replicas} bot replica(s)")
-            stack = LocalStack(log_dir=log_dir, replicas=plan.replicas,
-                               dedicated_postgres=plan.fault == "pg-restart").start()
+            stack = LocalStack(log_dir=log_dir, replicas=plan.replicas, dedicated_postgres=plan.fault == "pg-restart",
+                               polling=plan.polling,
+                               cluster_dir=(plan.cluster_dir or report_dir / "cluster") if plan.on_cluster else None,
+                               ).start()
             summary.stack = stack.describe()
             standin_url, token, database_url = stack.standin_url, stack.token, stack.database_url
             seeded = seed.seed_to_folder(database_url, range(id_base, id_base + 2 * plan.users), plan.seed,
@@ -162,7 +164,7 @@ def _judge(plan: Plan, summary: Summary, report_dir: Path, database_url: str | N
                                     gating=False))
     if stack is not None:
         summary.tracebacks, noise = count_tracebacks([c.log_path for c in stack.bots],
-                                                     outage=plan.fault == "pg-restart")
+                                                     outage=plan.fault in ("pg-restart", *CLUSTER_FAULTS))
         total, outage_noise = sum(summary.tracebacks.values()), sum(noise.values())
         summary.checks.append(Check(
             "no traceback in the bot's logs", total == 0,

@@ -1,5 +1,7 @@
 """The local system under test: a fresh database, the Bot API stand-in, K bot replicas in webhook
-mode and the round-robin front before them. Everything started here is stopped here."""
+mode and the round-robin front before them (or, with `polling`, K replicas polling getUpdates under
+their lease, no front). The database may live on a Patroni drill cluster (kbjuctl.drill.cluster): the
+one running in `cluster_dir`, or one started there for the run. Everything started here is stopped here."""
 
 from __future__ import annotations
 
@@ -74,6 +76,11 @@ class LocalStack:
     front: procs.Child | None = None
     bots: list[procs.Child] = field(default_factory=list)
     bot_ports: list[int] = field(default_factory=list)
+    metrics_ports: list[int] = field(default_factory=list)
+    polling: bool = False
+    cluster_dir: Path | None = None
+    cluster: object | None = None  # kbjuctl.drill.cluster.Cluster
+    _own_cluster: bool = False
     _admin_url: str = ""
     _db_name: str = ""
 
@@ -82,7 +89,8 @@ class LocalStack:
         try:
             self._start_database()
             self._start_standin()
-            self._start_front()
+            if not self.polling:
+                self._start_front()
             for index in range(self.replicas):
                 self._start_bot(index)
         except BaseException:
@@ -91,7 +99,9 @@ class LocalStack:
         return self
 
     def _start_database(self) -> None:
-        if self.dedicated_postgres or not localpg.reachable(localpg.SYSTEM_ADMIN_URL):
+        if self.cluster_dir is not None:
+            self._start_cluster()
+        elif self.dedicated_postgres or not localpg.reachable(localpg.SYSTEM_ADMIN_URL):
             self.postgres = EmbeddedPostgres()
             self._admin_url = self.postgres.admin_url
         else:
@@ -99,6 +109,20 @@ class LocalStack:
         self._db_name = localpg.unique_name("kbju_loadtest")
         self.database_url = localpg.create_database(self._admin_url, self._db_name)
         migrations.upgrade(self.database_url)
+
+    def _start_cluster(self) -> None:
+        from kbjuctl.drill import cluster as drill_cluster
+
+        folder = self.cluster_dir.resolve()
+        if (folder / drill_cluster.STATE).exists():
+            if drill_cluster.Cluster.load(folder).leader() is not None:
+                self.cluster = drill_cluster.Cluster.load(folder)
+                self._admin_url = dburl.with_database(self.cluster.url, "postgres")
+                return
+            drill_cluster.down(folder, remove=True)  # the stopped cluster of an earlier run
+        self.cluster = drill_cluster.up(folder)
+        self._own_cluster = True
+        self._admin_url = dburl.with_database(self.cluster.url, "postgres")
 
     def _start_standin(self) -> None:
         port = procs.free_port()
@@ -118,6 +142,9 @@ class LocalStack:
         procs.wait_http(f"{self.front_url}/_front/stats", self.front)
 
     def bot_environment(self, index: int) -> dict[str, str]:
+        if self.polling:
+            return {"BOT_TOKEN": self.token, "DATABASE_URL": self.database_url, "TELEGRAM_API_URL": self.standin_url,
+                    "METRICS_PORT": str(self.metrics_ports[index]), "LOG_LEVEL": "INFO", **self.bot_env}
         return {
             "BOT_TOKEN": self.token,
             "DATABASE_URL": self.database_url,
@@ -128,17 +155,21 @@ class LocalStack:
             "WEBHOOK_PATH": WEBHOOK_PATH,
             "WEBHOOK_SECRET": self.secret,
             "WEBHOOK_DRAIN_SECONDS": "0",  # the front does not read /healthz: a drain delay buys nothing here
-            "METRICS_PORT": str(procs.free_port()),
+            "METRICS_PORT": str(self.metrics_ports[index]),
             "LOG_LEVEL": "INFO",
             **self.bot_env,
         }
 
     def _start_bot(self, index: int) -> None:
+        self.metrics_ports.append(procs.free_port())
         env = self.bot_environment(index)
-        child = procs.start(f"bot-{index + 1}", [sys.executable, "-m", "kbjuctl", "run", "--webhook"],
-                            self.log_dir, env=env, cwd=self.log_dir)  # cwd: no stray .env is read
+        argv = [sys.executable, "-m", "kbjuctl", "run"] + ([] if self.polling else ["--webhook"])
+        child = procs.start(f"bot-{index + 1}", argv, self.log_dir, env=env, cwd=self.log_dir)  # no stray .env
         self.bots.append(child)
-        procs.wait_http(f"http://127.0.0.1:{self.bot_ports[index]}/healthz", child, timeout_s=60)
+        if self.polling:
+            procs.wait_http(f"http://127.0.0.1:{self.metrics_ports[index]}/metrics", child, timeout_s=60)
+        else:
+            procs.wait_http(f"http://127.0.0.1:{self.bot_ports[index]}/healthz", child, timeout_s=60)
 
     # -- during the run --------------------------------------------------------------------------------
     def bot_pids(self) -> dict[str, int]:
@@ -146,6 +177,23 @@ class LocalStack:
 
     def kill_bot(self, index: int) -> None:
         self.bots[index].kill()
+
+    def polling_leaders(self) -> list[int]:
+        """Indexes of the live replicas whose metrics say they hold the polling lease."""
+        import urllib.request
+
+        leaders = []
+        for index, (child, port) in enumerate(zip(self.bots, self.metrics_ports, strict=True)):
+            if not child.alive():
+                continue
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as resp:
+                    text = resp.read().decode()
+            except OSError:
+                continue
+            if "\nkbju_polling_leader 1.0" in text:
+                leaders.append(index)
+        return leaders
 
     # -- stop ----------------------------------------------------------------------------------------
     def stop(self) -> dict[str, int | None]:
@@ -164,10 +212,15 @@ class LocalStack:
                 print(f"could not drop {self._db_name}: {exc}", file=sys.stderr)
         if self.postgres is not None:
             self.postgres.remove()
+        if self._own_cluster:
+            from kbjuctl.drill import cluster as drill_cluster
+
+            drill_cluster.down(self.cluster.folder)  # its logs stay in the report
 
     def describe(self) -> dict[str, object]:
         return {"database": dburl.redact(self.database_url), "standin": self.standin_url, "front": self.front_url,
                 "replicas": self.replicas, "dedicated_postgres": self.postgres is not None,
+                "polling": self.polling, "cluster": str(self.cluster.folder) if self.cluster is not None else None,
                 # The bot's own Bot API send budget (messages/s per replica; 0: off), from the environment.
                 "bot_max_send_rate": self.bot_env.get("BOT_MAX_SEND_RATE")
                 or os.environ.get("BOT_MAX_SEND_RATE") or "30 (the bot's default)"}
