@@ -129,6 +129,12 @@ def test_a_connection_to_a_read_only_node_is_dropped_and_the_person_asked_to_try
             replies = texts(await ivan.wait(timeout=20))
         assert replies == [bot_texts.DB_UNAVAILABLE]
         set_read_only(False)  # "the new primary": only a fresh connection sees it
-        replies = texts(await ivan.say(MAN["birth_date"], timeout=20))
-        assert bot_texts.GENERIC_ERROR not in replies and "пол" in replies[0].lower(), replies
+        # A connection the pool opened again while the database was still read-only (its minimum
+        # size) may answer one more "try again"; the one after it reaches the writable database.
+        for _attempt in range(3):
+            replies = texts(await ivan.say(MAN["birth_date"], timeout=20))
+            assert bot_texts.GENERIC_ERROR not in replies, replies
+            if replies != [bot_texts.DB_UNAVAILABLE]:
+                break
+        assert "пол" in replies[0].lower(), replies
     run(database_url, scenario, db_pool_min=2, db_pool_max=4)
