@@ -1,4 +1,4 @@
-"""Logging setup: text or JSON lines, quiet per-request libraries, and the bot token masked everywhere.
+"""Logging setup: text or JSON lines, quiet per-request libraries, the bot token and database passwords masked.
 
 httpx, aiohttp and PTB put request URLs (which contain the token) into log records and
 exception texts. A filter on every handler of the root logger rewrites each record's final text,
@@ -15,6 +15,10 @@ import time
 
 TOKEN_PATTERN = re.compile(r"\d{3,20}:[A-Za-z0-9_-]{20,100}")
 _MASK = "<token>"
+# Database credentials in any form libpq accepts: a URL's user:PASSWORD@ (also before a host list),
+# and password= / sslpassword= as a URL parameter or in a key=value string (quoted or not).
+URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/?#@\s]*:)[^@\s/]*@", re.IGNORECASE)
+PASSWORD_PARAM = re.compile(r"\b(password|sslpassword)(\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&'\"]+)", re.IGNORECASE)
 _extra_secrets: set[str] = set()
 
 
@@ -28,6 +32,8 @@ def mask_secrets(text: str) -> str:
     for secret in _extra_secrets:
         if secret in text:
             text = text.replace(secret, _MASK)
+    text = URL_PASSWORD.sub(r"\1***@", text)
+    text = PASSWORD_PARAM.sub(r"\1\2***", text)
     return TOKEN_PATTERN.sub(_MASK, text)
 
 

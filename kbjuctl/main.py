@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Annotated
 
 import typer
 
 from bot.config_checks import ConfigError
-from kbjuctl import cli_backup, cli_db, cli_loadtest, cli_migrate, cli_roles, cli_run
+from kbjuctl import cli_backup, cli_db, cli_loadtest, cli_migrate, cli_roles, cli_run, dburl
 from kbjuctl.console import err
 from kbjuctl.errors import KbjuctlError
 
@@ -39,15 +40,34 @@ app.command("run")(cli_run.run)
 app.command("loadtest")(cli_loadtest.loadtest)
 
 
+def _given_urls(argv: list[str]) -> list[str]:
+    """Database URLs this run was given (option or environment): their secrets are masked in messages."""
+    urls = [os.environ.get("DATABASE_URL", "")]
+    for i, arg in enumerate(argv):
+        if arg == "--database-url" and i + 1 < len(argv):
+            urls.append(argv[i + 1])
+        elif arg.startswith("--database-url="):
+            urls.append(arg.split("=", 1)[1])
+    return [u for u in urls if u]
+
+
+def _safe(message: object) -> str:
+    """A message as shown: whatever a driver or tool quoted back, never a password of a given URL."""
+    text = str(message)
+    for url in _given_urls(sys.argv):
+        text = dburl.mask(text, url)
+    return text
+
+
 def main() -> None:
     """Console-script entry point: the one place expected errors become messages and exit codes."""
     try:
         app()
     except KbjuctlError as exc:
-        err.print(f"[bold red]Error:[/] {exc}", highlight=False)
+        err.print(f"[bold red]Error:[/] {_safe(exc)}", highlight=False)
         sys.exit(exc.exit_code)
     except ConfigError as exc:
-        err.print(f"[bold red]{exc}[/]", highlight=False)
+        err.print(f"[bold red]{_safe(exc)}[/]", highlight=False)
         sys.exit(2)
     except BrokenPipeError:
         # stdout closed early (`kbjuctl backup list | head`): not an error of the command.
@@ -59,8 +79,8 @@ def main() -> None:
     except Exception as exc:  # the only place an unexpected error is reported
         if _debug["on"]:
             raise
-        err.print(f"[bold red]Unexpected error:[/] {type(exc).__name__}: {exc}\nRun again with --debug for details.",
-                  highlight=False)
+        err.print(f"[bold red]Unexpected error:[/] {type(exc).__name__}: {_safe(exc)}\n"
+                  "Run again with --debug for details.", highlight=False)
         sys.exit(1)
 
 

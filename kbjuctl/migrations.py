@@ -45,7 +45,7 @@ def _backend(url: str) -> Iterator[object]:
     try:
         backend = get_backend(dburl.to_yoyo(url))
     except psycopg.Error as exc:
-        raise BadInput(f"Cannot connect to {dburl.redact(url)}: {_first_line(exc)}") from None
+        raise BadInput(f"Cannot connect to {dburl.redact(url)}: {dburl.mask(_first_line(exc), url)}") from None
     try:
         yield backend
     finally:

@@ -74,7 +74,8 @@ def ensure_group_roles(url: str) -> None:
 def run_pg_restore(pg_restore: tools.Tool, archive: Path, url: str, *, single_transaction: bool,
                    clean: bool = False, jobs: int = 1) -> None:
     ensure_group_roles(url)
-    command = [str(pg_restore.path), "--exit-on-error", "--no-owner", "--no-password", f"--dbname={url}"]
+    child_url, child_env = dburl.for_child(url)  # the password goes by environment, never on the command line
+    command = [str(pg_restore.path), "--exit-on-error", "--no-owner", "--no-password", f"--dbname={child_url}"]
     if single_transaction:
         command.append("--single-transaction")
     elif jobs > 1:
@@ -82,11 +83,11 @@ def run_pg_restore(pg_restore: tools.Tool, archive: Path, url: str, *, single_tr
     if clean:
         command += ["--clean", "--if-exists"]
     done = subprocess.run([*command, str(archive)], check=False, capture_output=True, text=True,
-                          stdin=subprocess.DEVNULL)
+                          stdin=subprocess.DEVNULL, env=child_env)
     if done.returncode != 0:
         undone = " It ran in one transaction: the target was left as it was." if single_transaction else ""
         raise OperationFailed(f"pg_restore {pg_restore.version} failed on {dburl.redact(url)}:{undone}\n"
-                              f"{done.stderr.strip()[-2000:]}")
+                              f"{dburl.mask(done.stderr.strip()[-2000:], url)}")
 
 
 def compare_with_manifest(url: str, backup: Backup, progress: Progress) -> tuple[dict, list[str]]:

@@ -79,8 +79,9 @@ QUARANTINE_COLUMNS = ("run_id", "source_table", "source_id", "reason_code", "rea
 async def connect(url: str) -> asyncpg.Connection:
     try:
         return await asyncpg.connect(url, timeout=CONNECT_TIMEOUT_S, server_settings=SERVER_SETTINGS)
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
-        raise BadInput(f"Cannot connect to the target {dburl.redact(url)}: {_first_line(exc)}") from None
+    except (OSError, ValueError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+        raise BadInput(f"Cannot connect to the target {dburl.redact(url)}: "
+                       f"{dburl.mask(_first_line(exc), url)}") from None
 
 
 def _first_line(exc: BaseException) -> str:
