@@ -42,7 +42,7 @@ app.command("loadtest")(cli_loadtest.loadtest)
 
 def _given_urls(argv: list[str]) -> list[str]:
     """Database URLs this run was given (option or environment): their secrets are masked in messages."""
-    urls = [os.environ.get("DATABASE_URL", "")]
+    urls = [os.environ.get(name, "") for name in ("DATABASE_URL", "LOADTEST_DATABASE_URL", "KBJU_TEST_PG_URL")]
     for i, arg in enumerate(argv):
         if arg == "--database-url" and i + 1 < len(argv):
             urls.append(argv[i + 1])
