@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -72,6 +73,11 @@ def _backup_dir(value: Path | None) -> Path:
     from bot.config import load_settings
 
     return load_settings().backup_dir
+
+
+def _warn_skipped(skipped: dict[str, str]) -> None:
+    for path, why in skipped.items():
+        err.print(f"[yellow]Warning:[/] skipped {escape(path)}: {escape(why)}; left alone.", highlight=False)
 
 
 @app.command()
@@ -188,6 +194,7 @@ def restore(
 def list_(backup_dir: BackupDir = None, json_output: JsonOutput = False) -> None:
     """Every backup in DIR: time, size, rows, schema version, verified?"""
     listing = _backup().list_backups(_backup_dir(backup_dir))
+    _warn_skipped(listing.skipped)
     if json_output:
         print_json(listing.to_json())
         return
@@ -228,6 +235,7 @@ def prune(
                 + [f"keep {name} ({', '.join(reasons)})" for name, reasons in sorted(planned.keep.items())], yes=yes)
 
     result = _backup().prune_backups(_backup_dir(backup_dir), keep_last, keep_daily, dry_run, approve=approve)
+    _warn_skipped(result.skipped)
     if json_output:
         print_json(result.to_json())
         return

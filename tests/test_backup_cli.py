@@ -102,3 +102,31 @@ def test_prune_deletes_only_what_it_must_and_cleans_leftovers(database_url, pg_a
     assert result.keep == {second.name: ["among the last 1"], verified.name: ["newest verified"]}
     assert not first.exists() and not (tmp_path / ".tmp-kbju-20261125T000000Z-1").exists()
     assert [b.name for b in list_backups(tmp_path).backups] == [verified.name, second.name]
+
+
+def test_prune_skips_symlinks_with_a_warning_and_never_follows_them_out_of_the_folder(database_url, tmp_path):
+    """A link in the backup folder (an operator's shortcut, or planted) is nobody's backup: prune and
+    list name it and leave it alone, and what it points to outside the folder is never touched."""
+    from kbjuctl.backup import create_backup
+
+    backups, outside = tmp_path / "backups", tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "precious.txt").write_text("not a backup")
+    old = create_backup(database_url, backups).path.rename(backups / "kbju-20000101T000000Z")
+    new = create_backup(database_url, backups).path
+    (backups / "kbju-19990101T000000Z").symlink_to(outside, target_is_directory=True)
+    (backups / ".tmp-kbju-19990101T000000Z-1").symlink_to(outside, target_is_directory=True)
+    (backups / "kbju-19980101T000000Z").symlink_to(tmp_path / "dangling")
+
+    listed = kbjuctl("list", "--dir", str(backups))
+    assert listed.returncode == 0, listed.stderr
+    assert "kbju-19990101T000000Z" in listed.stderr and "symbolic link" in listed.stderr
+    pruned = kbjuctl("prune", "--dir", str(backups), "--keep-last", "1", "--yes", "--json")
+    assert pruned.returncode == 0, pruned.stderr
+    report = json.loads(pruned.stdout)
+    assert report["delete"] == [str(old)] and not old.exists() and new.exists()
+    assert sorted(Path(p).name for p in report["skipped"]) == [
+        ".tmp-kbju-19990101T000000Z-1", "kbju-19980101T000000Z", "kbju-19990101T000000Z"]
+    assert "symbolic link" in pruned.stderr
+    assert (outside / "precious.txt").read_text() == "not a backup"
+    assert (backups / "kbju-19990101T000000Z").is_symlink() and (backups / ".tmp-kbju-19990101T000000Z-1").is_symlink()
