@@ -41,6 +41,7 @@ from kbjuctl.sqlite_migration.mapping import (
     Unmapped,
     UserMapper,
     _json_value,
+    shape,
 )
 from kbjuctl.sqlite_migration.report import MAX_MISMATCH_EXAMPLES, NoProgress, Progress, TableCounts
 from kbjuctl.sqlite_migration.source import SOURCE_KEY, TABLES, SourceReader, columns
@@ -135,7 +136,7 @@ async def _verify_range(conn, source: SourceReader, result: Verification, counts
             q = await quarantined.peek()
             while q is not None and q[0] < key:
                 quarantined.take()
-                result.mismatch(table, q[0], "quarantined row has no source row", target=q[1][:500])
+                result.mismatch(table, q[0], "quarantined row has no source row", target=_json_shape(q[1]))
                 q = await quarantined.peek()
             if q is not None and q[0] == key:
                 quarantined.take()
@@ -171,7 +172,7 @@ async def _verify_range(conn, source: SourceReader, result: Verification, counts
         result.mismatch(table, extra[k], "row in the target has no source row", target=_show(extra))
     while (extra := await quarantined.peek()) is not None:
         quarantined.take()
-        result.mismatch(table, extra[0], "quarantined row has no source row", target=extra[1][:500])
+        result.mismatch(table, extra[0], "quarantined row has no source row", target=_json_shape(extra[1]))
 
 
 SQL_QUARANTINE_ALL = """
@@ -256,30 +257,37 @@ async def _compare_quarantine(conn, result: Verification, table: str, run_id: in
         while q is not None and q[0] < source_id:
             stored.take()
             count += 1
-            result.mismatch(table, q[0], "quarantined row has no source row", target=q[1][:500])
+            result.mismatch(table, q[0], "quarantined row has no source row", target=_json_shape(q[1]))
             q = await stored.peek()
         if q is None or q[0] != source_id:
-            result.mismatch(table, source_id, "source row neither migrated nor quarantined", source=original[:500])
+            result.mismatch(table, source_id, "source row neither migrated nor quarantined",
+                            source=_json_shape(original))
             continue
         stored.take()
         count += 1
         if json.loads(q[1]) != json.loads(original):
             result.mismatch(table, source_id, "quarantined row differs from the source row",
-                            source=original[:500], target=q[1][:500])
+                            source=_json_shape(original), target=_json_shape(q[1]))
     while (extra := await stored.peek()) is not None:
         stored.take()
         count += 1
-        result.mismatch(table, extra[0], "quarantined row has no source row", target=extra[1][:500])
+        result.mismatch(table, extra[0], "quarantined row has no source row", target=_json_shape(extra[1]))
     return count
 
 
 def _differences(table: str, expected: tuple, actual: tuple) -> dict[str, dict[str, str]]:
+    """The columns that differ, each with the shape of both values (never the values: the report
+    is read and kept by operators; the rows are in the source and the target, by id)."""
     return {
-        column: {"expected": repr(e), "target": repr(a)}
+        column: {"expected": shape(e), "target": shape(a)}
         for column, e, a in zip(TARGET_COLUMNS[table], expected, actual, strict=True)
         if e != a or type(e) is not type(a)
     }
 
 
+def _json_shape(text: str) -> str:
+    return f"the original row as JSON ({len(text)} characters)"
+
+
 def _show(row) -> str:
-    return repr(tuple(row))[:500]
+    return f"a row of {len(row)} columns"
