@@ -7,6 +7,7 @@ processed_updates claim makes the re-delivery harmless. /healthz shares the serv
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
@@ -18,19 +19,53 @@ from bot.transport.updates import ALLOWED_UPDATES, process, read_update
 
 log = logging.getLogger(__name__)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+# The largest Update Telegram sends (a 4096-character message quoting another, with entities and
+# a link preview) is some tens of KiB. A body is refused past this, before it is buffered: 100
+# concurrent deliveries (setWebhook's max_connections) hold at most 25 MiB.
+MAX_UPDATE_BYTES = 256 * 1024
+READ_TIMEOUT_S = 10.0  # Telegram sends an update at once; a body trickling in longer is not its
 BAD_UPDATE = "bad update: expected a JSON object of Telegram's Update with an integer update_id"
+TOO_LARGE = f"request body too large: an update is at most {MAX_UPDATE_BYTES} bytes"
 
 
 def _update_data(body: bytes) -> dict | None:
     """The JSON object of a webhook body, or None for anything Telegram would not send."""
     try:
         data = json.loads(body)
-    except ValueError:  # also invalid UTF-8
+    except (ValueError, RecursionError):  # invalid UTF-8 too; RecursionError: thousands of nested [ or {
         return None
     update_id = data.get("update_id") if isinstance(data, dict) else None
     if not isinstance(update_id, int) or isinstance(update_id, bool):
         return None
     return data
+
+
+def _refuse(status: int, text: str) -> web.Response:
+    """An answer that also closes the connection, without reading the rest of the body (the server
+    runs with lingering_time=0: aiohttp would otherwise read and discard it for up to 10 s)."""
+    response = web.Response(status=status, text=text)
+    response.force_close()
+    return response
+
+
+async def _read_body(request: web.Request) -> bytes | None:
+    """The body, or None when it is (or would become) larger than MAX_UPDATE_BYTES.
+
+    request.read() would not do: it raises the stream's buffer limit to client_max_size and keeps
+    reading into one growing bytearray, so 100 oversized posts at once cost gigabytes that the
+    allocator never returns. Here a declared Content-Length over the limit is refused before any
+    of the body is read, and a chunked body (no Content-Length) is read in the stream's own small
+    chunks and refused as soon as it passes the limit.
+    """
+    if request.content_length is not None and request.content_length > MAX_UPDATE_BYTES:
+        return None
+    body = bytearray()
+    async with asyncio.timeout(READ_TIMEOUT_S):
+        while chunk := await request.content.readany():
+            body += chunk
+            if len(body) > MAX_UPDATE_BYTES:
+                return None
+    return bytes(body)
 
 
 def build_web_app(app, path: str, secret: str) -> web.Application:
@@ -39,8 +74,14 @@ def build_web_app(app, path: str, secret: str) -> web.Application:
     async def on_update(request: web.Request) -> web.Response:
         given = request.headers.get(SECRET_HEADER, "").encode()
         if not hmac.compare_digest(given, expected):
-            return web.Response(status=403, text="forbidden")
-        data = _update_data(await request.read())
+            return _refuse(403, "forbidden")
+        try:
+            body = await _read_body(request)
+        except TimeoutError:
+            return _refuse(408, "request body not received in time")
+        if body is None:
+            return _refuse(413, TOO_LARGE)
+        data = _update_data(body)
         if data is None:
             return web.Response(status=400, text=BAD_UPDATE)
         update = read_update(data, app.bot)
@@ -53,14 +94,15 @@ def build_web_app(app, path: str, secret: str) -> web.Application:
         healthy = ctx is not None and await ping(ctx.pool, timeout=1.0)
         return web.Response(status=200 if healthy else 503, text="ok" if healthy else "database unavailable")
 
-    web_app = web.Application(client_max_size=1024 * 1024)
+    web_app = web.Application(client_max_size=MAX_UPDATE_BYTES)
     web_app.router.add_post(path, on_update)
     web_app.router.add_get("/healthz", healthz)
     return web_app
 
 
 async def start_server(app, host: str, port: int, path: str, secret: str) -> web.AppRunner:
-    runner = web.AppRunner(build_web_app(app, path, secret), access_log=None, shutdown_timeout=30)
+    runner = web.AppRunner(build_web_app(app, path, secret), access_log=None, shutdown_timeout=30,
+                           lingering_time=0, read_bufsize=2**14)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     log.info("webhook server on %s:%d%s", host, port, path)
