@@ -16,7 +16,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot import handlers, jobs, metrics
+from bot import handlers, jobs, metrics, privacy
 from bot.charts import ChartRenderer
 from bot.clock import Clock
 from bot.config import Settings
@@ -62,6 +62,9 @@ def build_application(settings: Settings, *, backend: str | None = None, job_wor
     `serve`'s, and bot.transport.updates bounds the updates handled at once."""
     token = settings.bot_token.get_secret_value()
     add_secret(token)
+    salt = settings.log_salt.get_secret_value() if settings.log_salt else None
+    add_secret(salt)
+    privacy.configure(salt, token)
     if settings.webhook_secret:
         add_secret(settings.webhook_secret.get_secret_value())
     backend = backend or settings.bot_http_backend

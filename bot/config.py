@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     funnel_photo: Path | None = Field(None, description="image for the funnel message (default: built in)")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["text", "json"] = "text"
+    log_salt: SecretStr | None = Field(None, description="secret salt of the user ids in logs (bot.privacy.user_ref); "
+                                                         "default: derived from BOT_TOKEN")
 
     webhook_url: str | None = Field(None, description="public https URL Telegram posts updates to")
     webhook_listen: str = "0.0.0.0"

@@ -115,7 +115,7 @@ def test_logs_mask_urls_with_passwords_at_every_level():
     root.handlers[:] = []
     try:
         bot_logging.setup("DEBUG", "text", stream=stream)
-        log = logging.getLogger("kbju.test")
+        log = logging.getLogger("kbjuctl.test")  # our own: its DEBUG lines are kept
         for url in FORMS.values():
             log.debug("connecting to %s", url)
             log.error("failed: %s", ValueError(f"bad {url}"))
