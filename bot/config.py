@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     bot_timezone: str = Field("Europe/Moscow", description="IANA zone whose calendar day a record belongs to")
     bot_http_backend: Literal["aiohttp", "httpx"] = Field("aiohttp", description="HTTP client for the Bot API")
     bot_max_send_rate: float = Field(30.0, ge=0, le=10000, description="messages/s overall; 0 turns the limiter off")
+    conversation_retention_days: float = Field(30.0, gt=0, le=3650, description="days after which the answers of a "
+                                               "flow left unfinished are forgotten")
     backup_dir: Path = Path("backups")
 
     @field_validator("database_url")
