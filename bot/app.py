@@ -25,7 +25,7 @@ from bot.db.pool import create_pool
 from bot.domain.choices import CALLBACK_PATTERNS, CallbackKind
 from bot.logging import add_secret
 from bot.runtime import BotContext, funnel_photo_path, on_error
-from bot.transport import polling
+from bot.transport import polling, tls
 from bot.transport import webhook as webhook_server
 from bot.transport.polling import POLL_TIMEOUT
 from bot.transport.ratelimit import RateLimiter
@@ -181,12 +181,14 @@ async def serve(settings: Settings, *, webhook: bool = False, host: str | None =
             secret = (settings.webhook_secret.get_secret_value() if settings.webhook_secret
                       else secrets.token_urlsafe(32))
             add_secret(secret)
+            served_tls = tls.server_context(settings.webhook_cert, settings.webhook_key) if settings.webhook_key \
+                else None
             runner = await webhook_server.start_server(app, host or settings.webhook_listen,
                                                        port or settings.webhook_port,
-                                                       path or settings.webhook_path, secret)
+                                                       path or settings.webhook_path, secret, served_tls)
             try:
                 if settings.webhook_url:
-                    await webhook_server.register(app, settings.webhook_url, secret)
+                    await webhook_server.register(app, settings.webhook_url, secret, settings.webhook_cert)
                 await stop.wait()
             finally:
                 await runner.cleanup()  # stops accepting, lets in-flight requests finish

@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     webhook_port: int = Field(8443, ge=1, le=65535)
     webhook_path: str = "/telegram/webhook"
     webhook_secret: SecretStr | None = None
+    webhook_cert: Path | None = Field(None, description="PEM certificate of WEBHOOK_URL's host: uploaded with "
+                                      "setWebhook when self-signed; with WEBHOOK_KEY the bot serves HTTPS itself")
+    webhook_key: Path | None = Field(None, description="private key of WEBHOOK_CERT: the bot serves HTTPS itself")
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(9101, ge=0, le=65535, description="0 turns the metrics endpoint off")
 
@@ -134,6 +137,19 @@ class Settings(BaseSettings):
             raise ValueError(f"is {size / 1024 / 1024:.1f} MB; Telegram takes photos of at most 10 MB")
         return value
 
+    @field_validator("webhook_cert", "webhook_key")
+    @classmethod
+    def _webhook_tls_file(cls, value: Path | None) -> Path | None:
+        if value is None or str(value) == "":
+            return None
+        try:
+            value.read_bytes()
+        except FileNotFoundError:
+            raise ValueError("no such file; expected the path of a PEM file") from None
+        except OSError as exc:
+            raise ValueError(f"cannot be read ({exc.strerror})") from None
+        return value
+
     @field_validator("webhook_path")
     @classmethod
     def _webhook_path(cls, value: str) -> str:
@@ -160,4 +176,27 @@ def load_settings(**overrides: object) -> Settings:
         raise ConfigError(_describe(exc.errors())) from None
     if settings.db_pool_min > settings.db_pool_max:
         raise ConfigError("Invalid configuration:\n  DB_POOL_MIN: must not exceed DB_POOL_MAX")
+    _check_webhook_tls(settings)
     return settings
+
+
+def _check_webhook_tls(settings: Settings) -> None:
+    """The certificate must be one, and with a key the two must make a TLS server: found now, not at
+    the first delivery."""
+    from bot.transport import tls
+
+    if settings.webhook_key and not settings.webhook_cert:
+        raise ConfigError("Invalid configuration:\n  WEBHOOK_KEY: needs WEBHOOK_CERT, the certificate it belongs to")
+    if settings.webhook_cert:
+        try:
+            tls.first_certificate(settings.webhook_cert)
+        except ValueError as exc:
+            raise ConfigError(f"Invalid configuration:\n  WEBHOOK_CERT: {exc}") from None
+    if settings.webhook_key:
+        import ssl
+
+        try:
+            tls.server_context(settings.webhook_cert, settings.webhook_key)
+        except (ssl.SSLError, OSError, ValueError):
+            raise ConfigError("Invalid configuration:\n  WEBHOOK_KEY: not a PEM private key matching WEBHOOK_CERT "
+                              "(a key protected by a passphrase is not supported)") from None

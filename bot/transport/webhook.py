@@ -11,10 +11,13 @@ import asyncio
 import hmac
 import json
 import logging
+import ssl
+from pathlib import Path
 
 from aiohttp import web
 
 from bot.db.pool import ping
+from bot.transport import tls
 from bot.transport.updates import ALLOWED_UPDATES, process, read_update
 
 log = logging.getLogger(__name__)
@@ -100,15 +103,23 @@ def build_web_app(app, path: str, secret: str) -> web.Application:
     return web_app
 
 
-async def start_server(app, host: str, port: int, path: str, secret: str) -> web.AppRunner:
+async def start_server(app, host: str, port: int, path: str, secret: str,
+                       ssl_context: ssl.SSLContext | None = None) -> web.AppRunner:
+    """The webhook server; HTTPS with ssl_context (WEBHOOK_CERT + WEBHOOK_KEY), else plain HTTP for a
+    TLS-terminating proxy in front."""
     runner = web.AppRunner(build_web_app(app, path, secret), access_log=None, shutdown_timeout=30,
                            lingering_time=0, read_bufsize=2**14)
     await runner.setup()
-    await web.TCPSite(runner, host, port).start()
-    log.info("webhook server on %s:%d%s", host, port, path)
+    await web.TCPSite(runner, host, port, ssl_context=ssl_context).start()
+    log.info("webhook server on %s://%s:%d%s", "https" if ssl_context else "http", host, port, path)
     return runner
 
 
-async def register(app, url: str, secret: str) -> None:
-    await app.bot.set_webhook(url, secret_token=secret, allowed_updates=ALLOWED_UPDATES,
-                              max_connections=100)
+async def register(app, url: str, secret: str, certificate: Path | None = None) -> None:
+    """setWebhook. A self-signed certificate is uploaded with it: Telegram then trusts exactly that
+    certificate for the webhook's HTTPS (one from a public CA needs no upload)."""
+    kwargs = {}
+    if certificate is not None and tls.is_self_signed(certificate):
+        kwargs["certificate"] = certificate.read_bytes()
+    await app.bot.set_webhook(url, secret_token=secret, allowed_updates=ALLOWED_UPDATES, max_connections=100,
+                              **kwargs)
