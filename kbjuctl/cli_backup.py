@@ -17,6 +17,7 @@ from kbjuctl.options import DatabaseUrl, DryRun, JsonOutput, Yes, require_databa
 app = typer.Typer(help="Backups of the PostgreSQL database: pg_dump archives with a checkable manifest.",
                   no_args_is_help=True)
 
+PLAINTEXT = "plaintext"  # --encrypt-to / BACKUP_ENCRYPT_TO: unencrypted, asked for explicitly
 # Unset: BACKUP_DIR from .env too, else Settings' default (bot.config is imported only then).
 BackupDir = Annotated[Path | None, typer.Option("--dir", envvar="BACKUP_DIR", help="Folder holding the backups.",
                                                 show_default="./backups")]
@@ -84,16 +85,21 @@ def _warn_skipped(skipped: dict[str, str]) -> None:
 def create(
     backup_dir: BackupDir = None,
     database_url: DatabaseUrl = None,
-    encrypt_to: Annotated[str | None, typer.Option("--encrypt-to", help="Encrypt the archive for this age "
-                                                   "recipient (age1...) or recipients file.", show_default=False)]
-    = None,
+    encrypt_to: Annotated[str | None, typer.Option("--encrypt-to", envvar="BACKUP_ENCRYPT_TO",
+                                                   help="Encrypt the archive for this age recipient (age1...) or "
+                                                   "recipients file; 'plaintext': explicitly unencrypted "
+                                                   "[env: BACKUP_ENCRYPT_TO].", show_default=False)] = None,
     dry_run: DryRun = False,
     json_output: JsonOutput = False,
 ) -> None:
     """Write one backup (pg_dump custom archive + manifest) into DIR; its path is the last line printed."""
     url = require_database_url(database_url)
+    if encrypt_to == PLAINTEXT:
+        err.print("[yellow]Warning:[/] BACKUP_ENCRYPT_TO=plaintext: this backup is unencrypted, and it holds "
+                  "personal data.", highlight=False)
+    recipient = None if encrypt_to in (None, "", PLAINTEXT) else encrypt_to
     if dry_run:
-        planned = _backup().plan_backup(url, _backup_dir(backup_dir), encrypt_to)
+        planned = _backup().plan_backup(url, _backup_dir(backup_dir), recipient)
         if json_output:
             print_json(planned.to_json())
             return
@@ -105,7 +111,7 @@ def create(
                   highlight=False)
         return
     with (bars := _progress(json_output)):
-        result = _backup().create_backup(url, _backup_dir(backup_dir), encrypt_to, _Bars(bars))
+        result = _backup().create_backup(url, _backup_dir(backup_dir), recipient, _Bars(bars))
     if result.warning:
         err.print(f"[yellow]Warning:[/] {result.warning}", highlight=False)
     if json_output:

@@ -130,3 +130,18 @@ def test_prune_skips_symlinks_with_a_warning_and_never_follows_them_out_of_the_f
     assert "symbolic link" in pruned.stderr
     assert (outside / "precious.txt").read_text() == "not a backup"
     assert (backups / "kbju-19990101T000000Z").is_symlink() and (backups / ".tmp-kbju-19990101T000000Z-1").is_symlink()
+
+
+def test_create_takes_its_recipient_from_backup_encrypt_to_and_plaintext_only_when_asked(database_url, tmp_path):
+    """What the compose backup service runs: `kbjuctl backup create` with BACKUP_ENCRYPT_TO set."""
+    import pyrage
+
+    recipient = str(pyrage.x25519.Identity.generate().to_public())
+    encrypted = kbjuctl("create", "--dir", str(tmp_path / "a"), "--database-url", database_url, "--json",
+                        env={"BACKUP_ENCRYPT_TO": recipient})
+    assert encrypted.returncode == 0, encrypted.stderr
+    assert json.loads(encrypted.stdout)["encrypted"] is True
+    plain = kbjuctl("create", "--dir", str(tmp_path / "b"), "--database-url", database_url, "--json",
+                    env={"BACKUP_ENCRYPT_TO": "plaintext"})
+    assert plain.returncode == 0, plain.stderr
+    assert json.loads(plain.stdout)["encrypted"] is False and "unencrypted" in plain.stderr

@@ -24,6 +24,7 @@ HADOLINT = shutil.which("hadolint", path=str(Path(__file__).resolve().parents[1]
     or shutil.which("hadolint")
 COMPOSE_CLI = shutil.which("docker-compose")
 KBJU_SERVICES = ("migrate", "bot", "backup")
+AGE_RECIPIENT = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"  # the age spec's example
 
 
 def env_example() -> dict[str, str]:
@@ -38,10 +39,10 @@ def env_example() -> dict[str, str]:
 def filled_env(tmp_path: Path) -> Path:
     """.env.example with the REQUIRED (empty) values filled in, as an operator would."""
     fill = {"BOT_TOKEN": "123456789:AAEhBP0av28Sn3N9sRgFwhyUbmEr0qJ4hQk",
-            "WEBHOOK_URL": "https://bot.example.org/telegram/webhook"}
+            "WEBHOOK_URL": "https://bot.example.org/telegram/webhook", "BACKUP_ENCRYPT_TO": AGE_RECIPIENT}
     lines = []
     for name, value in env_example().items():
-        if not value and name != "BACKUP_ENCRYPT_TO":
+        if not value:
             value = fill.get(name, f"test-{name.lower().replace('_', '-')}-0123456789")
         lines.append(f"{name}={value}")
     path = tmp_path / ".env"
@@ -136,6 +137,8 @@ def test_backups_run_on_an_interval_with_retention(rendered):
     backup = rendered["services"]["backup"]
     script = " ".join(backup["command"])
     assert "kbjuctl backup create" in script and "sleep" in script and "while true" in script
+    # Encrypted: `backup create` reads its recipient from BACKUP_ENCRYPT_TO (no flag that an empty value drops).
+    assert backup["environment"]["BACKUP_ENCRYPT_TO"] == AGE_RECIPIENT and "--encrypt-to" not in script
     assert re.search(r"kbjuctl backup prune --yes --keep-last \S+ --keep-daily \S+", script)  # no terminal there
     assert any(str(v).endswith(":/backups:rw") or ":/backups" in str(v) for v in backup["volumes"])
     assert backup["restart"] == "unless-stopped"
@@ -158,6 +161,19 @@ def test_no_secret_has_a_default(tmp_path, secret):
     env.write_text(re.sub(rf"^{secret}=.*$", f"{secret}=", env.read_text(), flags=re.MULTILINE))
     result = compose_config(env)
     assert result.returncode != 0 and secret in result.stderr and "set it in .env" in result.stderr
+
+
+@pytest.mark.skipif(COMPOSE_CLI is None, reason="docker-compose missing")
+def test_backups_are_encrypted_unless_plaintext_is_asked_for(tmp_path):
+    env = filled_env(tmp_path)
+    env.write_text(re.sub(r"^BACKUP_ENCRYPT_TO=.*$", "BACKUP_ENCRYPT_TO=", env.read_text(), flags=re.MULTILINE))
+    refused = compose_config(env)
+    assert refused.returncode != 0 and "BACKUP_ENCRYPT_TO" in refused.stderr and "plaintext" in refused.stderr
+    env.write_text(re.sub(r"^BACKUP_ENCRYPT_TO=.*$", "BACKUP_ENCRYPT_TO=plaintext", env.read_text(),
+                          flags=re.MULTILINE))
+    plain = compose_config(env)
+    assert plain.returncode == 0, plain.stderr
+    assert yaml.safe_load(plain.stdout)["services"]["backup"]["environment"]["BACKUP_ENCRYPT_TO"] == "plaintext"
 
 
 def test_env_example_documents_every_variable():
