@@ -65,8 +65,9 @@ def build_application(settings: Settings, *, backend: str | None = None, job_wor
     salt = settings.log_salt.get_secret_value() if settings.log_salt else None
     add_secret(salt)
     privacy.configure(salt, token)
-    if settings.webhook_secret:
-        add_secret(settings.webhook_secret.get_secret_value())
+    for secret in (settings.webhook_secret, settings.webhook_secret_previous):
+        if secret:
+            add_secret(secret.get_secret_value())
     backend = backend or settings.bot_http_backend
     if max_send_rate is None:
         max_send_rate = settings.bot_max_send_rate
@@ -181,11 +182,14 @@ async def serve(settings: Settings, *, webhook: bool = False, host: str | None =
             secret = (settings.webhook_secret.get_secret_value() if settings.webhook_secret
                       else secrets.token_urlsafe(32))
             add_secret(secret)
+            previous = settings.webhook_secret_previous.get_secret_value() if settings.webhook_secret_previous \
+                else None
             served_tls = tls.server_context(settings.webhook_cert, settings.webhook_key) if settings.webhook_key \
                 else None
             runner = await webhook_server.start_server(app, host or settings.webhook_listen,
                                                        port or settings.webhook_port,
-                                                       path or settings.webhook_path, secret, served_tls)
+                                                       path or settings.webhook_path, secret, served_tls,
+                                                       previous)
             try:
                 if settings.webhook_url:
                     await webhook_server.register(app, settings.webhook_url, secret, settings.webhook_cert)

@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     webhook_port: int = Field(8443, ge=1, le=65535)
     webhook_path: str = "/telegram/webhook"
     webhook_secret: SecretStr | None = None
+    webhook_secret_previous: SecretStr | None = Field(None, description="during a rotation of WEBHOOK_SECRET: the "
+                                                      "old secret, still taken until every replica has the new one")
     webhook_cert: Path | None = Field(None, description="PEM certificate of WEBHOOK_URL's host: uploaded with "
                                       "setWebhook when self-signed; with WEBHOOK_KEY the bot serves HTTPS itself")
     webhook_key: Path | None = Field(None, description="private key of WEBHOOK_CERT: the bot serves HTTPS itself")
@@ -80,7 +82,7 @@ class Settings(BaseSettings):
             raise ValueError("expected a token like 123456789:AAE... as issued by @BotFather")
         return value
 
-    @field_validator("webhook_secret")
+    @field_validator("webhook_secret", "webhook_secret_previous")
     @classmethod
     def _webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None or value.get_secret_value() == "":

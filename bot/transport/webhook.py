@@ -71,12 +71,15 @@ async def _read_body(request: web.Request) -> bytes | None:
     return bytes(body)
 
 
-def build_web_app(app, path: str, secret: str) -> web.Application:
-    expected = secret.encode()
+def build_web_app(app, path: str, secret: str, previous: str | None = None) -> web.Application:
+    """`previous`: during a rotation of WEBHOOK_SECRET, the old secret is still taken (every secret
+    is compared, in constant time, whatever matched)."""
+    accepted = [s.encode() for s in (secret, previous) if s]
 
     async def on_update(request: web.Request) -> web.Response:
         given = request.headers.get(SECRET_HEADER, "").encode()
-        if not hmac.compare_digest(given, expected):
+        matches = [hmac.compare_digest(given, expected) for expected in accepted]
+        if not any(matches):
             return _refuse(403, "forbidden")
         try:
             body = await _read_body(request)
@@ -104,10 +107,10 @@ def build_web_app(app, path: str, secret: str) -> web.Application:
 
 
 async def start_server(app, host: str, port: int, path: str, secret: str,
-                       ssl_context: ssl.SSLContext | None = None) -> web.AppRunner:
+                       ssl_context: ssl.SSLContext | None = None, previous: str | None = None) -> web.AppRunner:
     """The webhook server; HTTPS with ssl_context (WEBHOOK_CERT + WEBHOOK_KEY), else plain HTTP for a
     TLS-terminating proxy in front."""
-    runner = web.AppRunner(build_web_app(app, path, secret), access_log=None, shutdown_timeout=30,
+    runner = web.AppRunner(build_web_app(app, path, secret, previous), access_log=None, shutdown_timeout=30,
                            lingering_time=0, read_bufsize=2**14)
     await runner.setup()
     await web.TCPSite(runner, host, port, ssl_context=ssl_context).start()
