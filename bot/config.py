@@ -44,7 +44,9 @@ class Settings(BaseSettings):
                                                          "default: derived from BOT_TOKEN")
 
     webhook_url: str | None = Field(None, description="public https URL Telegram posts updates to")
-    webhook_listen: str = "0.0.0.0"
+    # Loopback unless told otherwise: a proxy on the same host forwards to it; the image (and a bot
+    # serving HTTPS itself) sets WEBHOOK_LISTEN=0.0.0.0 explicitly.
+    webhook_listen: str = "127.0.0.1"
     webhook_port: int = Field(8443, ge=1, le=65535)
     webhook_path: str = "/telegram/webhook"
     webhook_secret: SecretStr | None = None

@@ -24,7 +24,7 @@ stamp="$venv/.installed-${extras//,/-}"
 if [ ! -f "$stamp" ] || [ "$root/pyproject.toml" -nt "$stamp" ]; then
   echo "Installing the project and its dependencies into $venv ..." >&2
   target="$root"
-  [ -n "$extras" ] && target="$root[$extras]"
+  [ -n "$extras" ] && target="${root}[${extras}]"
   # pip's warnings about this machine's absent local package mirrors are noise; errors still show.
   "$venv/bin/python" -m pip install -q --upgrade pip 2> >(grep -v 'is ignored: it is neither' >&2)
   "$venv/bin/python" -m pip install -q -e "$target" 2> >(grep -v 'is ignored: it is neither' >&2)
