@@ -40,15 +40,20 @@ app.command("run")(cli_run.run)
 app.command("loadtest")(cli_loadtest.loadtest)
 
 
-def _given_urls(argv: list[str]) -> list[str]:
-    """Database URLs this run was given (option or environment): their secrets are masked in messages."""
-    urls = [os.environ.get(name, "") for name in ("DATABASE_URL", "LOADTEST_DATABASE_URL", "KBJU_TEST_PG_URL")]
+def _argv_urls(argv: list[str]) -> list[str]:
+    urls = []
     for i, arg in enumerate(argv):
         if arg == "--database-url" and i + 1 < len(argv):
             urls.append(argv[i + 1])
         elif arg.startswith("--database-url="):
             urls.append(arg.split("=", 1)[1])
-    return [u for u in urls if u]
+    return urls
+
+
+def _given_urls(argv: list[str]) -> list[str]:
+    """Database URLs this run was given (option or environment): their secrets are masked in messages."""
+    urls = [os.environ.get(name, "") for name in ("DATABASE_URL", "LOADTEST_DATABASE_URL", "KBJU_TEST_PG_URL")]
+    return [u for u in urls + _argv_urls(argv) if u]
 
 
 def _safe(message: object) -> str:
@@ -59,9 +64,18 @@ def _safe(message: object) -> str:
     return text
 
 
+def _warn_password_in_argv(argv: list[str]) -> None:
+    """A password in --database-url is in kbjuctl's own command line: any local user can read it."""
+    if any(dburl.secrets_of(url) for url in _argv_urls(argv)):
+        err.print("[yellow]Warning:[/] the password in --database-url is visible to every local user in the process "
+                  "list. Give the URL in DATABASE_URL instead, or leave the password out and use a passfile "
+                  "(PGPASSFILE).", highlight=False)
+
+
 def main() -> None:
     """Console-script entry point: the one place expected errors become messages and exit codes."""
     try:
+        _warn_password_in_argv(sys.argv)
         app()
     except KbjuctlError as exc:
         err.print(f"[bold red]Error:[/] {_safe(exc)}", highlight=False)

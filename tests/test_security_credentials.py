@@ -183,3 +183,11 @@ def test_the_child_environment_carries_the_password_only_to_the_child():
     assert env["PGPASSWORD"] == SECRET and not leaked(query_url)
     plain, env = dburl.for_child("postgresql://u@h/db")
     assert plain == "postgresql://u@h/db" and "PGPASSWORD" not in env
+
+
+def test_a_password_given_on_kbjuctls_own_command_line_is_warned_about():
+    """kbjuctl's own argv is as public as pg_dump's: it says so, and how to give the password instead."""
+    done = kbjuctl(["db", "status", "--database-url", FORMS["userinfo"]])
+    assert "process list" in done.stderr and "DATABASE_URL" in done.stderr and not leaked(done.stderr)
+    quiet = kbjuctl(["db", "status"], {"DATABASE_URL": FORMS["userinfo"]})
+    assert "process list" not in quiet.stderr
