@@ -11,6 +11,7 @@ declare -A need=(
   [nginx]=nginx
   [haproxy]=haproxy
   [openssl]=openssl
+  [nft]=nftables
 )
 missing=()
 for cmd in "${!need[@]}"; do
