@@ -10,7 +10,7 @@ import aiohttp
 import asyncpg
 import psycopg
 
-from kbjuctl.cli_roles import ensure_login
+from kbjuctl.roles import ensure_login
 from tests.bot_harness import MAN, TOKEN, free_port, run, survey, texts
 from tests.test_bot_ops import _healthz_once_up
 from tests.test_ops_roles import as_role
