@@ -129,7 +129,7 @@ _CREATED: list[tuple[str, str]] = []  # (admin url, database): dropped when the 
 
 
 def fresh_database() -> str:
-    admin = localpg.server_for_tests(Path("/tmp/kbju-bench-pg"))[0]
+    admin = localpg.server_for_tests(Path("/tmp/kbju-bench-pg"))[0]  # nosec B108  # a benchmark's own, reused scratch server
     name = localpg.unique_name("kbju_bench")
     url = localpg.create_database(admin, name)
     _CREATED.append((admin, name))

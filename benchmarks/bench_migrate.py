@@ -25,13 +25,13 @@ from kbjuctl import localpg, migrations
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT.parent / "shared" / "fixtures" / "dev-sqlite"
-CACHE = Path("/tmp/kbju-bench")
+CACHE = Path("/tmp/kbju-bench")  # nosec B108  # a benchmark's cache of generated files
 ANCHORS = "anchors (2 cores): pgloader 9.2-10.3 s (112k-126k rows/s, 525-554 MiB); bare COPY 4.0 s (290k rows/s)"
 
 
 def source_rows(path: Path) -> int:
     with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
-        return sum(conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+        return sum(conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # nosec B608  # table names are literals of this loop
                    for t in ("users", "user_records", "user_food_preferences"))
 
 

@@ -16,7 +16,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot import buildinfo, handlers, jobs, metrics
+from bot import buildinfo, handlers, jobs, metrics, privacy
 from bot.charts import ChartRenderer
 from bot.clock import Clock
 from bot.config import Settings
@@ -25,7 +25,7 @@ from bot.db.pool import DatabaseProbe, create_pool
 from bot.domain.choices import CALLBACK_PATTERNS, CallbackKind
 from bot.logging import add_secret
 from bot.runtime import BotContext, funnel_photo_path, on_error
-from bot.transport import lease
+from bot.transport import lease, tls
 from bot.transport import webhook as webhook_server
 from bot.transport.polling import POLL_TIMEOUT
 from bot.transport.ratelimit import RateLimiter
@@ -66,8 +66,12 @@ def build_application(settings: Settings, *, backend: str | None = None, job_wor
     `serve`'s, and bot.transport.updates bounds the updates handled at once."""
     token = settings.bot_token.get_secret_value()
     add_secret(token)
-    if settings.webhook_secret:
-        add_secret(settings.webhook_secret.get_secret_value())
+    salt = settings.log_salt.get_secret_value() if settings.log_salt else None
+    add_secret(salt)
+    privacy.configure(salt, token)
+    for secret in (settings.webhook_secret, settings.webhook_secret_previous):
+        if secret:
+            add_secret(secret.get_secret_value())
     backend = backend or settings.bot_http_backend
     if max_send_rate is None:
         max_send_rate = settings.bot_max_send_rate
@@ -178,12 +182,17 @@ async def serve(settings: Settings, *, webhook: bool = False, host: str | None =
             secret = (settings.webhook_secret.get_secret_value() if settings.webhook_secret
                       else secrets.token_urlsafe(32))
             add_secret(secret)
+            previous = settings.webhook_secret_previous.get_secret_value() if settings.webhook_secret_previous \
+                else None
+            served_tls = tls.server_context(settings.webhook_cert, settings.webhook_key) if settings.webhook_key \
+                else None
             server = await webhook_server.start_server(app, host or settings.webhook_listen,
                                                        port or settings.webhook_port,
-                                                       path or settings.webhook_path, secret)
+                                                       path or settings.webhook_path, secret, served_tls,
+                                                       previous)
             try:
                 if settings.webhook_url:
-                    await webhook_server.register(app, settings.webhook_url, secret)
+                    await webhook_server.register(app, settings.webhook_url, secret, settings.webhook_cert)
                 await stop.wait()
                 await server.drain_and_stop(settings.webhook_drain_seconds)
             finally:

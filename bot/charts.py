@@ -10,7 +10,6 @@ import multiprocessing
 import os
 import signal
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -19,20 +18,9 @@ from datetime import date
 
 from bot.domain import texts
 from bot.domain.progress import chart_label_indices
+from bot.procutil import die_with_parent
 
 log = logging.getLogger(__name__)
-PARENT_CHECK_SECONDS = 1.0
-
-
-def _exit_with_parent(parent_pid: int) -> None:
-    """Worker initializer: end this process soon after the bot's, even when the bot was killed
-    with SIGKILL and had no chance to shut the pool down (the worker would otherwise live on)."""
-    def watch() -> None:
-        while os.getppid() == parent_pid:
-            time.sleep(PARENT_CHECK_SECONDS)
-        os._exit(0)
-
-    threading.Thread(target=watch, name="kbju-parent-watch", daemon=True).start()
 
 
 @contextlib.contextmanager
@@ -115,7 +103,7 @@ class ChartRenderer:
         if self._executor is None:
             # spawn: forking a process that runs an event loop and threads is unsafe.
             self._executor = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-                                                 initializer=_exit_with_parent, initargs=(os.getpid(),))
+                                                 initializer=die_with_parent, initargs=(os.getpid(),))
         return self._executor
 
     def warm_up(self) -> asyncio.Future:

@@ -41,15 +41,24 @@ class Settings(BaseSettings):
     funnel_photo: Path | None = Field(None, description="image for the funnel message (default: built in)")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["text", "json"] = "text"
+    log_salt: SecretStr | None = Field(None, description="secret salt of the user ids in logs (bot.privacy.user_ref); "
+                                                         "default: derived from BOT_TOKEN")
 
     webhook_url: str | None = Field(None, description="public https URL Telegram posts updates to")
-    webhook_listen: str = "0.0.0.0"
+    # Loopback unless told otherwise: a proxy on the same host forwards to it; the image (and a bot
+    # serving HTTPS itself) sets WEBHOOK_LISTEN=0.0.0.0 explicitly.
+    webhook_listen: str = "127.0.0.1"
     webhook_port: int = Field(8443, ge=1, le=65535)
     webhook_path: str = "/telegram/webhook"
     webhook_secret: SecretStr | None = None
     webhook_drain_seconds: float = Field(
         5.0, ge=0, le=300, description="after SIGTERM, how long /healthz answers 503 'draining' while updates are "
         "still served, before the listener closes: a load balancer's time to stop routing here")
+    webhook_secret_previous: SecretStr | None = Field(None, description="during a rotation of WEBHOOK_SECRET: the "
+                                                      "old secret, still taken until every replica has the new one")
+    webhook_cert: Path | None = Field(None, description="PEM certificate of WEBHOOK_URL's host: uploaded with "
+                                      "setWebhook when self-signed; with WEBHOOK_KEY the bot serves HTTPS itself")
+    webhook_key: Path | None = Field(None, description="private key of WEBHOOK_CERT: the bot serves HTTPS itself")
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(9101, ge=0, le=65535, description="0 turns the metrics endpoint off")
 
@@ -61,6 +70,8 @@ class Settings(BaseSettings):
     bot_timezone: str = Field("Europe/Moscow", description="IANA zone whose calendar day a record belongs to")
     bot_http_backend: Literal["aiohttp", "httpx"] = Field("aiohttp", description="HTTP client for the Bot API")
     bot_max_send_rate: float = Field(30.0, ge=0, le=10000, description="messages/s overall; 0 turns the limiter off")
+    conversation_retention_days: float = Field(30.0, gt=0, le=3650, description="days after which the answers of a "
+                                               "flow left unfinished are forgotten")
     backup_dir: Path = Path("backups")
 
     @field_validator("database_url")
@@ -77,7 +88,7 @@ class Settings(BaseSettings):
             raise ValueError("expected a token like 123456789:AAE... as issued by @BotFather")
         return value
 
-    @field_validator("webhook_secret")
+    @field_validator("webhook_secret", "webhook_secret_previous")
     @classmethod
     def _webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None or value.get_secret_value() == "":
@@ -134,6 +145,19 @@ class Settings(BaseSettings):
             raise ValueError(f"is {size / 1024 / 1024:.1f} MB; Telegram takes photos of at most 10 MB")
         return value
 
+    @field_validator("webhook_cert", "webhook_key")
+    @classmethod
+    def _webhook_tls_file(cls, value: Path | None) -> Path | None:
+        if value is None or str(value) == "":
+            return None
+        try:
+            value.read_bytes()
+        except FileNotFoundError:
+            raise ValueError("no such file; expected the path of a PEM file") from None
+        except OSError as exc:
+            raise ValueError(f"cannot be read ({exc.strerror})") from None
+        return value
+
     @field_validator("webhook_path")
     @classmethod
     def _webhook_path(cls, value: str) -> str:
@@ -162,4 +186,27 @@ def load_settings(**overrides: object) -> Settings:
         raise ConfigError(_describe(exc.errors())) from None
     if settings.db_pool_min > settings.db_pool_max:
         raise ConfigError("Invalid configuration:\n  DB_POOL_MIN: must not exceed DB_POOL_MAX")
+    _check_webhook_tls(settings)
     return settings
+
+
+def _check_webhook_tls(settings: Settings) -> None:
+    """The certificate must be one, and with a key the two must make a TLS server: found now, not at
+    the first delivery."""
+    from bot.transport import tls
+
+    if settings.webhook_key and not settings.webhook_cert:
+        raise ConfigError("Invalid configuration:\n  WEBHOOK_KEY: needs WEBHOOK_CERT, the certificate it belongs to")
+    if settings.webhook_cert:
+        try:
+            tls.first_certificate(settings.webhook_cert)
+        except ValueError as exc:
+            raise ConfigError(f"Invalid configuration:\n  WEBHOOK_CERT: {exc}") from None
+    if settings.webhook_key:
+        import ssl
+
+        try:
+            tls.server_context(settings.webhook_cert, settings.webhook_key)
+        except (ssl.SSLError, OSError, ValueError):
+            raise ConfigError("Invalid configuration:\n  WEBHOOK_KEY: not a PEM private key matching WEBHOOK_CERT "
+                              "(a key protected by a passphrase is not supported)") from None

@@ -1,4 +1,4 @@
-"""Background loops: the funnel sender (persisted jobs) and maintenance (gauges, pruning).
+"""Background loops: the funnel sender (persisted jobs) and maintenance (gauges, pruning, retention).
 
 The funnel loop claims due jobs with FOR UPDATE SKIP LOCKED under a lease, sends, and marks
 them done. Delivery is at-least-once: a crash after Telegram accepted the photo but before
@@ -15,8 +15,8 @@ import time
 from telegram.error import Forbidden, TelegramError
 
 from bot import metrics
+from bot.db import conversations, stats, updates
 from bot.db import jobs as job_repo
-from bot.db import stats, updates
 from bot.db.pool import UNAVAILABLE_ERRORS, drop_if_demoted, record_pool_gauges
 from bot.flows.actions import funnel_photo
 from bot.runtime import BotContext, send_photo
@@ -78,8 +78,11 @@ async def maintenance_loop(app, ctx: BotContext) -> None:
                 s = await stats.collect(conn)
                 if time.monotonic() - last_prune > PRUNE_EVERY:
                     pruned = await updates.prune(conn)
+                    days = ctx.settings.conversation_retention_days
+                    forgotten = await conversations.purge_abandoned(conn, days)
                     last_prune = time.monotonic()
-                    log.info("pruned %d old update ids", pruned)
+                    log.info("pruned %d old update ids; forgot the answers of %d conversations left unfinished for "
+                             "over %g days", pruned, forgotten, days)
             publish(s)
         except asyncio.CancelledError:
             raise

@@ -1,4 +1,4 @@
-"""Logging setup: text or JSON lines, quiet per-request libraries, and the bot token masked everywhere.
+"""Logging setup: text or JSON lines, quiet per-request libraries, the bot token and database passwords masked.
 
 httpx, aiohttp and PTB put request URLs (which contain the token) into log records and
 exception texts. A filter on every handler of the root logger rewrites each record's final text,
@@ -13,8 +13,14 @@ import re
 import sys
 import time
 
+from bot import privacy
+
 TOKEN_PATTERN = re.compile(r"\d{3,20}:[A-Za-z0-9_-]{20,100}")
 _MASK = "<token>"
+# Database credentials in any form libpq accepts: a URL's user:PASSWORD@ (also before a host list),
+# and password= / sslpassword= as a URL parameter or in a key=value string (quoted or not).
+URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/?#@\s]*:)[^@\s/]*@", re.IGNORECASE)
+PASSWORD_PARAM = re.compile(r"\b(password|sslpassword)(\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&'\"]+)", re.IGNORECASE)
 _extra_secrets: set[str] = set()
 
 
@@ -28,6 +34,8 @@ def mask_secrets(text: str) -> str:
     for secret in _extra_secrets:
         if secret in text:
             text = text.replace(secret, _MASK)
+    text = URL_PASSWORD.sub(r"\1***@", text)
+    text = PASSWORD_PARAM.sub(r"\1\2***", text)
     return TOKEN_PATTERN.sub(_MASK, text)
 
 
@@ -41,7 +49,8 @@ class SecretMaskingFilter(logging.Filter):
             message = str(record.msg)
         record.msg, record.args = mask_secrets(message), None
         if record.exc_info and record.exc_info[0] is not None:
-            record.exc_text = mask_secrets(logging.Formatter().formatException(record.exc_info))
+            text = logging.Formatter().formatException(record.exc_info)
+            record.exc_text = mask_secrets(privacy.withhold_in_traceback(text))
             record.exc_info = None
         if record.stack_info:
             record.stack_info = mask_secrets(record.stack_info)
@@ -73,9 +82,11 @@ class OutageNoiseFilter(logging.Filter):
 
 
 def install_filter(root: logging.Logger | None = None) -> None:
-    """Put the masking filter on every handler of the root logger (idempotent)."""
+    """Put the privacy filter, then the masking filter, on every handler of the root logger (idempotent)."""
     root = root or logging.getLogger()
     for handler in root.handlers:
+        if not any(isinstance(f, privacy.PrivacyFilter) for f in handler.filters):
+            handler.filters.insert(0, privacy.PrivacyFilter())
         if not any(isinstance(f, SecretMaskingFilter) for f in handler.filters):
             handler.addFilter(SecretMaskingFilter())
 
@@ -95,3 +106,7 @@ def setup(level: str = "INFO", fmt: str = "text", stream=None) -> None:
     # One INFO line per HTTP request (with the URL) is noise at best and a token leak at worst.
     for noisy in ("httpx", "httpcore", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    # Their DEBUG lines carry whole Bot API calls and updates (names, answers): never on, whatever
+    # LOG_LEVEL says (the handlers' PrivacyFilter drops such records from any other library too).
+    for payloads in ("telegram", "hpack", "aiohttp", "asyncpg"):
+        logging.getLogger(payloads).setLevel(max(logging.INFO, root.level))

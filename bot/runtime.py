@@ -21,7 +21,7 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, NetworkError, TelegramError
 from telegram.ext import ContextTypes
 
-from bot import metrics
+from bot import metrics, privacy
 from bot.charts import ChartRenderer
 from bot.clock import Clock
 from bot.config import Settings
@@ -100,6 +100,9 @@ async def run_turn(update: Update, context: ContextTypes.DEFAULT_TYPE, action: A
             await _answer_quietly(query)
         return
     conv, outcome = handled
+    if log.isEnabledFor(logging.DEBUG):  # never what was typed or shown: the step and the person's ref
+        log.debug("update %s of %s: %s at %s/%s, %d replies", update.update_id, privacy.user_ref(user.id), label,
+                  conv.flow or "idle", conv.step or "-", len(outcome.replies))
     _count(outcome.events)
     await send_replies(context, ctx, chat.id, query, outcome.replies)
     metrics.updates.labels("ok").inc()
@@ -228,7 +231,9 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         log.warning("update %s: reply lost, the Bot API kept failing (%s)", update_id, context.error.message)
         return
     metrics.errors.labels("handler").inc()
-    log.error("update %s failed", update_id, exc_info=context.error)
+    user = getattr(update, "effective_user", None)
+    log.error("update %s of %s failed", update_id, privacy.user_ref(user.id) if user else "nobody",
+              exc_info=context.error)
     chat = getattr(update, "effective_chat", None)
     if chat is not None:
         with contextlib.suppress(TelegramError):

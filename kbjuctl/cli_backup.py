@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -18,6 +19,7 @@ app = typer.Typer(help="Backups of the PostgreSQL database: pg_dump archives wit
                        "physical backups with continuous WAL archiving (pgBackRest, --physical).",
                   no_args_is_help=True)
 
+PLAINTEXT = "plaintext"  # --encrypt-to / BACKUP_ENCRYPT_TO: unencrypted, asked for explicitly
 # Unset: BACKUP_DIR from .env too, else Settings' default (bot.config is imported only then).
 BackupDir = Annotated[Path | None, typer.Option("--dir", envvar="BACKUP_DIR", help="Folder holding the backups.",
                                                 show_default="./backups")]
@@ -87,13 +89,19 @@ def _backup_dir(value: Path | None) -> Path:
     return load_settings().backup_dir
 
 
+def _warn_skipped(skipped: dict[str, str]) -> None:
+    for path, why in skipped.items():
+        err.print(f"[yellow]Warning:[/] skipped {escape(path)}: {escape(why)}; left alone.", highlight=False)
+
+
 @app.command()
 def create(
     backup_dir: BackupDir = None,
     database_url: DatabaseUrl = None,
-    encrypt_to: Annotated[str | None, typer.Option("--encrypt-to", help="Encrypt the archive for this age "
-                                                   "recipient (age1...) or recipients file.", show_default=False)]
-    = None,
+    encrypt_to: Annotated[str | None, typer.Option("--encrypt-to", envvar="BACKUP_ENCRYPT_TO",
+                                                   help="Encrypt the archive for this age recipient (age1...) or "
+                                                   "recipients file; 'plaintext': explicitly unencrypted.",
+                                                   show_default=False)] = None,
     dry_run: DryRun = False,
     json_output: JsonOutput = False,
     physical: Physical = False,
@@ -118,8 +126,12 @@ def create(
         out.print(made.label, highlight=False)
         return
     url = require_database_url(database_url)
+    if encrypt_to == PLAINTEXT:
+        err.print("[yellow]Warning:[/] BACKUP_ENCRYPT_TO=plaintext: this backup is unencrypted, and it holds "
+                  "personal data.", highlight=False)
+    recipient = None if encrypt_to in (None, "", PLAINTEXT) else encrypt_to
     if dry_run:
-        planned = _backup().plan_backup(url, _backup_dir(backup_dir), encrypt_to)
+        planned = _backup().plan_backup(url, _backup_dir(backup_dir), recipient)
         if json_output:
             print_json(planned.to_json())
             return
@@ -131,7 +143,7 @@ def create(
                   highlight=False)
         return
     with (bars := _progress(json_output)):
-        result = _backup().create_backup(url, _backup_dir(backup_dir), encrypt_to, _Bars(bars))
+        result = _backup().create_backup(url, _backup_dir(backup_dir), recipient, _Bars(bars))
     if result.warning:
         err.print(f"[yellow]Warning:[/] {result.warning}", highlight=False)
     if json_output:
@@ -264,6 +276,7 @@ def list_(backup_dir: BackupDir = None, json_output: JsonOutput = False, physica
         _list_physical(pgbackrest_config, stanza, json_output)
         return
     listing = _backup().list_backups(_backup_dir(backup_dir))
+    _warn_skipped(listing.skipped)
     if json_output:
         print_json(listing.to_json())
         return
@@ -319,6 +332,7 @@ def prune(
                 + [f"keep {name} ({', '.join(reasons)})" for name, reasons in sorted(planned.keep.items())], yes=yes)
 
     result = _backup().prune_backups(_backup_dir(backup_dir), keep_last, keep_daily, dry_run, approve=approve)
+    _warn_skipped(result.skipped)
     if json_output:
         print_json(result.to_json())
         return

@@ -14,7 +14,7 @@ def run(
     webhook: Annotated[bool, typer.Option("--webhook", envvar="BOT_WEBHOOK",
                                           help="Serve a webhook instead of polling getUpdates.")] = False,
     host: Annotated[str | None, typer.Option(envvar="WEBHOOK_LISTEN", help="Webhook listen address.",
-                                             show_default="0.0.0.0")] = None,
+                                             show_default="127.0.0.1")] = None,
     port: Annotated[int | None, typer.Option(envvar="WEBHOOK_PORT", help="Webhook listen port.",
                                              show_default="8443")] = None,
     path: Annotated[str | None, typer.Option(envvar="WEBHOOK_PATH", help="Webhook URL path.",

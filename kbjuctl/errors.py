@@ -25,3 +25,9 @@ class OperationFailed(KbjuctlError):
     """The work could not be done (a tool failed, the database refused)."""
 
     exit_code = 1
+
+
+class OutcomeUnknown(KbjuctlError):
+    """The connection was lost while a change committed, and the server cannot be asked which way it went."""
+
+    exit_code = 3

@@ -111,7 +111,7 @@ def real_embedded_dir(data_dir: Path) -> Path:
     resolved = data_dir.resolve()
     for parent in resolved.parents:
         if parent.exists() and not os.stat(parent).st_mode & 0o001:
-            digest = hashlib.sha1(str(resolved).encode()).hexdigest()[:12]
+            digest = hashlib.sha1(str(resolved).encode(), usedforsecurity=False).hexdigest()[:12]
             return Path(tempfile.gettempdir()) / f"kbju-embedded-pg-{digest}"
     return data_dir
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from typing import Annotated
@@ -10,7 +11,7 @@ import typer
 
 from bot import secret_files
 from bot.config_checks import ConfigError
-from kbjuctl import cli_backup, cli_db, cli_drill, cli_loadtest, cli_migrate, cli_roles, cli_run, cli_webhook
+from kbjuctl import cli_backup, cli_db, cli_drill, cli_loadtest, cli_migrate, cli_roles, cli_run, cli_webhook, dburl
 from kbjuctl.console import err, out
 from kbjuctl.errors import KbjuctlError
 
@@ -65,17 +66,50 @@ def _on_sigterm(_signum, _frame) -> None:
     raise Terminated
 
 
+def _argv_urls(argv: list[str]) -> list[str]:
+    urls = []
+    for i, arg in enumerate(argv):
+        if arg == "--database-url" and i + 1 < len(argv):
+            urls.append(argv[i + 1])
+        elif arg.startswith("--database-url="):
+            urls.append(arg.split("=", 1)[1])
+    return urls
+
+
+def _given_urls(argv: list[str]) -> list[str]:
+    """Database URLs this run was given (option or environment): their secrets are masked in messages."""
+    urls = [os.environ.get(name, "") for name in ("DATABASE_URL", "LOADTEST_DATABASE_URL", "KBJU_TEST_PG_URL")]
+    return [u for u in urls + _argv_urls(argv) if u]
+
+
+def _safe(message: object) -> str:
+    """A message as shown: whatever a driver or tool quoted back, never a password of a given URL."""
+    text = str(message)
+    for url in _given_urls(sys.argv):
+        text = dburl.mask(text, url)
+    return text
+
+
+def _warn_password_in_argv(argv: list[str]) -> None:
+    """A password in --database-url is in kbjuctl's own command line: any local user can read it."""
+    if any(dburl.secrets_of(url) for url in _argv_urls(argv)):
+        err.print("[yellow]Warning:[/] the password in --database-url is visible to every local user in the process "
+                  "list. Give the URL in DATABASE_URL instead, or leave the password out and use a passfile "
+                  "(PGPASSFILE).", highlight=False)
+
+
 def main() -> None:
     """Console-script entry point: the one place expected errors become messages and exit codes."""
     signal.signal(signal.SIGTERM, _on_sigterm)  # `kbjuctl run` replaces it with its own drain while serving
     try:
         secret_files.resolve()  # X_FILE -> X for every secret, before any option reads its envvar
+        _warn_password_in_argv(sys.argv)
         app()
     except KbjuctlError as exc:
-        err.print(f"[bold red]Error:[/] {exc}", highlight=False)
+        err.print(f"[bold red]Error:[/] {_safe(exc)}", highlight=False)
         sys.exit(exc.exit_code)
     except ConfigError as exc:
-        err.print(f"[bold red]{exc}[/]", highlight=False)
+        err.print(f"[bold red]{_safe(exc)}[/]", highlight=False)
         sys.exit(2)
     except BrokenPipeError:
         # stdout closed early (`kbjuctl backup list | head`): not an error of the command.
@@ -90,8 +124,8 @@ def main() -> None:
     except Exception as exc:  # the only place an unexpected error is reported
         if _debug["on"]:
             raise
-        err.print(f"[bold red]Unexpected error:[/] {type(exc).__name__}: {exc}\nRun again with --debug for details.",
-                  highlight=False)
+        err.print(f"[bold red]Unexpected error:[/] {type(exc).__name__}: {_safe(exc)}\n"
+                  "Run again with --debug for details.", highlight=False)
         sys.exit(1)
 
 

@@ -45,7 +45,7 @@ def _backend(url: str) -> Iterator[object]:
     try:
         backend = get_backend(dburl.to_yoyo(url))
     except psycopg.Error as exc:
-        raise BadInput(f"Cannot connect to {dburl.redact(url)}: {_first_line(exc)}") from None
+        raise BadInput(f"Cannot connect to {dburl.redact(url)}: {dburl.mask(_first_line(exc), url)}") from None
     try:
         yield backend
     finally:
@@ -91,7 +91,7 @@ def _applied_at(backend) -> dict[str, datetime]:
 
     table = backend.migration_table
     try:
-        cursor = backend.execute(f"SELECT migration_id, applied_at_utc FROM {table}")
+        cursor = backend.execute(f"SELECT migration_id, applied_at_utc FROM {table}")  # nosec B608  # yoyo's own table name
         return {row[0]: row[1].replace(tzinfo=UTC) for row in cursor.fetchall()}  # yoyo writes naive UTC
     except psycopg.errors.UndefinedTable:  # a database that never saw a migration
         backend.rollback()
@@ -160,7 +160,7 @@ def lock_holder(url: str) -> Lock | None:
 
     with _backend(url) as backend:
         try:
-            row = backend.execute(f"SELECT pid, ctime FROM {backend.lock_table_quoted}").fetchone()
+            row = backend.execute(f"SELECT pid, ctime FROM {backend.lock_table_quoted}").fetchone()  # nosec B608  # yoyo's lock table
         except psycopg.errors.UndefinedTable:  # no migration ever ran here
             backend.rollback()
             return None

@@ -13,6 +13,7 @@ import re
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 
+from kbjuctl import dburl
 from kbjuctl.errors import BadInput
 
 BOT_GROUP = "kbju_bot"
@@ -89,7 +90,8 @@ def ensure_login(database_url: str, name: str, password: str, member_of: str, *,
     try:
         conn = psycopg.connect(database_url, autocommit=True, connect_timeout=10)
     except psycopg.Error as exc:
-        raise BadInput(f"Cannot connect to the database: {str(exc).strip().splitlines()[0]}") from None
+        raise BadInput(f"Cannot connect to the database: {dburl.mask(str(exc).strip().splitlines()[0], database_url)}"
+                       ) from None
     with conn:
         row = conn.execute(ROLE_ATTRIBUTES, (name,)).fetchone()
         if row is not None and any(row):

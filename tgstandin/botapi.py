@@ -20,7 +20,7 @@ from .params import CLIENT_CONNECTED, Params
 from .state import BotState, Chat, StandinState
 from .textparse import format_text
 from .updates import DEFAULT_ALLOWED
-from .webhook import WebhookConfig
+from .webhook import WebhookConfig, check_certificate
 
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
@@ -201,12 +201,19 @@ async def set_webhook(state: StandinState, bot: BotState, params: Params) -> obj
                                or not all(c.isascii() and (c.isalnum() or c in "_-") for c in secret)):
         raise bad_request("secret token contains unallowed characters")
     max_connections = min(max(params.get_int("max_connections", 40) or 40, 1), 100)
+    certificate = None
+    upload = params.get_upload("certificate")
+    if upload is not None:
+        try:
+            certificate = check_certificate(upload.data)
+        except ValueError:
+            raise bad_request("bad webhook: Failed to set custom certificate file") from None
     bot.updates.set_allowed(params.get_json("allowed_updates"))
     if params.get_bool("drop_pending_updates"):
         bot.updates.drop_all()
-    config = WebhookConfig(url, secret, max_connections, params.get_str("ip_address"))
-    same = bot.webhook is not None and (bot.webhook.url, bot.webhook.secret_token, bot.webhook.max_connections) \
-        == (url, secret, max_connections)
+    config = WebhookConfig(url, secret, max_connections, params.get_str("ip_address"), certificate)
+    same = bot.webhook is not None and (bot.webhook.url, bot.webhook.secret_token, bot.webhook.max_connections,
+                                        bot.webhook.certificate) == (url, secret, max_connections, certificate)
     bot.updates.terminate_poll("Conflict: terminated by setWebhook request")
     if not same:
         await bot.set_webhook(config)

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from . import people
 from .faults import FaultConfig
+from .params import is_unicode
 from .state import TOKEN_RE, BotState, StandinState
 
 PREFIX = "/_standin"
@@ -53,6 +54,9 @@ async def _body(request: web.Request) -> dict:
                 raise ControlError("the request body must be a JSON object") from None
             if not isinstance(body, dict):
                 raise ControlError("the request body must be a JSON object")
+            if not is_unicode(body):  # refused whole, before anything is queued or logged
+                raise ControlError("the request holds text that is not valid Unicode (a lone surrogate such as "
+                                   "\\ud800): no Telegram client can send it")
             values.update(body)
     return values
 

@@ -30,6 +30,16 @@ class Upload:
     content_type: str | None
 
 
+def is_unicode(value: object) -> bool:
+    """Whether every string in a decoded JSON value can be sent as UTF-8. JSON may spell a lone
+    surrogate ("\\ud800"), which is no Unicode character: Telegram neither accepts nor sends one."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except (UnicodeEncodeError, RecursionError):
+        return False
+    return True
+
+
 async def read_params(request: web.Request) -> Params:
     """Merge the query string and the body into one `Params` (the body wins on clashes)."""
     values: dict[str, object] = dict(request.query) if request.query_string else {}
@@ -44,6 +54,8 @@ async def read_params(request: web.Request) -> Params:
                     raise bad_request("can't parse JSON object") from None
                 if not isinstance(body, dict):
                     raise bad_request("JSON object expected")
+                if not is_unicode(body):
+                    raise bad_request("strings must be encoded in UTF-8")
                 values.update(body)
         elif ctype in ("application/x-www-form-urlencoded", "multipart/form-data"):
             form = await request.post()

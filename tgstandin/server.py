@@ -66,7 +66,7 @@ class BotApiStandin:
         site = web.TCPSite(self._runner, host, port, backlog=1024)
         await site.start()
         bound_port = self._runner.addresses[0][1]
-        shown = host if host not in ("0.0.0.0", "::", "") else "127.0.0.1"
+        shown = host if host not in ("0.0.0.0", "::", "") else "127.0.0.1"  # nosec B104  # display only: binds nothing
         shown = f"[{shown}]" if ":" in shown else shown
         self._url = f"http://{shown}:{bound_port}"
         log.info("Bot API stand-in listening on %s", self._url)

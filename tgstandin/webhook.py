@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import ssl
 import time
 from collections import deque
 from collections.abc import Callable
@@ -29,12 +30,13 @@ class WebhookConfig:
     secret_token: str | None
     max_connections: int
     ip_address: str | None = None
+    certificate: str | None = None  # PEM uploaded with setWebhook: the only trust root for an https url
     last_error_date: int | None = None
     last_error_message: str | None = None
 
     def info(self, pending: int, allowed: frozenset[str] | None) -> dict:
-        info = {"url": self.url, "has_custom_certificate": False, "pending_update_count": pending,
-                "max_connections": self.max_connections}
+        info = {"url": self.url, "has_custom_certificate": self.certificate is not None,
+                "pending_update_count": pending, "max_connections": self.max_connections}
         if self.ip_address:
             info["ip_address"] = self.ip_address
         if self.last_error_date is not None:
@@ -43,6 +45,23 @@ class WebhookConfig:
         if allowed is not None:
             info["allowed_updates"] = sorted(allowed)
         return info
+
+
+def trust_for(pem: str) -> ssl.SSLContext:
+    """A client context that trusts exactly this certificate (and checks the host name against it)."""
+    return ssl.create_default_context(cadata=pem)  # given cadata, the system's CAs are not loaded
+
+
+def check_certificate(data: bytes) -> str:
+    """The PEM text of an uploaded certificate; ValueError for anything else."""
+    try:
+        pem = data.decode("ascii")
+        ssl.create_default_context(cadata=pem)
+    except (UnicodeDecodeError, ssl.SSLError, ValueError):
+        raise ValueError("not a PEM certificate") from None
+    if "-----BEGIN CERTIFICATE-----" not in pem:
+        raise ValueError("not a PEM certificate")
+    return pem
 
 
 def chat_key(update: dict) -> object:
@@ -88,6 +107,9 @@ class WebhookPusher:
         self._timers: set[asyncio.TimerHandle] = set()
         self._stopped = False
         self._headers = {"Content-Type": "application/json"}
+        # As Telegram: an uploaded (self-signed) certificate is the trust root for the webhook's
+        # https; without one, the server's certificate must chain to a public CA (the system's).
+        self._ssl = trust_for(config.certificate) if config.certificate else True
         if config.secret_token:
             self._headers["X-Telegram-Bot-Api-Secret-Token"] = config.secret_token
 
@@ -165,7 +187,7 @@ class WebhookPusher:
         self.stats.attempts += 1
         body = json.dumps(update, ensure_ascii=False).encode()
         try:
-            async with self.session.post(self.config.url, data=body, headers=self._headers,
+            async with self.session.post(self.config.url, data=body, headers=self._headers, ssl=self._ssl,
                                          timeout=self.timeout, allow_redirects=False) as response:
                 if not 200 <= response.status < 300:
                     return f"Wrong response from the webhook: {response.status} {response.reason}"
@@ -173,6 +195,10 @@ class WebhookPusher:
                     self._reply(await response.read())
         except TimeoutError:
             return "Read timeout expired"
+        except aiohttp.ClientConnectorCertificateError as exc:
+            return f"SSL error {{certificate verify failed: {exc.certificate_error.reason}}}"
+        except aiohttp.ClientSSLError as exc:
+            return f"SSL error {{{type(exc).__name__}}}"
         except aiohttp.ClientConnectorError:
             return "Connection refused"
         except aiohttp.ClientError as exc:

@@ -73,6 +73,18 @@ WITH saved AS (
 SELECT (SELECT version FROM saved) AS version, (SELECT count(*) FROM claim) AS claimed
 """)
 
+# A flow left in the middle (no /cancel, no answer since) keeps what was typed so far: forgotten
+# after the retention, a batch at a time; rows a turn holds locked are left for the next round.
+# The version bump makes a turn that read the row before the purge start again from a new read.
+PURGE_ABANDONED = Query("conversation_purge_abandoned", """
+UPDATE conversations SET flow = NULL, step = NULL, answers = '{}'::jsonb, version = version + 1,
+                         updated_at = now()
+WHERE chat_id IN (SELECT chat_id FROM conversations
+                  WHERE flow IS NOT NULL AND updated_at < now() - make_interval(secs => $1)
+                  LIMIT $2 FOR UPDATE SKIP LOCKED)
+""")
+PURGE_BATCH = 10_000
+
 GET = Query("conversation_get", """
 SELECT chat_id, user_id, flow, step, answers, version FROM conversations WHERE chat_id = $1
 """)
@@ -151,6 +163,18 @@ async def get(conn: Connection, chat_id: int) -> Conversation | None:
 async def save(conn: Connection, chat_id: int, flow: str | None, step: str | None, answers: dict[str, Any]) -> int:
     """Write the new state; returns the new version."""
     return await fetchval(conn, SAVE, chat_id, flow, step, answers)
+
+
+async def purge_abandoned(conn: Connection, older_than_days: float) -> int:
+    """Forget the answers of every conversation left in a flow for longer than the retention;
+    returns how many were forgotten."""
+    purged = 0
+    while True:
+        status = await execute(conn, PURGE_ABANDONED, older_than_days * 86400.0, PURGE_BATCH)
+        batch = int(status.split()[-1])
+        purged += batch
+        if batch < PURGE_BATCH:
+            return purged
 
 
 async def reset(conn: Connection, chat_id: int) -> None:

@@ -23,16 +23,25 @@ import asyncio
 import hmac
 import json
 import logging
+import ssl
 from dataclasses import dataclass
+from pathlib import Path
 
 from aiohttp import web
 
 from bot import buildinfo
+from bot.transport import tls
 from bot.transport.updates import ALLOWED_UPDATES, process, read_update
 
 log = logging.getLogger(__name__)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+# The largest Update Telegram sends (a 4096-character message quoting another, with entities and
+# a link preview) is some tens of KiB. A body is refused past this, before it is buffered: 100
+# concurrent deliveries (setWebhook's max_connections) hold at most 25 MiB.
+MAX_UPDATE_BYTES = 256 * 1024
+READ_TIMEOUT_S = 10.0  # Telegram sends an update at once; a body trickling in longer is not its
 BAD_UPDATE = "bad update: expected a JSON object of Telegram's Update with an integer update_id"
+TOO_LARGE = f"request body too large: an update is at most {MAX_UPDATE_BYTES} bytes"
 SHUTDOWN_TIMEOUT_S = 30  # updates still in flight when the listener closes get this long to finish
 
 
@@ -47,7 +56,7 @@ def _update_data(body: bytes) -> dict | None:
     """The JSON object of a webhook body, or None for anything Telegram would not send."""
     try:
         data = json.loads(body)
-    except ValueError:  # also invalid UTF-8
+    except (ValueError, RecursionError):  # invalid UTF-8 too; RecursionError: thousands of nested [ or {
         return None
     update_id = data.get("update_id") if isinstance(data, dict) else None
     if not isinstance(update_id, int) or isinstance(update_id, bool):
@@ -55,15 +64,53 @@ def _update_data(body: bytes) -> dict | None:
     return data
 
 
-def build_web_app(app, path: str, secret: str, state: ServerState | None = None) -> web.Application:
-    expected = secret.encode()
+def _refuse(status: int, text: str) -> web.Response:
+    """An answer that also closes the connection, without reading the rest of the body (the server
+    runs with lingering_time=0: aiohttp would otherwise read and discard it for up to 10 s)."""
+    response = web.Response(status=status, text=text)
+    response.force_close()
+    return response
+
+
+async def _read_body(request: web.Request) -> bytes | None:
+    """The body, or None when it is (or would become) larger than MAX_UPDATE_BYTES.
+
+    request.read() would not do: it raises the stream's buffer limit to client_max_size and keeps
+    reading into one growing bytearray, so 100 oversized posts at once cost gigabytes that the
+    allocator never returns. Here a declared Content-Length over the limit is refused before any
+    of the body is read, and a chunked body (no Content-Length) is read in the stream's own small
+    chunks and refused as soon as it passes the limit.
+    """
+    if request.content_length is not None and request.content_length > MAX_UPDATE_BYTES:
+        return None
+    body = bytearray()
+    async with asyncio.timeout(READ_TIMEOUT_S):
+        while chunk := await request.content.readany():
+            body += chunk
+            if len(body) > MAX_UPDATE_BYTES:
+                return None
+    return bytes(body)
+
+
+def build_web_app(app, path: str, secret: str, state: ServerState | None = None,
+                  previous: str | None = None) -> web.Application:
+    """`previous`: during a rotation of WEBHOOK_SECRET, the old secret is still taken (every secret
+    is compared, in constant time, whatever matched)."""
+    accepted = [s.encode() for s in (secret, previous) if s]
     state = state or ServerState()
 
     async def on_update(request: web.Request) -> web.Response:
         given = request.headers.get(SECRET_HEADER, "").encode()
-        if not hmac.compare_digest(given, expected):
-            return web.Response(status=403, text="forbidden")
-        data = _update_data(await request.read())
+        matches = [hmac.compare_digest(given, expected) for expected in accepted]
+        if not any(matches):
+            return _refuse(403, "forbidden")
+        try:
+            body = await _read_body(request)
+        except TimeoutError:
+            return _refuse(408, "request body not received in time")
+        if body is None:
+            return _refuse(413, TOO_LARGE)
+        data = _update_data(body)
         if data is None:
             return web.Response(status=400, text=BAD_UPDATE)
         update = read_update(data, app.bot)
@@ -91,7 +138,7 @@ def build_web_app(app, path: str, secret: str, state: ServerState | None = None)
     async def livez(request: web.Request) -> web.Response:
         return web.json_response({"status": "ok", **build})
 
-    web_app = web.Application(client_max_size=1024 * 1024)
+    web_app = web.Application(client_max_size=MAX_UPDATE_BYTES)
     web_app.router.add_post(path, on_update)
     web_app.router.add_get("/healthz", healthz)
     web_app.router.add_get("/livez", livez)
@@ -120,16 +167,24 @@ class WebhookServer:
         await self.runner.cleanup()  # stops accepting, closes idle connections, waits for the in-flight
 
 
-async def start_server(app, host: str, port: int, path: str, secret: str) -> WebhookServer:
+async def start_server(app, host: str, port: int, path: str, secret: str,
+                       ssl_context: ssl.SSLContext | None = None, previous: str | None = None) -> WebhookServer:
+    """The webhook server; HTTPS with ssl_context (WEBHOOK_CERT + WEBHOOK_KEY), else plain HTTP for a
+    TLS-terminating proxy in front."""
     state = ServerState()
-    runner = web.AppRunner(build_web_app(app, path, secret, state), access_log=None,
-                           shutdown_timeout=SHUTDOWN_TIMEOUT_S)
+    runner = web.AppRunner(build_web_app(app, path, secret, state, previous), access_log=None,
+                           shutdown_timeout=SHUTDOWN_TIMEOUT_S, lingering_time=0, read_bufsize=2**14)
     await runner.setup()
-    await web.TCPSite(runner, host, port).start()
-    log.info("webhook server on %s:%d%s", host, port, path)
+    await web.TCPSite(runner, host, port, ssl_context=ssl_context).start()
+    log.info("webhook server on %s://%s:%d%s", "https" if ssl_context else "http", host, port, path)
     return WebhookServer(runner, state)
 
 
-async def register(app, url: str, secret: str) -> None:
-    await app.bot.set_webhook(url, secret_token=secret, allowed_updates=ALLOWED_UPDATES,
-                              max_connections=100)
+async def register(app, url: str, secret: str, certificate: Path | None = None) -> None:
+    """setWebhook. A self-signed certificate is uploaded with it: Telegram then trusts exactly that
+    certificate for the webhook's HTTPS (one from a public CA needs no upload)."""
+    kwargs = {}
+    if certificate is not None and tls.is_self_signed(certificate):
+        kwargs["certificate"] = certificate.read_bytes()
+    await app.bot.set_webhook(url, secret_token=secret, allowed_updates=ALLOWED_UPDATES, max_connections=100,
+                              **kwargs)

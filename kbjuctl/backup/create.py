@@ -153,7 +153,7 @@ def _applied_migrations(conn: psycopg.Connection) -> list[str]:
 def _dump_and_sum(conn, pg_dump: tools.Tool, url: str, snapshot: str, archive: Path, to: list | None,
                   progress: Progress) -> tuple[dict[str, checksums.TableSum], str | None, int | None]:
     """pg_dump in a child process while this process checksums the same snapshot on conn."""
-    child_url, child_env = dburl.for_child(url)
+    child_url, child_env = dburl.for_child(url)  # the password goes by environment, never on the command line
     command = [str(pg_dump.path), "--format=custom", f"--snapshot={snapshot}", "--no-password",
                f"--dbname={child_url}"]
     if not to:
@@ -193,7 +193,7 @@ def _dump_and_sum(conn, pg_dump: tools.Tool, url: str, snapshot: str, archive: P
             stderr.seek(0)
             text = stderr.read().decode("utf-8", "replace").strip()
             raise OperationFailed(f"pg_dump {pg_dump.version} failed (exit {returncode}) on "
-                                  f"{dburl.redact(url)}:\n{text[-2000:]}")
+                                  f"{dburl.redact(url)}:\n{dburl.mask(text[-2000:], url)}")
     if "error" in result:
         raise OperationFailed(f"Computing the table checksums failed: {result['error']}") from result["error"]
     return result["sums"], plain_sha256, plain_bytes

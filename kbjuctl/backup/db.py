@@ -17,8 +17,8 @@ SERVER = "SELECT current_setting('server_version'), current_setting('server_vers
 def connect(url: str, autocommit: bool = False) -> psycopg.Connection:
     try:
         conn = psycopg.connect(url, autocommit=autocommit, connect_timeout=10)
-    except psycopg.OperationalError as exc:
-        text = (str(exc).strip().splitlines() or ["connection failed"])[-1]
+    except psycopg.Error as exc:  # ProgrammingError too: a malformed URL, which libpq may quote back
+        text = dburl.mask((str(exc).strip().splitlines() or ["connection failed"])[-1], url)
         if "does not exist" in text:
             raise BadInput(f"The database {dburl.database_name(url)!r} does not exist on "
                            f"{dburl.redact(url)}: {text}") from None

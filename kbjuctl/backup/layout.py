@@ -134,7 +134,7 @@ def new_backup_folder(parent: Path, when: datetime) -> Iterator[tuple[Path, call
 
 
 def is_leftover(path: Path) -> bool:
-    return path.is_dir() and path.name.startswith(TMP_PREFIX)
+    return path.name.startswith(TMP_PREFIX) and path.is_dir() and not path.is_symlink()
 
 
 def leftover_in_use(path: Path) -> bool:
@@ -150,10 +150,24 @@ def leftover_in_use(path: Path) -> bool:
 
 
 def backup_folders(parent: Path) -> list[Path]:
-    """Finished backup folders in parent (leftovers and foreign folders ignored), oldest first."""
+    """Finished backup folders in parent (leftovers, links and foreign folders ignored), oldest first."""
     if not parent.is_dir():
         return []
-    return sorted(p for p in parent.iterdir() if p.is_dir() and NAME_RE.match(p.name))
+    return sorted(p for p in parent.iterdir() if NAME_RE.match(p.name) and p.is_dir() and not p.is_symlink())
+
+
+def foreign_entries(parent: Path) -> list[tuple[Path, str]]:
+    """(entry, why) for what in parent looks like ours but is not: a symbolic link (never followed: it
+    may lead out of the folder) or a file named like a backup. Other names are not ours to mention."""
+    if not parent.is_dir():
+        return []
+    found = []
+    for path in sorted(parent.iterdir()):
+        if path.is_symlink():
+            found.append((path, f"a symbolic link (to {os.readlink(path)}), not a backup folder"))
+        elif (NAME_RE.match(path.name) or path.name.startswith(TMP_PREFIX)) and not path.is_dir():
+            found.append((path, "a file named like a backup, not a backup folder"))
+    return found
 
 
 def archive_path(folder: Path) -> Path:
@@ -164,4 +178,4 @@ def archive_path(folder: Path) -> Path:
 
 
 def folder_bytes(folder: Path) -> int:
-    return sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
+    return sum(p.lstat().st_size for p in folder.iterdir() if not p.is_symlink() and p.is_file())

@@ -5,7 +5,7 @@ re-checks each archive's size and sha256 against the manifest and SHA256SUMS."""
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from kbjuctl.backup import layout
@@ -41,15 +41,18 @@ class BackupEntry:
 class Listing:
     backups: list[BackupEntry]  # oldest first
     leftovers: list[str]  # .tmp- folders: backups in progress or interrupted
+    skipped: dict[str, str] = field(default_factory=dict)  # path -> why it is not ours (links, files)
 
     def to_json(self) -> dict:
-        return {"backups": [b.to_json() for b in self.backups], "leftovers": self.leftovers}
+        return {"backups": [b.to_json() for b in self.backups], "leftovers": self.leftovers,
+                "skipped": self.skipped}
 
 
 def list_backups(backup_dir: Path) -> Listing:
     entries = [_entry(folder) for folder in layout.backup_folders(backup_dir)]
     leftovers = sorted(str(p) for p in backup_dir.iterdir() if layout.is_leftover(p)) if backup_dir.is_dir() else []
-    return Listing(entries, leftovers)
+    skipped = {str(path): why for path, why in layout.foreign_entries(backup_dir)}
+    return Listing(entries, leftovers, skipped)
 
 
 def _entry(folder: Path) -> BackupEntry:

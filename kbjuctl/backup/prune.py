@@ -18,10 +18,12 @@ class PrunePlan:
     keep: dict[str, list[str]] = field(default_factory=dict)  # name -> reasons
     delete: list[str] = field(default_factory=list)  # backup folders
     leftovers: list[str] = field(default_factory=list)  # interrupted .tmp- folders
+    skipped: dict[str, str] = field(default_factory=dict)  # path -> why it is left alone (links, files)
     dry_run: bool = True
 
     def to_json(self) -> dict:
-        return {"dry_run": self.dry_run, "keep": self.keep, "delete": self.delete, "leftovers": self.leftovers}
+        return {"dry_run": self.dry_run, "keep": self.keep, "delete": self.delete, "leftovers": self.leftovers,
+                "skipped": self.skipped}
 
 
 def plan(backups: list[BackupEntry], keep_last: int, keep_daily: int = 0) -> dict[str, list[str]]:
@@ -55,12 +57,15 @@ def prune_backups(backup_dir: Path, keep_last: int, keep_daily: int = 0, dry_run
     deleted (it raises to stop)."""
     listing = list_backups(backup_dir)
     keep = plan(listing.backups, keep_last, keep_daily)
-    result = PrunePlan(keep=keep, dry_run=dry_run)
+    result = PrunePlan(keep=keep, skipped=listing.skipped, dry_run=dry_run)
     result.delete = [e.path for e in listing.backups if e.name not in keep]
     result.leftovers = [p for p in listing.leftovers if not layout.leftover_in_use(Path(p))]
     if not dry_run and (result.delete or result.leftovers):
         if approve is not None:
             approve(result)
         for path in result.delete + result.leftovers:
+            if Path(path).is_symlink():  # replaced by a link since it was listed: never followed
+                result.skipped[path] = "became a symbolic link while pruning"
+                continue
             shutil.rmtree(path)
     return result

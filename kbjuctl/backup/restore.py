@@ -11,7 +11,7 @@ from pathlib import Path
 from psycopg import sql
 
 from kbjuctl import dburl, roles
-from kbjuctl.backup import checksums, tools
+from kbjuctl.backup import checksums, tools, transactional
 from kbjuctl.backup.archive import Backup, archive_problems, open_backup, plaintext, unreadable
 from kbjuctl.backup.db import connect, server_version
 from kbjuctl.backup.progress import NoProgress, Progress
@@ -74,7 +74,7 @@ def ensure_group_roles(url: str) -> None:
 def run_pg_restore(pg_restore: tools.Tool, archive: Path, url: str, *, single_transaction: bool,
                    clean: bool = False, jobs: int = 1) -> None:
     ensure_group_roles(url)
-    child_url, child_env = dburl.for_child(url)  # no password on the command line
+    child_url, child_env = dburl.for_child(url)  # the password goes by environment, never on the command line
     command = [str(pg_restore.path), "--exit-on-error", "--no-owner", "--no-password", f"--dbname={child_url}"]
     if single_transaction:
         command.append("--single-transaction")
@@ -87,7 +87,7 @@ def run_pg_restore(pg_restore: tools.Tool, archive: Path, url: str, *, single_tr
     if done.returncode != 0:
         undone = " It ran in one transaction: the target was left as it was." if single_transaction else ""
         raise OperationFailed(f"pg_restore {pg_restore.version} failed on {dburl.redact(url)}:{undone}\n"
-                              f"{done.stderr.strip()[-2000:]}")
+                              f"{dburl.mask(done.stderr.strip()[-2000:], url)}")
 
 
 def compare_with_manifest(url: str, backup: Backup, progress: Progress) -> tuple[dict, list[str]]:
@@ -141,11 +141,8 @@ def restore_backup(path: Path, url: str, *, force: bool = False, identity: Path 
             approve(f"Replace what {dburl.redact(url)} holds with the backup {backup.folder.name}: the backup's "
                     f"objects replace {len(existing)} existing table(s), their rows are lost:",
                     [f"{name}{' (holds rows)' if name in filled else ''}" for name in existing])
-        progress.start("pg_restore", None)
-        run_pg_restore(pg_restore, archive, url, single_transaction=True, clean=bool(existing))
-        progress.finish("pg_restore")
-    sums, diffs = compare_with_manifest(url, backup, progress)
-    if diffs:
-        raise VerificationFailed(f"RESTORED DATA DIFFERS FROM THE BACKUP in {dburl.redact(url)}:\n  "
-                                 + "\n  ".join(diffs))
+        progress.start("restore + compare", None)
+        ensure_group_roles(url)
+        sums = transactional.restore(pg_restore, archive, url, backup, clean=bool(existing))
+        progress.finish("restore + compare")
     return RestoreResult(backup.folder, dburl.redact(url), sums, pg_restore, time.monotonic() - started, existing)

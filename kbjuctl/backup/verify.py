@@ -86,7 +86,8 @@ def _scratch_restore(pg_restore, archive: Path, backup: Backup, result: VerifyRe
     try:
         scratch = localpg.create_database(server_url, name)
     except psycopg.Error as exc:
-        raise BadInput(f"Cannot create the scratch database {name} on {dburl.redact(server_url)}: {exc}") from None
+        raise BadInput(f"Cannot create the scratch database {name} on {dburl.redact(server_url)}: "
+                       f"{dburl.mask(str(exc), server_url)}") from None
     try:
         progress.start("pg_restore", None)
         run_pg_restore(pg_restore, archive, scratch, single_transaction=False, jobs=os.cpu_count() or 1)

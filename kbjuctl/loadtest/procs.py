@@ -77,7 +77,7 @@ def wait_http(url: str, child: Child | None = None, timeout_s: float = 30.0) -> 
             raise OperationFailed(f"{child.name} exited with code {child.process.returncode} while starting:\n"
                                   f"{child.log_tail()}")
         try:
-            with urllib.request.urlopen(url, timeout=2) as resp:
+            with urllib.request.urlopen(url, timeout=2) as resp:  # nosec B310  # the http URL of a process we started
                 if resp.status < 500:
                     return
         except urllib.error.HTTPError as exc:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from kbjuctl.loadtest import faults, locustrun, report
@@ -73,14 +75,34 @@ def locust_environment(plan: Plan, standin_url: str, token: str | None, id_base:
     return env
 
 
+@contextmanager
+def private_report(report_dir: Path) -> Iterator[None]:
+    """The report folder and everything written into it while the run lasts (by Locust and the stack's
+    processes too: they inherit the umask) readable by its owner only, as backups are: logs and
+    journals hold what the simulated people typed and the stack's settings."""
+    report_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for path in [report_dir, *report_dir.rglob("*")]:
+        if not path.is_symlink():
+            path.chmod(0o700 if path.is_dir() else 0o600)
+    previous = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
 def run(plan: Plan, progress: Progress | None = None, bot_token: str | None = None) -> Summary:
     """Runs the plan and returns its summary (also written to <report>/summary.json)."""
     plan.validate()
     locustrun.locust_command()  # a missing Locust is said before a stack is started for nothing
+    with private_report(plan.report_dir):
+        return _run(plan, progress, bot_token)
+
+
+def _run(plan: Plan, progress: Progress | None, bot_token: str | None) -> Summary:
     say = progress or (lambda _message: None)
     report_dir = plan.report_dir
     log_dir = report_dir / "logs"
-    report_dir.mkdir(parents=True, exist_ok=True)
     for old in [*journal_files(report_dir), *report_dir.glob("locust*.csv")]:
         old.unlink()
     summary = Summary(plan=plan.describe())

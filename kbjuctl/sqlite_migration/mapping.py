@@ -91,6 +91,16 @@ _DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}\Z", re.ASCII)
 _TIMESTAMP_RE = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{6})?\Z", re.ASCII)
 
 
+def shape(value) -> str:
+    """What a rejected value is, never what it holds: reports and logs must not carry a person's
+    name, birth date or measurements (the row itself is kept in migration_quarantine)."""
+    if isinstance(value, str):
+        return f"text of {len(value)} characters"
+    if isinstance(value, bytes):
+        return f"bytes ({len(value)})"
+    return type(value).__name__
+
+
 class Reject(Exception):
     """This source row cannot exist in PostgreSQL: quarantine it with this reason."""
 
@@ -104,13 +114,13 @@ def parse_date(value, column: str) -> date | None:
     if value is None:
         return None
     if type(value) is not str:
-        raise Reject("wrong_type", f"{column} is {type(value).__name__} {value!r}, not a date text")
+        raise Reject("wrong_type", f"{column} is {shape(value)}, not a date text")
     if _DATE_RE.match(value):
         try:
             return date.fromisoformat(value)
         except ValueError:
             pass
-    raise Reject("invalid_date", f"{column} {value!r}")
+    raise Reject("invalid_date", f"{column} ({shape(value)})")
 
 
 def parse_timestamp(value, column: str) -> datetime | None:
@@ -118,13 +128,13 @@ def parse_timestamp(value, column: str) -> datetime | None:
     if value is None:
         return None
     if type(value) is not str:
-        raise Reject("wrong_type", f"{column} is {type(value).__name__} {value!r}, not a timestamp text")
+        raise Reject("wrong_type", f"{column} is {shape(value)}, not a timestamp text")
     if _TIMESTAMP_RE.match(value):
         try:
             return datetime.fromisoformat(value).replace(tzinfo=UTC)
         except ValueError:
             pass
-    raise Reject("invalid_timestamp", f"{column} {value!r}")
+    raise Reject("invalid_timestamp", f"{column} ({shape(value)})")
 
 
 def _text(value, column: str, required: bool = False) -> str | None:
@@ -133,7 +143,7 @@ def _text(value, column: str, required: bool = False) -> str | None:
             raise Reject("missing_value", f"{column} is NULL")
         return None
     if type(value) is not str:
-        raise Reject("wrong_type", f"{column} is {type(value).__name__} {value!r}, not text")
+        raise Reject("wrong_type", f"{column} is {shape(value)}, not text")
     if "\x00" in value:
         raise Reject("nul_character", f"{column}")
     return value
@@ -145,10 +155,10 @@ def _measurement(value, column: str, required: bool) -> float | None:
             raise Reject("missing_value", f"{column} is NULL")
         return None
     if type(value) is not float:
-        raise Reject("wrong_type", f"{column} is {type(value).__name__} {value!r}, not REAL")
+        raise Reject("wrong_type", f"{column} is {shape(value)}, not REAL")
     low, high = RANGES[column]
     if not low <= value <= high:  # NaN fails too
-        raise Reject("out_of_range", f"{column} {value!r} outside {low:g}..{high:g}")
+        raise Reject("out_of_range", f"{column} outside {low:g}..{high:g}")
     return value
 
 
@@ -179,7 +189,7 @@ class UserMapper:
     def map(self, row: tuple) -> tuple:
         telegram_id, username, first_name, last_name, sex, date_of_birth, created_at = row
         if sex is not None and sex not in SEX:
-            raise Reject("invalid_value", f"sex {sex!r} is neither 'male' nor 'female'")
+            raise Reject("invalid_value", f"sex ({shape(sex)}) is neither 'male' nor 'female'")
         created = parse_timestamp(created_at, "created_at")
         if created is None:
             raise Reject("missing_value", "created_at is NULL")
@@ -232,11 +242,11 @@ class RecordMapper:
         if type(height) is not int:
             if height is None:
                 raise Reject("missing_value", "height is NULL")
-            raise Reject("wrong_type", f"height is {type(height).__name__} {height!r}, not INTEGER")
+            raise Reject("wrong_type", f"height is {shape(height)}, not INTEGER")
         if not _HEIGHT_LO <= height <= _HEIGHT_HI:
-            raise Reject("out_of_range", f"height {height!r} outside {_HEIGHT_LO}..{_HEIGHT_HI}")
+            raise Reject("out_of_range", f"height outside {_HEIGHT_LO}..{_HEIGHT_HI}")
         if multiplier is not None and type(multiplier) is not float:
-            raise Reject("wrong_type", f"step_multiplier is {type(multiplier).__name__} {multiplier!r}, not REAL")
+            raise Reject("wrong_type", f"step_multiplier is {shape(multiplier)}, not REAL")
         return (telegram_id, parsed_day, weight, waist, neck, hip, height,
                 self._canonical(GOAL, goal, "goal", source_id),
                 self._canonical(STEPS, steps, "steps", source_id),

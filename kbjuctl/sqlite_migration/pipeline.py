@@ -17,7 +17,6 @@ keeps every writer from committing; a WAL-mode file is mapped in the main proces
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import gc
 import os
 import signal
@@ -34,6 +33,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from types import ModuleType
 
+from bot.procutil import die_with_parent
 from kbjuctl.sqlite_migration.digest import INT8_MAX, INT8_MIN, RangeDigester, RangeDigests, RowEncoders
 from kbjuctl.sqlite_migration.mapping import (
     TARGET_COLUMNS,
@@ -155,11 +155,9 @@ def map_range(task: RangeTask, conn: sqlite3.Connection) -> RangeResult:
 _worker_conn: sqlite3.Connection | None = None
 
 
-def _start_worker(path: str) -> None:
+def _start_worker(path: str, parent_pid: int) -> None:
     global _worker_conn
-    if sys.platform == "linux":  # die with the main process, even on SIGKILL (no orphaned readers)
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    die_with_parent(parent_pid)  # even on SIGKILL, and a parent killed while this worker imported
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
     gc.disable()  # millions of short-lived tuples, no cycles
     _binary_copy()
@@ -204,7 +202,7 @@ class RangeRunner:
         if processes > 0:
             with _main_left_alone():
                 self._pool = ProcessPoolExecutor(processes, mp_context=get_context("spawn"),
-                                                 initializer=_start_worker, initargs=(str(path),))
+                                                 initializer=_start_worker, initargs=(str(path), os.getpid()))
                 for _ in range(processes):  # start them now: they import while the target is checked
                     self._pool.submit(os.getpid)
         self._ahead = processes + 1

@@ -125,7 +125,7 @@ class QuarantineBuffer:
         if self._file is not None:
             self._file.seek(0)
             for _ in range(self._spilled):
-                yield from pickle.load(self._file)
+                yield from pickle.load(self._file)  # nosec B301  # our own spill file, written above
         yield from list(self._rows)
 
     def originals(self, table: str):

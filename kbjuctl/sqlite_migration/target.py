@@ -23,7 +23,7 @@ LOOKUP_BATCH = 10_000
 # reinterpreted in a session TimeZone (pgloader's Europe/Moscow bug), floats as IEEE doubles.
 SERVER_SETTINGS = {"timezone": "UTC", "application_name": "kbjuctl migrate-from-sqlite"}
 
-SQL_APPLIED_MIGRATIONS = f"SELECT migration_id FROM {YOYO_TABLE}"
+SQL_APPLIED_MIGRATIONS = f"SELECT migration_id FROM {YOYO_TABLE}"  # nosec B608  # yoyo's table name, a constant
 SQL_TARGET_COUNTS = """
 SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM user_records),
        (SELECT count(*) FROM user_food_preferences)
@@ -79,8 +79,9 @@ QUARANTINE_COLUMNS = ("run_id", "source_table", "source_id", "reason_code", "rea
 async def connect(url: str) -> asyncpg.Connection:
     try:
         return await asyncpg.connect(url, timeout=CONNECT_TIMEOUT_S, server_settings=SERVER_SETTINGS)
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
-        raise BadInput(f"Cannot connect to the target {dburl.redact(url)}: {_first_line(exc)}") from None
+    except (OSError, ValueError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+        raise BadInput(f"Cannot connect to the target {dburl.redact(url)}: "
+                       f"{dburl.mask(_first_line(exc), url)}") from None
 
 
 def _first_line(exc: BaseException) -> str:
