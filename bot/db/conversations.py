@@ -77,7 +77,7 @@ SELECT (SELECT version FROM saved) AS version, (SELECT count(*) FROM claim) AS c
 # after the retention, a batch at a time; rows a turn holds locked are left for the next round.
 # The version bump makes a turn that read the row before the purge start again from a new read.
 PURGE_ABANDONED = Query("conversation_purge_abandoned", """
-UPDATE conversations SET flow = NULL, step = NULL, answers = '{}'::jsonb, version = version + 1,
+UPDATE conversations SET flow = NULL, step = NULL, answers = jsonb_build_object(), version = version + 1,
                          updated_at = now()
 WHERE chat_id IN (SELECT chat_id FROM conversations
                   WHERE flow IS NOT NULL AND updated_at < now() - make_interval(secs => $1)
