@@ -24,7 +24,6 @@ import psycopg
 from kbjuctl import localpg, migrations
 
 ROOT = Path(__file__).resolve().parents[1]
-FIXTURES = ROOT.parent / "shared" / "fixtures" / "dev-sqlite"
 CACHE = Path("/tmp/kbju-bench")  # nosec B108  # a benchmark's cache of generated files
 ANCHORS = "anchors (2 cores): pgloader 9.2-10.3 s (112k-126k rows/s, 525-554 MiB); bare COPY 4.0 s (290k rows/s)"
 
@@ -88,15 +87,16 @@ def main() -> None:
     ap.add_argument("--skip-pgloader", action="store_true")
     args = ap.parse_args()
     CACHE.mkdir(exist_ok=True)
-    large = CACHE / f"large-{args.users}.db"
-    if not large.exists():
-        subprocess.run([sys.executable, str(FIXTURES / "generate_dev_db.py"), str(large), "--users",
-                        str(args.users), "--seed", "33", "--quiet"], check=True)
+    medium, large = CACHE / "medium-5000.db", CACHE / f"large-{args.users}.db"
+    for path, users, seed in ((medium, 5000, 22), (large, args.users, 33)):
+        if not path.exists():  # the project's own generator (kbjuctl dev make-sqlite), cached
+            subprocess.run([sys.executable, "-m", "kbjuctl", "dev", "make-sqlite", str(path), "--users", str(users),
+                            "--seed", str(seed)], check=True, cwd=ROOT)
     admin = localpg.SYSTEM_ADMIN_URL
     print(f"machine: {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.1f} GiB RAM, "
           f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} (other work on the box slows both tools)")
     print(ANCHORS)
-    for label, path in (("medium.db", FIXTURES / "medium.db"), (large.name, large)):
+    for label, path in (("medium.db", medium), (large.name, large)):
         rows = source_rows(path)
         seconds, rss, code, cpu = ours(path, admin)
         print(f"ours     {label:>18}: {rows:>9,} rows in {seconds:6.2f} s = {rows / seconds:>9,.0f} rows/s, "

@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
 # Run the whole test suite. Installs what the tests need when it is missing: the venv with the
 # test extras, and the Debian tools the operations tests drive (promtool, prometheus,
-# postgres_exporter, pgloader, docker-compose, etcd, patroni, pgbackrest, stunnel4, haproxy; kubectl comes
-# from PyPI with the test extra). Extra arguments go to pytest.
+# postgres_exporter, pgloader, docker-compose, etcd, patroni, pgbackrest, stunnel4, haproxy; kubectl
+# comes from PyPI with the test extra). Extra arguments go to pytest.
+#   ./scripts/test.sh --fast    the fast tier only: no test that starts a process (tests/conftest.py)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 source "$root/scripts/bootstrap.sh" "test,loadtest,dev"
-"$root/scripts/system-deps.sh"
 cd "$root"
+if [ "${1:-}" = "--fast" ]; then
+  shift
+  export KBJU_TEST_TIER=fast
+  exec "$root/.venv/bin/python" -m pytest -m "not slow" "$@"
+fi
+"$root/scripts/system-deps.sh"
 exec "$root/.venv/bin/python" -m pytest "$@"

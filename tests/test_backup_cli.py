@@ -13,7 +13,7 @@ import psycopg
 from kbjuctl.backup import list_backups, prune_backups
 from kbjuctl.backup.listing import BackupEntry
 from kbjuctl.backup.prune import plan
-from tests.test_backup_roundtrip import fill_realistic, independent_sums
+from tests.helpers.backups import fill_realistic, independent_sums
 
 
 def kbjuctl(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:

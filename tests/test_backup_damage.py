@@ -15,7 +15,7 @@ import pytest
 from kbjuctl import localpg, migrations
 from kbjuctl.backup import create_backup, restore_backup, verify_backup
 from kbjuctl.errors import BadInput, VerificationFailed
-from tests.test_backup_roundtrip import fill_realistic, independent_sums
+from tests.helpers.backups import fill_realistic, independent_sums
 
 
 @pytest.fixture(scope="module")

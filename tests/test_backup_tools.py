@@ -14,7 +14,7 @@ import pytest
 from kbjuctl import localpg, migrations
 from kbjuctl.backup import create_backup, restore_backup, tools, verify_backup
 from kbjuctl.errors import BadInput
-from tests.test_backup_roundtrip import fill_realistic, independent_sums
+from tests.helpers.backups import fill_realistic, independent_sums
 
 
 def _fake_tool(folder: Path, name: str, version: str) -> None:

@@ -17,7 +17,7 @@ import time
 import aiohttp
 import asyncpg
 
-from tests.bot_harness import TOKEN, free_port, kbjuctl_env, run, start_kbjuctl
+from tests.helpers.bot_harness import TOKEN, free_port, kbjuctl_env, run, start_kbjuctl
 
 SECRET = "drain-s3cret-value"
 DRAIN_S = 2.0

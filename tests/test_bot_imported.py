@@ -8,24 +8,22 @@ registered (the survey is offered again, their rows are kept); everyone else fin
 from __future__ import annotations
 
 import asyncio
-import shutil
 
 import asyncpg
 
 from bot.domain import choices
 from bot.domain import texts as t
 from kbjuctl.sqlite_migration import MigrationOptions, migrate_from_sqlite
-from tests.bot_harness import WOMAN, run, survey, texts
+from tests.helpers.bot_harness import WOMAN, run, survey, texts
 
-NO_RECORDS_USER = 345679072  # small.db's edge cases: a complete user whose rows are gone
-HALF_REGISTERED = 5722299194  # sex and birth date never saved, no rows
-WITH_RECORDS = 6545922451  # an ordinary person with a history
+# People of the generated small database's hand-made pack (kbjuctl/devdata/edge.py).
+NO_RECORDS_USER = 1000023  # a complete user whose rows are gone
+HALF_REGISTERED = 1000022  # sex and birth date never saved, no rows
+WITH_RECORDS = 1000028  # weekly measurements for years
 
 
-def _migrate_small(tmp_path, shared_dir, database_url) -> None:
-    source = tmp_path / "small.db"
-    shutil.copy(shared_dir / "fixtures/dev-sqlite/small.db", source)
-    assert migrate_from_sqlite(MigrationOptions(source, database_url)).mismatch_count == 0
+def _migrate_small(small, database_url) -> None:
+    assert migrate_from_sqlite(MigrationOptions(small, database_url)).mismatch_count == 0
 
 
 async def _sql(url: str, query: str, *args):
@@ -37,8 +35,8 @@ async def _sql(url: str, query: str, *args):
 
 
 def test_imported_people_without_a_measurement_or_a_sex_are_offered_the_survey_and_keep_their_rows(
-        tmp_path, shared_dir, database_url):
-    _migrate_small(tmp_path, shared_dir, database_url)
+        small, database_url):
+    _migrate_small(small, database_url)
 
     async def scenario(h):
         # A person with rows but no sex (the old bot's half-finished registration, measured later).
@@ -64,8 +62,8 @@ def test_imported_people_without_a_measurement_or_a_sex_are_offered_the_survey_a
     run(database_url, scenario)
 
 
-def test_every_imported_person_gets_an_answer_from_every_menu_button(tmp_path, shared_dir, database_url):
-    _migrate_small(tmp_path, shared_dir, database_url)
+def test_every_imported_person_gets_an_answer_from_every_menu_button(small, database_url):
+    _migrate_small(small, database_url)
 
     async def scenario(h):
         people = await _sql(h.database_url, "SELECT telegram_id FROM users WHERE telegram_id > 0 ORDER BY 1")

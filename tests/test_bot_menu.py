@@ -7,7 +7,7 @@ import asyncio
 import asyncpg
 
 from bot.domain import texts as domain_texts
-from tests.bot_harness import MAN, WOMAN, run, survey, texts
+from tests.helpers.bot_harness import MAN, WOMAN, run, survey, texts
 
 
 async def _db(h, sql, *args):

@@ -11,7 +11,7 @@ import aiohttp
 import asyncpg
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.bot_harness import MAN, free_port, run, survey
+from tests.helpers.bot_harness import MAN, free_port, run, survey
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "bot.md"
 CHAT_ID = 730_000_123  # distinctive: must never show up in a label

@@ -15,7 +15,7 @@ import random
 import pytest
 
 from bot.domain import texts as domain_texts
-from tests.bot_harness import free_port, run, texts
+from tests.helpers.bot_harness import free_port, run, texts
 
 SEEDS = (1, 2, 3, 4)
 ACTIONS = 70

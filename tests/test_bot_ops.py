@@ -23,13 +23,13 @@ from bot import buildinfo, metrics
 from bot.app import build_application, close_resources, open_resources
 from bot.transport import ratelimit
 from kbjuctl import localpg
-from tests.bot_harness import (
+from tests.helpers.bot_harness import (
     MAN,
     ROOT,
     TOKEN,
+    _healthz_once_up,
     bot_settings,
     free_port,
-    harness,
     kbjuctl_env,
     run,
     start_kbjuctl,
@@ -159,16 +159,6 @@ def test_run_with_auto_migrate_off_refuses_an_outdated_schema_and_says_what_to_d
     assert result.returncode != 0
     message = " ".join(result.stderr.split())
     assert "pending" in message and "kbjuctl db upgrade" in message and "Traceback" not in message
-
-
-async def _healthz_once_up(http: aiohttp.ClientSession, port: int) -> int | None:
-    """The webhook server's /healthz status, once it accepts connections (None if it never does)."""
-    for _ in range(50):
-        with contextlib.suppress(aiohttp.ClientError):
-            async with http.get(f"http://127.0.0.1:{port}/healthz") as r:
-                return r.status
-        await asyncio.sleep(0.1)
-    return None
 
 
 def test_webhook_rejects_a_missing_or_wrong_secret_and_serves_people(database_url):
@@ -507,10 +497,6 @@ def test_sandbox_on_the_embedded_postgresql_stops_the_server_it_started(tmp_path
     finally:
         localpg.stop_embedded(tmp_path / ".kbju" / "pg")
         shutil.rmtree(data_dir, ignore_errors=True)
-
-
-def test_harness_is_importable_without_a_bot():
-    assert harness and TOKEN
 
 
 def test_time_zone_http_backend_and_send_rate_come_from_settings(database_url):

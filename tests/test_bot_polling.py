@@ -9,7 +9,7 @@ import asyncpg
 
 from bot.transport.polling import Pipeline
 from bot.transport.updates import UPDATE_SLOTS
-from tests.bot_harness import MAN, TOKEN, run, survey
+from tests.helpers.bot_harness import MAN, TOKEN, run, survey
 
 
 class HeldApp:

@@ -109,7 +109,7 @@ def test_a_connection_to_a_read_only_node_is_dropped_and_the_person_asked_to_try
 
     from bot.domain import texts as bot_texts
     from kbjuctl import dburl
-    from tests.bot_harness import MAN, run, survey, texts
+    from tests.helpers.bot_harness import MAN, run, survey, texts
 
     name = dburl.database_name(database_url)
 

@@ -6,7 +6,7 @@ import asyncio
 
 import asyncpg
 
-from tests.bot_harness import MAN, WOMAN, run, survey, texts
+from tests.helpers.bot_harness import MAN, WOMAN, run, survey, texts
 
 
 def test_man_gets_the_worked_example_numbers(database_url):

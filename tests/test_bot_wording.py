@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncpg
 
 from bot.domain import texts as domain_texts
-from tests.bot_harness import MAN, run, survey, texts
+from tests.helpers.bot_harness import MAN, run, survey, texts
 
 # A man this lean computes to 0 % body fat: "Сухое тело" (lean) is refused for him.
 VERY_LEAN = {**MAN, "waist": "60", "neck": "42"}

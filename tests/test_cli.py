@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from kbjuctl import migrations
 from kbjuctl.main import app
 from kbjuctl.sqlite_migration.source import DEV_SCHEMA, SOURCE_KEY
-from tests.bot_harness import ROOT, kbjuctl_env
+from tests.helpers.bot_harness import ROOT, kbjuctl_env
 from tests.helpers.terminal import Terminal
 
 SCHEMAS = ROOT / "docs" / "schemas"
@@ -131,6 +131,7 @@ def kbjuctl(*args: str, stdin: str | None = None, **env: str) -> subprocess.Comp
                           input=stdin or "", capture_output=True, timeout=120, check=False)
 
 
+@pytest.mark.slow  # starts kbjuctl or another program
 def test_db_json_reports_match_their_schemas_with_iso_times(empty_database_url):
     url = empty_database_url
     planned = _validated(("db", "upgrade"),
@@ -153,6 +154,7 @@ def test_db_json_reports_match_their_schemas_with_iso_times(empty_database_url):
     assert [m.applied for m in migrations.status(url)][-2:] == [False, False]
 
 
+@pytest.mark.slow  # starts kbjuctl or another program
 def test_a_destructive_command_without_a_terminal_and_without_yes_refuses(database_url, tmp_path):
     before = [m.applied for m in migrations.status(database_url)]
     refused = kbjuctl("db", "downgrade", "--all", "--database-url", database_url)
@@ -201,6 +203,7 @@ def test_on_a_terminal_the_plan_is_shown_and_no_means_nothing_is_done(database_u
     assert not any(m.applied for m in migrations.status(database_url))
 
 
+@pytest.mark.slow  # starts kbjuctl or another program
 def test_backup_dry_runs_write_nothing(database_url, tmp_path):
     target = tmp_path / "backups"
     planned = kbjuctl("backup", "create", "--dry-run", "--json", "--dir", str(target), "--database-url", database_url)
@@ -221,9 +224,10 @@ def test_backup_dry_runs_write_nothing(database_url, tmp_path):
         assert conn.execute("SELECT count(*) FROM users").fetchone()[0] == 1  # not replaced
 
 
+@pytest.mark.slow  # starts kbjuctl or another program
 def test_backup_dir_comes_from_the_environment(tmp_path):
     listed = kbjuctl("backup", "list", "--json", BACKUP_DIR=str(tmp_path / "nowhere"))
-    assert listed.returncode == 0 and json.loads(listed.stdout) == {"backups": [], "leftovers": []}
+    assert listed.returncode == 0 and json.loads(listed.stdout) == {"backups": [], "leftovers": [], "skipped": {}}
 
 
 def _dev_sqlite(path: Path) -> Path:
@@ -240,6 +244,7 @@ def _dev_sqlite(path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow  # starts kbjuctl or another program
 def test_migrate_and_roles_json_match_their_schemas(database_url, tmp_path, pg_admin_url):
     source = _dev_sqlite(tmp_path / "kbju_bot.db")
     dry = kbjuctl("migrate-from-sqlite", str(source), "--dry-run", "--json", "--database-url", database_url)
@@ -263,6 +268,7 @@ def test_migrate_and_roles_json_match_their_schemas(database_url, tmp_path, pg_a
             conn.execute(f"DROP ROLE IF EXISTS {name}")
 
 
+@pytest.mark.slow  # starts kbjuctl or another program
 def test_loadtest_dry_run_checks_the_plan_and_masks_the_password(tmp_path):
     planned = kbjuctl("loadtest", "--dry-run", "--json", "--target", "http://127.0.0.1:9", "--fault", "flood",
                       "--database-url", "postgresql://bot:s3cret-pw@127.0.0.1/kbju", "--report", str(tmp_path / "r"))
@@ -282,6 +288,7 @@ def test_missing_locust_names_the_extra_to_install(monkeypatch, tmp_path):
         locustrun.locust_command()
 
 
+@pytest.mark.slow  # starts kbjuctl or another program
 def test_run_takes_database_url_like_every_database_command(tmp_path):
     token = "123456789:AAEhBP0av28Sn3N9sRgFwhyUbmEr0qJ4hQk"
     refused = kbjuctl("run", "--database-url", "mysql://nope", BOT_TOKEN=token)

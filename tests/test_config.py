@@ -64,6 +64,7 @@ def test_webhook_secret_follows_telegrams_alphabet(monkeypatch):
         load_settings()
 
 
+@pytest.mark.slow  # starts kbjuctl or another program
 def test_kbjuctl_exits_2_on_invalid_configuration(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("BOT_TOKEN", "DATABASE_URL")}
     env.update(BOT_TOKEN="garbage", DATABASE_URL="postgresql://postgres@127.0.0.1:5432/x", LOG_LEVEL="LOUD")

@@ -9,7 +9,7 @@ import json
 import asyncpg
 
 from bot.db import conversations
-from tests.bot_harness import MAN, run, survey
+from tests.helpers.bot_harness import MAN, run, survey
 
 
 async def _rows(url: str) -> dict[int, asyncpg.Record]:

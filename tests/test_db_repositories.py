@@ -22,6 +22,21 @@ def run(coro):
     return asyncio.run(coro)
 
 
+async def in_rollback(url, fn):
+    """fn(conn) inside a transaction that is rolled back: the shared database stays as migrated."""
+    pool = await create_pool(url, min_size=1, max_size=1)  # the bot's own connection set-up (jsonb codecs)
+    try:
+        async with pool.acquire() as conn:
+            transaction = conn.transaction()
+            await transaction.start()
+            try:
+                return await fn(conn)
+            finally:
+                await transaction.rollback()
+    finally:
+        await pool.close()
+
+
 async def _with_conn(url, fn):
     pool = await create_pool(url, min_size=1, max_size=4)
     try:
@@ -31,7 +46,7 @@ async def _with_conn(url, fn):
         await pool.close()
 
 
-def test_user_upsert_stores_both_names_and_reports_creation(database_url):
+def test_user_upsert_stores_both_names_and_reports_creation(rollback_database_url):
     async def body(conn):
         user, created = await users.upsert_user(conn, 1, "ivan", "Иванов", "Иван Петрович", "male", date(1990, 5, 1))
         assert created and user.last_name == "Иванов" and user.first_name == "Иван Петрович"
@@ -40,10 +55,10 @@ def test_user_upsert_stores_both_names_and_reports_creation(database_url):
         assert not created and again.last_name == "Петров" and again.username is None
         assert (await users.get_user(conn, 1)).date_of_birth == date(1991, 1, 1)
         assert await users.get_user(conn, 2) is None
-    run(_with_conn(database_url, body))
+    run(in_rollback(rollback_database_url, body))
 
 
-def test_record_upsert_keeps_one_row_per_day(database_url):
+def test_record_upsert_keeps_one_row_per_day(rollback_database_url):
     async def body(conn):
         await users.upsert_user(conn, 1, None, "Иванов", "Иван", "male", date(1990, 1, 1))
         first = await records.upsert_record(conn, 1, date(2024, 1, 1), MAN)
@@ -57,7 +72,7 @@ def test_record_upsert_keeps_one_row_per_day(database_url):
         assert await records.latest_record(conn, 2) is None
         changed = await records.set_goal(conn, later.id, "lean")
         assert changed.goal == "lean"
-    run(_with_conn(database_url, body))
+    run(in_rollback(rollback_database_url, body))
 
 
 def _fields(m: Measurement) -> dict:
@@ -72,16 +87,16 @@ CHECKS = [
 
 
 @pytest.mark.parametrize(("column", "value"), CHECKS)
-def test_check_constraints_reject_out_of_domain_values(database_url, column, value):
+def test_check_constraints_reject_out_of_domain_values(rollback_database_url, column, value):
     async def body(conn):
         await users.upsert_user(conn, 1, None, "Иванов", "Иван", "male", date(1990, 1, 1))
         bad = Measurement(**{**_fields(MAN), column: value})
         with pytest.raises(asyncpg.CheckViolationError):
             await records.upsert_record(conn, 1, date(2024, 1, 1), bad)
-    run(_with_conn(database_url, body))
+    run(in_rollback(rollback_database_url, body))
 
 
-def test_bodyfat_100_is_accepted_and_sex_is_checked(database_url):
+def test_bodyfat_100_is_accepted_and_sex_is_checked(rollback_database_url):
     async def body(conn):
         await users.upsert_user(conn, 1, None, "Иванов", "Иван", "male", date(1990, 1, 1))
         saved = await records.upsert_record(conn, 1, date(2024, 1, 1),
@@ -89,10 +104,10 @@ def test_bodyfat_100_is_accepted_and_sex_is_checked(database_url):
         assert saved.bodyfat == 100.0
         with pytest.raises(asyncpg.CheckViolationError):
             await users.upsert_user(conn, 2, None, "Иванов", "Иван", "other", date(1990, 1, 1))
-    run(_with_conn(database_url, body))
+    run(in_rollback(rollback_database_url, body))
 
 
-def test_food_preferences_upsert(database_url):
+def test_food_preferences_upsert(rollback_database_url):
     async def body(conn):
         await users.upsert_user(conn, 1, None, "Иванов", "Иван", "male", date(1990, 1, 1))
         assert await food.get_food(conn, 1) is None
@@ -102,10 +117,10 @@ def test_food_preferences_upsert(database_url):
         assert (await food.get_food(conn, 1)) == updated
         assert updated.likes == "рыба и овощи"
         assert await conn.fetchval("SELECT count(*) FROM user_food_preferences") == 1
-    run(_with_conn(database_url, body))
+    run(in_rollback(rollback_database_url, body))
 
 
-def test_claim_and_lock_runs_an_update_once_and_versions_the_state(database_url):
+def test_claim_and_lock_runs_an_update_once_and_versions_the_state(rollback_database_url):
     async def body(conn):
         async with conn.transaction():
             conv = await conversations.claim_and_lock(conn, 100, 7, 7)
@@ -120,17 +135,17 @@ def test_claim_and_lock_runs_an_update_once_and_versions_the_state(database_url)
             assert (conv.flow, conv.step, conv.answers) == ("survey", "birth_date", {"full_name": "Иванов Иван"})
             await conversations.reset(conn, 7)
         assert (await conversations.get(conn, 7)).idle
-    run(_with_conn(database_url, body))
+    run(in_rollback(rollback_database_url, body))
 
 
-def test_a_rolled_back_update_is_not_marked_processed(database_url):
+def test_a_rolled_back_update_is_not_marked_processed(rollback_database_url):
     async def body(conn):
         with pytest.raises(RuntimeError):
             async with conn.transaction():
                 await conversations.claim_and_lock(conn, 5, 7, 7)
                 raise RuntimeError("crash")
         assert not await updates.is_processed(conn, 5)
-    run(_with_conn(database_url, body))
+    run(in_rollback(rollback_database_url, body))
 
 
 def test_a_second_transaction_waits_for_the_conversation_lock(database_url):
@@ -161,16 +176,16 @@ def test_a_second_transaction_waits_for_the_conversation_lock(database_url):
     run(body())
 
 
-def test_prune_forgets_only_old_update_ids(database_url):
+def test_prune_forgets_only_old_update_ids(rollback_database_url):
     async def body(conn):
         await conn.execute("INSERT INTO processed_updates (update_id, processed_at) VALUES "
                            "(1, now() - interval '8 days'), (2, now())")
         assert await updates.prune(conn) == 1
         assert not await updates.is_processed(conn, 1) and await updates.is_processed(conn, 2)
-    run(_with_conn(database_url, body))
+    run(in_rollback(rollback_database_url, body))
 
 
-def test_jobs_are_scheduled_once_per_dedupe_key_and_claimed_when_due(database_url):
+def test_jobs_are_scheduled_once_per_dedupe_key_and_claimed_when_due(rollback_database_url):
     async def body(conn):
         job_id = await jobs.schedule(conn, "funnel", 7, 0, {"x": 1}, dedupe_key="funnel:7")
         assert job_id and await jobs.schedule(conn, "funnel", 7, 0, dedupe_key="funnel:7") is None
@@ -180,10 +195,10 @@ def test_jobs_are_scheduled_once_per_dedupe_key_and_claimed_when_due(database_ur
         assert await jobs.claim_due(conn, 10) == []  # leased
         await jobs.mark_done(conn, job_id)
         assert await jobs.get_status(conn, job_id) == "done"
-    run(_with_conn(database_url, body))
+    run(in_rollback(rollback_database_url, body))
 
 
-def test_an_expired_lease_or_a_failure_makes_a_job_claimable_again(database_url):
+def test_an_expired_lease_or_a_failure_makes_a_job_claimable_again(rollback_database_url):
     async def body(conn):
         job_id = await jobs.schedule(conn, "funnel", 7, 0)
         await jobs.claim_due(conn, 10, lease_seconds=60)
@@ -195,7 +210,7 @@ def test_an_expired_lease_or_a_failure_makes_a_job_claimable_again(database_url)
         assert await jobs.claim_due(conn, 10) == []  # backed off
         await jobs.mark_failed(conn, job_id, "still down", max_attempts=2)
         assert await jobs.get_status(conn, job_id) == "failed"
-    run(_with_conn(database_url, body))
+    run(in_rollback(rollback_database_url, body))
 
 
 def test_two_connections_claim_disjoint_jobs_with_skip_locked(database_url):
@@ -219,7 +234,7 @@ def test_two_connections_claim_disjoint_jobs_with_skip_locked(database_url):
     run(body())
 
 
-def test_stats_count_active_chats_survey_steps_goals_and_jobs(database_url):
+def test_stats_count_active_chats_survey_steps_goals_and_jobs(rollback_database_url):
     async def body(conn):
         await users.upsert_user(conn, 1, None, "Иванов", "Иван", "male", date(1990, 1, 1))
         await records.upsert_record(conn, 1, date(2024, 1, 1), MAN)
@@ -235,7 +250,7 @@ def test_stats_count_active_chats_survey_steps_goals_and_jobs(database_url):
         assert (s.active_5m, s.active_24h, s.active_30d) == (1, 1, 2)
         assert s.survey_steps == {"height": 1} and s.goals == {"lean": 1}
         assert (s.jobs_pending, s.jobs_overdue) == (1, 1)
-    run(_with_conn(database_url, body))
+    run(in_rollback(rollback_database_url, body))
 
 
 def test_ping_tells_a_live_database_from_a_dead_one(database_url):
@@ -253,17 +268,17 @@ def test_ping_tells_a_live_database_from_a_dead_one(database_url):
     run(body())
 
 
-def test_stats_report_the_newest_backup_or_none(database_url):
+def test_stats_report_the_newest_backup_or_none(rollback_database_url):
     async def body(conn):
         assert (await stats.collect(conn)).last_backup is None
         for day in (2, 1):
             await conn.execute("INSERT INTO backup_runs (finished_at, path, size_bytes, total_rows, archive_sha256) "
                                "VALUES ($1, '/b', 0, 0, $2)", datetime(2024, 5, day, tzinfo=UTC), "a" * 64)
         assert (await stats.collect(conn)).last_backup == datetime(2024, 5, 2, tzinfo=UTC).timestamp()
-    run(_with_conn(database_url, body))
+    run(in_rollback(rollback_database_url, body))
 
 
-def test_read_then_commit_turn_runs_an_update_once_and_versions_the_state(database_url):
+def test_read_then_commit_turn_runs_an_update_once_and_versions_the_state(rollback_database_url):
     async def body(conn):
         conv = await conversations.read(conn, 100, 7, 7)
         assert conv.idle and conv.answers == {} and conv.version == 0  # no row yet
@@ -276,10 +291,10 @@ def test_read_then_commit_turn_runs_an_update_once_and_versions_the_state(databa
         assert await conversations.commit_turn(conn, 101, conv, None)  # state kept, version still bumped
         kept = await conversations.read(conn, 102, 7, 7)
         assert (kept.step, kept.answers, kept.version) == ("birth_date", {"full_name": "Иванов Иван"}, 2)
-    run(_with_conn(database_url, body))
+    run(in_rollback(rollback_database_url, body))
 
 
-def test_commit_turn_loses_to_a_turn_that_wrote_after_its_read_and_records_nothing(database_url):
+def test_commit_turn_loses_to_a_turn_that_wrote_after_its_read_and_records_nothing(rollback_database_url):
     async def body(conn):
         for first in (True, False):  # a chat without a row yet, and one with a row
             chat = 7 if first else 8
@@ -293,7 +308,7 @@ def test_commit_turn_loses_to_a_turn_that_wrote_after_its_read_and_records_nothi
             assert not await updates.is_processed(conn, 1 + chat * 100)  # free to be run again
             again = await conversations.read(conn, 1 + chat * 100, chat, chat)
             assert (again.step, again.answers) == ("sex", {"a": 1})  # the winner's state, not mixed
-    run(_with_conn(database_url, body))
+    run(in_rollback(rollback_database_url, body))
 
 
 def test_a_turn_connection_reads_without_a_transaction_and_opens_one_at_the_first_write(database_url):

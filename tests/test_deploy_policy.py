@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.test_ops_docker import COMPOSE_CLI, KBJU_SERVICES, compose_config, filled_env
+from tests.helpers.compose import COMPOSE_CLI, KBJU_SERVICES, compose_config, filled_env
 
 ROOT = Path(__file__).resolve().parents[1]
 K8S = ROOT / "deploy" / "k8s"

@@ -9,7 +9,7 @@ from typer.main import get_command
 from bot import secret_files
 from bot.config import Settings
 from kbjuctl.main import app
-from tests.bot_harness import ROOT
+from tests.helpers.bot_harness import ROOT
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 ENV_EXAMPLE = (ROOT / ".env.example").read_text(encoding="utf-8")

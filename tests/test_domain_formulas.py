@@ -214,8 +214,13 @@ def test_lean_allowed_at_seven():
 
 @pytest.mark.parametrize("goal", ["healthy", "athletic", None, "maintain"])
 def test_other_goals_never_refused(goal):
-    check_goal_allowed(goal, 0.0)
-    daily_targets(70, 0.0, "5000-8000", "running", goal)
+    """At 0 % body fat only lean is refused: every other goal gets the spec's numbers (an imported NULL
+    or DEV's 'maintain' counts as factor 1.00, like healthy)."""
+    check_goal_allowed(goal, 0.0)  # raises LeanGoalRefused for a refused goal
+    expected = spec_kbju(70, 0.0, "5000-8000", "running", goal)
+    assert daily_targets(70, 0.0, "5000-8000", "running", goal) == Targets(*expected)
+    if goal in (None, "maintain"):
+        assert expected == spec_kbju(70, 0.0, "5000-8000", "running", "healthy")
 
 
 # --- Age -----------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ import psycopg
 import pytest
 
 from kbjuctl.drill import cluster as drill_cluster
-from tests.bot_harness import ROOT, kbjuctl_env
+from tests.helpers.bot_harness import ROOT, kbjuctl_env
 
 pytestmark = [pytest.mark.slow,  # starts a cluster: not in a fast run
               pytest.mark.skipif(shutil.which("patroni") is None or shutil.which("etcd") is None,

@@ -13,7 +13,7 @@ import pytest
 
 from kbjuctl.drill import haproxy, oldbot, releases
 from kbjuctl.sqlite_migration.source import SourceReader
-from tests.bot_harness import ROOT
+from tests.helpers.bot_harness import ROOT
 from tests.helpers.schemas import validated
 
 OLD_RELEASE = "v0.1.0"

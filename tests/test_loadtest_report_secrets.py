@@ -11,8 +11,8 @@ import sys
 
 import pytest
 
-from tests.bot_harness import TOKEN, kbjuctl_env, run, start_kbjuctl
-from tests.test_security_credentials import SECRET, leaked, with_password
+from tests.helpers.bot_harness import TOKEN, kbjuctl_env, run, start_kbjuctl
+from tests.helpers.secrets import SECRET, leaked, with_password
 
 pytestmark = pytest.mark.slow
 

@@ -12,7 +12,7 @@ import subprocess
 import pytest
 
 from bot import privacy
-from tests.bot_harness import TOKEN, free_port, kbjuctl_env, run, start_kbjuctl, texts
+from tests.helpers.bot_harness import TOKEN, free_port, kbjuctl_env, run, start_kbjuctl, texts
 
 USER_ID = 7310042919
 PROFILE = {"first_name": "Зинаида", "last_name": "Приватова", "username": "zina_privacy_probe"}

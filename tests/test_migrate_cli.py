@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import sqlite3
 import subprocess
@@ -29,19 +28,14 @@ def _counts(url: str) -> dict[str, int]:
         return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}
 
 
-@pytest.fixture
-def small(tmp_path, shared_dir) -> Path:
-    path = tmp_path / "small.db"
-    shutil.copy(shared_dir / "fixtures/dev-sqlite/small.db", path)
-    return path
-
-
-def test_exit_3_with_report_then_verified_rerun(small, database_url, tmp_path):
+def test_exit_3_with_report_then_verified_rerun(small, small_facts, database_url, tmp_path):
     report_path = tmp_path / "report.json"
     first = kbjuctl(str(small), "--database-url", database_url, "--report", str(report_path))
     assert first.returncode == 3, first.stderr
     report = json.loads(report_path.read_text())
-    assert report["counts"]["user_records"] == {"source": 598, "migrated": 573, "quarantined": 25}
+    f = small_facts
+    assert report["counts"]["user_records"] == {"source": f.user_records, "migrated": f.user_records - f.orphan_records,
+                                                "quarantined": f.orphan_records}
     assert report["quarantine"][0]["reason_code"] == "orphan_record"
     assert report["unmapped"][0]["value"] == "4" and report["timings_s"]["total"] > 0
     again = kbjuctl(str(small), "--database-url", database_url)
@@ -169,24 +163,28 @@ def test_postgresql_refusing_a_row_is_named_in_the_message(small, database_url):
 
 
 def test_a_value_altered_on_the_way_in_fails_verification_and_changes_nothing(small, database_url, tmp_path):
+    import sqlite3
+
+    with sqlite3.connect(small) as source:  # a record of a registered person, well inside the file
+        (victim,) = source.execute("SELECT min(id) FROM user_records WHERE id >= 300 AND telegram_id IN "
+                                   "(SELECT telegram_id FROM users)").fetchone()
     with psycopg.connect(database_url) as conn:
-        conn.execute("""
+        conn.execute(f"""
             CREATE FUNCTION tamper() RETURNS trigger LANGUAGE plpgsql AS $$
-            BEGIN IF NEW.legacy_source_id = 378 THEN NEW.weight := NEW.weight + 0.000001; END IF; RETURN NEW; END $$;
+            BEGIN IF NEW.legacy_source_id = {victim} THEN NEW.weight := NEW.weight + 0.000001; END IF;
+            RETURN NEW; END $$;
             CREATE TRIGGER tamper BEFORE INSERT ON user_records FOR EACH ROW EXECUTE FUNCTION tamper();
         """)
     report_path = tmp_path / "r.json"
     result = kbjuctl(str(small), "--database-url", database_url, "--report", str(report_path))
     assert result.returncode == 1, result.stderr
-    assert "Verification failed" in result.stderr and "378" in result.stderr
+    assert "Verification failed" in result.stderr and str(victim) in result.stderr
     mismatch = json.loads(report_path.read_text())["mismatches"][0]
-    assert mismatch["source_id"] == 378 and "weight" in mismatch["columns"]
+    assert mismatch["source_id"] == victim and "weight" in mismatch["columns"]
     assert not any(_counts(database_url).values())
 
 
-def test_sigkill_during_the_load_leaves_nothing_and_a_rerun_completes(tmp_path, shared_dir, database_url):
-    medium = tmp_path / "medium.db"
-    shutil.copy(shared_dir / "fixtures/dev-sqlite/medium.db", medium)
+def test_sigkill_during_the_load_leaves_nothing_and_a_rerun_completes(medium, medium_facts, database_url):
     name = database_url.rsplit("/", 1)[1]
     proc = subprocess.Popen([sys.executable, "-m", "kbjuctl", "migrate-from-sqlite", str(medium),
                              "--database-url", database_url, "--batch-size", "50"],
@@ -210,4 +208,4 @@ def test_sigkill_during_the_load_leaves_nothing_and_a_rerun_completes(tmp_path, 
     assert not any(_counts(database_url).values())
     rerun = kbjuctl(str(medium), "--database-url", database_url)
     assert rerun.returncode == 3, rerun.stderr
-    assert _counts(database_url)["user_records"] == 52494
+    assert _counts(database_url)["user_records"] == medium_facts.user_records - medium_facts.bot_id_rows

@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from tests import dev_sqlite
+from tests.helpers import dev_sqlite
 
 NAME = "Зинаида"
 VALUES = (NAME, "xd0", NAME.encode().hex(), "31.02.1987", "999.5", "zina-nul-probe")

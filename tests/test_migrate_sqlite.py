@@ -26,13 +26,6 @@ FREQ = {"1": "1-2", "3": "3-4", "5": "5-6", "daily": "daily", "Ежедневн�
 GOAL = {"maintain": "healthy", "healthy": "healthy", "athletic": "athletic", "lean": "lean"}
 
 
-@pytest.fixture
-def small(tmp_path, shared_dir) -> Path:
-    path = tmp_path / "small.db"
-    shutil.copy(shared_dir / "fixtures/dev-sqlite/small.db", path)
-    return path
-
-
 def _src(path: Path, sql: str, *args):
     with sqlite3.connect(path) as conn:
         return conn.execute(sql, args).fetchall()
@@ -47,21 +40,23 @@ def _ts(text: str) -> datetime:
     return datetime.strptime(text, "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=UTC)
 
 
-def test_small_is_migrated_exactly_and_the_source_is_untouched(small, database_url):
+def test_small_is_migrated_exactly_and_the_source_is_untouched(small, small_facts, database_url):
     before = (hashlib.sha256(small.read_bytes()).hexdigest(), small.stat().st_mtime_ns)
     report = migrate_from_sqlite(MigrationOptions(small, database_url))
     assert (hashlib.sha256(small.read_bytes()).hexdigest(), small.stat().st_mtime_ns) == before
     assert report.status == "migrated" and report.exit_code == 3 and report.mismatch_count == 0
 
+    facts = small_facts
     orphans = _src(small, "SELECT count(*) FROM user_records WHERE telegram_id NOT IN (SELECT telegram_id FROM users)")
-    assert orphans == [(25,)]
-    for table, count in (("users", 60), ("user_records", 598), ("user_food_preferences", 16)):
-        assert report.counts[table].source == count
-    assert report.counts["user_records"].quarantined == 25
-    assert report.counts["user_records"].migrated == 573
-    assert _pg(database_url, "SELECT count(*) FROM user_records") == [(573,)]
+    assert orphans == [(facts.orphan_records,)] and facts.orphan_records == facts.bot_id_rows > 0
+    for table in ("users", "user_records", "user_food_preferences"):
+        assert report.counts[table].source == getattr(facts, table)
+    kept = facts.user_records - facts.orphan_records
+    assert report.counts["user_records"].quarantined == facts.orphan_records
+    assert report.counts["user_records"].migrated == kept
+    assert _pg(database_url, "SELECT count(*) FROM user_records") == [(kept,)]
     assert _pg(database_url, "SELECT reason_code, count(*) FROM migration_quarantine GROUP BY 1") == [
-        ("orphan_record", 25)]
+        ("orphan_record", facts.orphan_records)]
     # imported_at: the run's time in every row; the load's temporary column DEFAULT is gone again
     for table in ("users", "user_records", "user_food_preferences"):
         assert _pg(database_url, f"SELECT count(*) FROM {table} WHERE imported_at IS DISTINCT FROM "
@@ -171,14 +166,15 @@ def test_rows_postgresql_cannot_hold_are_quarantined_with_reasons(small, databas
         assert table.source == table.migrated + table.quarantined
 
 
-def test_rerun_of_the_same_file_is_a_verified_no_op(small, database_url):
+def test_rerun_of_the_same_file_is_a_verified_no_op(small, small_facts, database_url):
     first = migrate_from_sqlite(MigrationOptions(small, database_url))
     second = migrate_from_sqlite(MigrationOptions(small, database_url))
     assert second.status == "already_migrated" and second.mismatch_count == 0
     assert second.exit_code == first.exit_code == 3
     assert "Already migrated, verified" in second.message
     assert _pg(database_url, "SELECT count(*) FROM migration_runs") == [(1,)]
-    assert _pg(database_url, "SELECT count(*) FROM user_records") == [(573,)]
+    kept = small_facts.user_records - small_facts.orphan_records
+    assert _pg(database_url, "SELECT count(*) FROM user_records") == [(kept,)]
 
 
 SQL_SCHEMA_OBJECTS = """
@@ -204,10 +200,11 @@ def test_the_constraints_and_indexes_the_load_suspends_come_back_as_declared(sma
                      "'healthy', steps, sport_type, sport_freq FROM user_records WHERE steps IS NOT NULL LIMIT 1")
 
 
-def test_dry_run_writes_nothing(small, database_url):
+def test_dry_run_writes_nothing(small, small_facts, database_url):
     report = migrate_from_sqlite(MigrationOptions(small, database_url, dry_run=True))
     assert report.status == "dry_run"
-    assert report.counts["user_records"].migrated == 573 and report.counts["user_records"].quarantined == 25
+    assert report.counts["user_records"].migrated == small_facts.user_records - small_facts.orphan_records
+    assert report.counts["user_records"].quarantined == small_facts.orphan_records
     for table in ("users", "user_records", "user_food_preferences", "migration_runs", "migration_quarantine"):
         assert _pg(database_url, f"SELECT count(*) FROM {table}") == [(0,)]
 
@@ -230,15 +227,15 @@ def test_conflict_policy_fail_then_skip(small, database_url):
     assert _pg(database_url, "SELECT count(*) FROM users") == [(61,)]
 
 
-def test_medium_counts_and_the_bot_id_rows(tmp_path, shared_dir, database_url):
-    medium = tmp_path / "medium.db"
-    shutil.copy(shared_dir / "fixtures/dev-sqlite/medium.db", medium)
+def test_medium_counts_and_the_bot_id_rows(medium, medium_facts, database_url):
+    f = medium_facts
     report = migrate_from_sqlite(MigrationOptions(medium, database_url, batch_size=3000))
     assert report.mismatch_count == 0
     assert {t: (c.source, c.migrated, c.quarantined) for t, c in report.counts.items()} == {
-        "users": (5000, 5000, 0), "user_records": (52936, 52494, 442), "user_food_preferences": (1232, 1232, 0)}
+        "users": (f.users, f.users, 0), "user_records": (f.user_records, f.user_records - f.bot_id_rows, f.bot_id_rows),
+        "user_food_preferences": (f.user_food_preferences, f.user_food_preferences, 0)}
     bot = _pg(database_url, "SELECT DISTINCT original_row->>'telegram_id', reason_code FROM migration_quarantine")
-    assert bot == [("5602878526", "orphan_record")]
+    assert bot == [(str(f.bot_id), "orphan_record")]
     assert json.loads(json.dumps(report.to_json()))["exit_code"] == 3
 
 
@@ -329,7 +326,8 @@ def _target_rows(url: str) -> dict[str, list]:
     }
 
 
-def test_many_small_ranges_and_a_wal_source_load_the_same_rows(small, tmp_path, database_url, pg_admin_url):
+def test_many_small_ranges_and_a_wal_source_load_the_same_rows(small, small_facts, tmp_path, database_url,
+                                                                pg_admin_url):
     """The load's unit of work (a key range mapped by a worker process) must not change the result:
     ranges of 37 rows in batches of 5 (chunks and ranges cut everywhere) against the defaults, and a
     WAL-mode copy of the file (mapped in the main process) against both."""
@@ -353,4 +351,4 @@ def test_many_small_ranges_and_a_wal_source_load_the_same_rows(small, tmp_path, 
             localpg.drop_database(pg_admin_url, name)
     assert results[1] == results[0]
     assert results[2] == results[0]
-    assert len(results[0][0]["user_records"]) == 573
+    assert len(results[0][0]["user_records"]) == small_facts.user_records - small_facts.orphan_records

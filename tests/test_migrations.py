@@ -32,6 +32,7 @@ def kbjuctl(*args: str) -> subprocess.CompletedProcess:
                           timeout=120)
 
 
+@pytest.mark.slow  # starts kbjuctl or another program
 def test_upgrade_downgrade_all_upgrade_through_the_cli(empty_database_url):
     url = empty_database_url
     first = kbjuctl("db", "upgrade", "--database-url", url)
@@ -80,6 +81,7 @@ def test_concurrent_upgrades_apply_each_migration_once(empty_database_url):
     assert all(s.applied for s in migrations.status(empty_database_url))
 
 
+@pytest.mark.slow  # starts kbjuctl or another program
 def test_a_stale_lock_gives_a_clear_message_and_break_lock_clears_it(empty_database_url, monkeypatch):
     migrations.upgrade(empty_database_url)
     with psycopg.connect(empty_database_url, autocommit=True) as conn:
@@ -92,6 +94,7 @@ def test_a_stale_lock_gives_a_clear_message_and_break_lock_clears_it(empty_datab
     assert migrations.upgrade(empty_database_url) == []
 
 
+@pytest.mark.slow  # starts kbjuctl or another program
 @pytest.mark.parametrize(
     "args, message",
     [
@@ -108,6 +111,7 @@ def test_bad_cli_input_exits_2_with_a_message(args, message, monkeypatch):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow  # starts kbjuctl or another program
 def test_missing_database_url_says_how_to_give_one(monkeypatch):
     monkeypatch.delenv("DATABASE_URL", raising=False)
     result = subprocess.run([sys.executable, "-m", "kbjuctl", "db", "status"], check=False, capture_output=True,

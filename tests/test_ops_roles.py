@@ -6,7 +6,6 @@ import base64
 import hashlib
 import hmac
 import secrets
-from urllib.parse import quote, urlsplit, urlunsplit
 
 import psycopg
 import pytest
@@ -16,6 +15,7 @@ from typer.testing import CliRunner
 
 from kbjuctl import cli_roles, migrations, roles, serving
 from kbjuctl.errors import BadInput, OperationFailed
+from tests.helpers.roles import as_role
 
 
 @pytest.fixture
@@ -24,12 +24,6 @@ def login_name(pg_admin_url):
     yield name
     with psycopg.connect(pg_admin_url, autocommit=True) as conn:
         conn.execute(f'DROP ROLE IF EXISTS "{name}"')
-
-
-def as_role(url: str, user: str, password: str) -> str:
-    parts = urlsplit(url)
-    host = parts.hostname + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=f"{quote(user)}:{quote(password)}@{host}"))
 
 
 def scram_matches(verifier: str, password: str) -> bool:

@@ -30,15 +30,13 @@ import pytest
 import yaml
 
 from kbjuctl import localpg, roles
-from tests.bot_harness import TOKEN, free_port, kbjuctl_env
-from tests.test_ops_monitoring import MONITORING, PROMETHEUS_SERIES, all_used_names, exposed_names, rule_exprs
-from tests.test_ops_roles import as_role
+from tests.helpers.bot_harness import TOKEN, free_port, kbjuctl_env
+from tests.helpers.monitoring import MONITORING, PROMETHEUS_SERIES, all_used_names, exposed_names, rule_exprs
+from tests.helpers.roles import as_role
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPORTER = shutil.which("prometheus-postgres-exporter") or shutil.which("postgres_exporter")
 PROMETHEUS = shutil.which("prometheus")
-# Names in the contract the bot does not expose yet; each is reported, and the xfail below
-# turns into a failure the moment the bot exposes it, so this set cannot go stale.
 
 pytestmark = [
     pytest.mark.slow,

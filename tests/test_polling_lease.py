@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from kbjuctl import dburl
-from tests.bot_harness import TOKEN, free_port, kbjuctl_env, start_kbjuctl, texts
+from tests.helpers.bot_harness import TOKEN, free_port, kbjuctl_env, start_kbjuctl, texts
 from tgstandin import BotApiStandin, StandinClient
 
 pytestmark = pytest.mark.slow  # starts processes: not in a fast run

@@ -19,8 +19,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests import certs
-from tests.bot_harness import MAN, free_port, run, survey, texts
+from tests.helpers import certs
+from tests.helpers.bot_harness import MAN, free_port, run, survey, texts
 
 ROOT = Path(__file__).resolve().parents[1]
 PROXY = ROOT / "deploy" / "proxy"

@@ -7,7 +7,9 @@ import subprocess
 import sys
 import tomllib
 
-from tests.bot_harness import ROOT
+import pytest
+
+from tests.helpers.bot_harness import ROOT
 
 PYPROJECT_VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
 
@@ -22,12 +24,14 @@ def head() -> str:
                           check=True).stdout.strip()
 
 
+@pytest.mark.slow  # starts kbjuctl or another program
 def test_version_is_the_package_version_with_the_checkouts_revision():
     result = kbjuctl_version(KBJU_REVISION="")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f"kbjuctl {PYPROJECT_VERSION} (revision {head()})"
 
 
+@pytest.mark.slow  # starts kbjuctl or another program
 def test_an_images_revision_build_argument_wins_over_git():
     result = kbjuctl_version(KBJU_REVISION="0123456789abcdef0123456789abcdef01234567")
     assert result.stdout.strip() == f"kbjuctl {PYPROJECT_VERSION} (revision 0123456789abcdef0123456789abcdef01234567)"

@@ -17,7 +17,7 @@ import pytest
 
 from bot.clock import Clock
 from kbjuctl import localpg, sandbox
-from tests.bot_harness import kbjuctl_env
+from tests.helpers.bot_harness import kbjuctl_env
 from tests.helpers.terminal import Terminal
 
 

@@ -95,7 +95,7 @@ def test_shellcheck_finds_nothing_in_any_shell_script():
 @pytest.mark.skipif(SHELLCHECK is None or shutil.which("docker-compose") is None,
                     reason="shellcheck or docker-compose missing: ./scripts/system-deps.sh")
 def test_shellcheck_finds_nothing_in_the_shell_compose_runs(tmp_path):
-    from tests.test_ops_docker import compose_config, filled_env
+    from tests.helpers.compose import compose_config, filled_env
 
     rendered = yaml.safe_load(compose_config(filled_env(tmp_path)).stdout)
     scripts = []

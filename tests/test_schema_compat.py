@@ -16,7 +16,7 @@ from bot.db.pool import Query
 from kbjuctl import migrations
 from kbjuctl.compat import catalogue
 from kbjuctl.compat.check import check
-from tests.bot_harness import ROOT
+from tests.helpers.bot_harness import ROOT
 from tests.helpers.schemas import validated
 
 
@@ -51,6 +51,7 @@ def test_a_contract_migration_dropping_a_column_the_previous_release_uses_fails_
     assert check(database_url, _this_tree()) == []  # this tree is already contracted
 
 
+@pytest.mark.slow  # starts kbjuctl or another program
 def test_the_command_names_the_broken_statements_and_exits_1(database_url):
     conn = psycopg_connect(database_url)
     conn.execute("ALTER TABLE conversations DROP COLUMN prompt_message_id")
@@ -105,6 +106,7 @@ def test_previous_release_is_the_newest_catalogue_not_newer_than_this_code(tmp_p
     assert catalogue.previous_release(tmp_path / "none", "0.1.0") is None
 
 
+@pytest.mark.slow  # starts kbjuctl or another program
 def test_a_catalogue_of_a_revision_is_made_from_git_history(tmp_path):
     if subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, check=False).returncode:
         pytest.skip("not a git checkout")

@@ -23,7 +23,7 @@ from bot import secret_files
 from bot.config import ConfigError, load_settings
 from kbjuctl import localpg
 from kbjuctl.backup import tools
-from tests.bot_harness import ROOT
+from tests.helpers.bot_harness import ROOT
 
 TOKEN = "123456789:AAEhBP0av28Sn3N9sRgFwhyUbmEr0qJ4hQk"
 CLEARED = ("BOT_", "DATABASE_", "TELEGRAM_", "WEBHOOK_", "METRICS_", "PG", "KBJU_TEST_ROLE")

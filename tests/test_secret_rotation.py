@@ -11,9 +11,8 @@ import asyncpg
 import psycopg
 
 from kbjuctl.roles import ensure_login
-from tests.bot_harness import MAN, TOKEN, free_port, run, survey, texts
-from tests.test_bot_ops import _healthz_once_up
-from tests.test_ops_roles import as_role
+from tests.helpers.bot_harness import MAN, TOKEN, _healthz_once_up, free_port, run, survey, texts
+from tests.helpers.roles import as_role
 
 
 def _update(update_id: int) -> dict:

@@ -16,18 +16,15 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
 from bot import logging as bot_logging
 from kbjuctl import dburl
 from kbjuctl.backup import tools
-from tests.bot_harness import TOKEN, kbjuctl_env
+from tests.helpers.bot_harness import TOKEN, kbjuctl_env
+from tests.helpers.secrets import SECRET, leaked, with_password
 
-SECRET = "Zq7Secret4Pw"
-# Every spelling of SECRET a message could carry: as given, percent-decoded, and its halves.
-SPELLINGS = (SECRET, "Zq7Secret", "Secret4Pw", "Zq7%53ecret4Pw")
 UNREACHABLE = "127.0.0.1:1"
 FORMS = {
     "userinfo": f"postgresql://kbju:{SECRET}@{UNREACHABLE}/kbju",
@@ -43,10 +40,6 @@ FORMS = {
 def kbjuctl(args: list[str], env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "kbjuctl", *args], capture_output=True, text=True, check=False,
                           timeout=timeout, env=kbjuctl_env(**(env or {})), stdin=subprocess.DEVNULL)
-
-
-def leaked(text: str) -> list[str]:
-    return [s for s in SPELLINGS if s in text] + (["ZZSecret"] if "ZZSecret" in text else [])
 
 
 @pytest.fixture(scope="module")
@@ -130,12 +123,6 @@ def test_logs_mask_urls_with_passwords_at_every_level():
 
 
 # --- the process list -------------------------------------------------------------------------
-
-def with_password(url: str, password: str) -> str:
-    parts = urlsplit(url)
-    userinfo, _, hosts = parts.netloc.rpartition("@")
-    user = userinfo.split(":", 1)[0] or "postgres"
-    return urlunsplit(parts._replace(netloc=f"{user}:{password}@{hosts}"))
 
 
 def spy_tools(folder: Path, log: Path, major: int) -> None:

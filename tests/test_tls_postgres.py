@@ -1,6 +1,6 @@
 """PostgreSQL over TLS with sslmode=verify-full and sslrootcert, for every client the platform runs:
 the bot (asyncpg), kbjuctl (psycopg, yoyo), pg_dump / pg_restore / psql of the backups, and
-postgres_exporter (Go's lib/pq). The server is the test's own (tests.pg_tls): it refuses every
+postgres_exporter (Go's lib/pq). The server is the test's own (tests.helpers.pg_tls): it refuses every
 connection that is not TLS, and its certificate comes from a CA made in the test; a client given
 another CA must refuse the server."""
 
@@ -20,8 +20,8 @@ import asyncpg
 import psycopg
 import pytest
 
-from tests import certs, pg_tls
-from tests.bot_harness import MAN, free_port, kbjuctl_env, run, survey, texts
+from tests.helpers import certs, pg_tls
+from tests.helpers.bot_harness import MAN, free_port, kbjuctl_env, run, survey, texts
 
 EXPORTER = shutil.which("prometheus-postgres-exporter") or shutil.which("postgres_exporter")
 pytestmark = pytest.mark.slow

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.domain import texts as bot_texts
-from tests.bot_harness import MAN, BotHarness, free_port, harness, run, survey, texts
+from tests.helpers.bot_harness import MAN, BotHarness, free_port, harness, run, survey, texts
 
 SECRET = "s3cret-value"
 REFUSED = ("\x00", "\ud800", "\udfff", "\udc80")

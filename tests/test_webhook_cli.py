@@ -8,7 +8,7 @@ import json
 import subprocess
 import sys
 
-from tests.bot_harness import ROOT, TOKEN, kbjuctl_env
+from tests.helpers.bot_harness import ROOT, TOKEN, kbjuctl_env
 from tests.helpers.schemas import validated
 from tgstandin import BotApiStandin, StandinClient
 

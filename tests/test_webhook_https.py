@@ -12,8 +12,8 @@ import pytest
 
 from bot.config_checks import ConfigError
 from bot.transport import tls
-from tests import certs
-from tests.bot_harness import MAN, TOKEN, bot_settings, free_port, run, survey, texts
+from tests.helpers import certs
+from tests.helpers.bot_harness import MAN, TOKEN, bot_settings, free_port, run, survey, texts
 
 SECRET = "s3cret-value"
 

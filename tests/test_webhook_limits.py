@@ -20,8 +20,7 @@ import psutil
 import pytest
 
 from bot.transport.webhook import MAX_UPDATE_BYTES
-from tests.bot_harness import TOKEN, free_port, kbjuctl_env, run, start_kbjuctl
-from tests.test_bot_ops import _healthz_once_up
+from tests.helpers.bot_harness import TOKEN, _healthz_once_up, free_port, kbjuctl_env, run, start_kbjuctl
 
 SECRET = "s3cret-value"
 HEADERS = {"X-Telegram-Bot-Api-Secret-Token": SECRET, "Content-Type": "application/json"}

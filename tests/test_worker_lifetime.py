@@ -13,8 +13,8 @@ import time
 import psutil
 import pytest
 
-from tests import dev_sqlite
-from tests.bot_harness import TOKEN, kbjuctl_env, run, start_kbjuctl
+from tests.helpers import dev_sqlite
+from tests.helpers.bot_harness import TOKEN, kbjuctl_env, run, start_kbjuctl
 
 SPAWNED = "spawn_main"  # a multiprocessing worker's command line
 

@@ -1,5 +1,5 @@
 """A PostgreSQL server of the test's own that accepts TLS connections only, with a certificate of a
-CA the test made (tests.certs). Started with the system's server binaries (Debian's postgresql
+CA the test made (tests.helpers.certs). Started with the system's server binaries (Debian's postgresql
 package; pgserver's embedded build has no OpenSSL), as the postgres user when run as root, and
 stopped by its pid."""
 
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests import certs
+from tests.helpers import certs
 
 
 def server_bin_dir() -> Path | None:

@@ -16,13 +16,15 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
+import aiohttp
+
 from bot.app import serve
 from bot.config import Settings, load_settings
 from tgstandin.client import Person, StandinClient
 from tgstandin.server import BotApiStandin
 
 TOKEN = "123456789:AAEhBP0av28Sn3N9sRgFwhyUbmEr0qJ4hQk"
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 # The spec's worked example (a man) and a woman, as the survey's answers.
 MAN = {"full_name": "Иванов Иван", "birth_date": "15.06.1990", "sex": "male", "height": "180", "weight": "85",
@@ -134,3 +136,14 @@ def kbjuctl_env(**extra: str) -> dict[str, str]:
 
 def start_kbjuctl(args: list[str], env: dict[str, str], **kw) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "kbjuctl", *args], cwd=kw.pop("cwd", ROOT), env=env, **kw)
+
+
+async def _healthz_once_up(http: aiohttp.ClientSession, port: int) -> int | None:
+    """The webhook server's /healthz status, once it accepts connections (None if it never does)."""
+    for _ in range(50):
+        with contextlib.suppress(aiohttp.ClientError):
+            async with http.get(f"http://127.0.0.1:{port}/healthz") as r:
+                return r.status
+        await asyncio.sleep(0.1)
+    return None
+
