@@ -57,7 +57,7 @@ class Writer(threading.Thread):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--dir", type=Path, default=Path("/tmp/kbju-bench-failover"))
+    parser.add_argument("--dir", type=Path, default=Path("/tmp/kbju-bench-failover"))  # nosec B108  # a benchmark's own scratch folder
     args = parser.parse_args()
     if args.dir.exists():
         if (args.dir / drill_cluster.STATE).exists():

@@ -133,6 +133,11 @@ def run_sandbox(settings: Settings) -> int:
                     localpg.stop_embedded(STATE_DIR / "pg")
         except Stopped:
             pass
+        except Exception:
+            # A stop signal that lands inside a library call (psycopg, yoyo's lock) can surface as that
+            # library's own error from its clean-up, not as Stopped: it is still the person's Ctrl-C.
+            if signals.signum is None:
+                raise
     print("\n" + GOODBYE.format(pg=", the embedded PostgreSQL" if started_here else ""), flush=True)
     return signals.exit_code
 

@@ -128,7 +128,7 @@ def test_force_into_a_database_with_other_tables_changes_nothing_and_says_so(pri
         conn.execute("CREATE TABLE notes (id int PRIMARY KEY, body text)")
         conn.execute("INSERT INTO notes VALUES (1, 'kept')")
     before = independent_sums(filled_target)
-    done = subprocess.run([sys.executable, "-m", "kbjuctl", "backup", "restore", str(pristine), "--force",
+    done = subprocess.run([sys.executable, "-m", "kbjuctl", "backup", "restore", str(pristine), "--force", "--yes",
                            "--database-url", filled_target], capture_output=True, text=True, timeout=120)
     assert done.returncode == 1, done.stderr
     message = " ".join(done.stderr.split())

@@ -341,7 +341,8 @@ def test_ci_runs_the_readme_test_command_against_postgres_plus_lint_build_and_pr
     test_job = next(name for name, text in steps.items() if "./scripts/test.sh" in text)
     assert any("postgres" in str(s.get("image", "")) for s in jobs[test_job].get("services", {}).values())
     assert "KBJU_TEST_PG_URL" in jobs[test_job].get("env", {})
-    assert "ruff check" in everything and "docker build" in everything
+    uses = " ".join(str(step.get("uses", "")) for job in jobs.values() for step in job["steps"])
+    assert "ruff check" in everything and "docker/build-push-action" in uses
     assert "promtool check rules" in everything and "promtool test rules" in everything
     assert "hadolint" in everything
     assert "bandit" in everything and "pip-audit" in everything and "shellcheck" in everything

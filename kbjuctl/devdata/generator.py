@@ -408,7 +408,7 @@ def facts(path: Path, bot_id: int, edge_cases: bool, seed: int) -> Facts:
             user_food_preferences=one("SELECT count(*) FROM user_food_preferences"),
             bot_id=bot_id,
             bot_id_rows=one("SELECT count(*) FROM user_records WHERE telegram_id = ?", bot_id),
-            orphan_records=one(f"SELECT count(*) FROM user_records WHERE NOT {owned}"),  # nosec B608
+            orphan_records=one(f"SELECT count(*) FROM user_records WHERE NOT {owned}"),  # nosec B608  # a literal
             placeholder_users=one("SELECT count(*) FROM users WHERE first_name = 'Пользователь' "
                                   "AND last_name = 'Тестовый' AND date_of_birth IS NULL"),
             users_without_records=one("SELECT count(*) FROM users WHERE telegram_id NOT IN "

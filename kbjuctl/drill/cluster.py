@@ -151,14 +151,14 @@ class Cluster:
 
 
 def rest_get(node: Node, path: str, timeout: float = 2.0) -> dict:
-    with urllib.request.urlopen(f"{node.rest_url}{path}", timeout=timeout) as resp:
+    with urllib.request.urlopen(f"{node.rest_url}{path}", timeout=timeout) as resp:  # nosec B310  # http://127.0.0.1 of our own Patroni
         return json.loads(resp.read() or b"{}")
 
 
 def rest_status(node: Node, path: str, timeout: float = 1.0) -> int | None:
     """The HTTP status of a Patroni health endpoint (/primary, /replica, /health); None: no answer."""
     try:
-        with urllib.request.urlopen(f"{node.rest_url}{path}", timeout=timeout) as resp:
+        with urllib.request.urlopen(f"{node.rest_url}{path}", timeout=timeout) as resp:  # nosec B310  # our own Patroni
             return resp.status
     except urllib.error.HTTPError as exc:
         return exc.code
@@ -208,7 +208,7 @@ def create(folder: Path, nodes: int = 2, haproxy: bool = False, s3: bool = False
 
         s3_repo.prepare(cluster)
     processes.give_to_server(folder)
-    os.chmod(folder, 0o755)
+    os.chmod(folder, 0o755)  # nosec B103  # a folder (not a file) the postgres user must enter; its files stay 0600
     cluster.save()
     return cluster
 

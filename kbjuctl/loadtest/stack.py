@@ -187,7 +187,7 @@ class LocalStack:
             if not child.alive():
                 continue
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as resp:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as resp:  # nosec B310  # http literal
                     text = resp.read().decode()
             except OSError:
                 continue
