@@ -62,6 +62,11 @@ class Settings(BaseSettings):
     bot_http_backend: Literal["aiohttp", "httpx"] = Field("aiohttp", description="HTTP client for the Bot API")
     bot_max_send_rate: float = Field(30.0, ge=0, le=10000, description="messages/s overall; 0 turns the limiter off")
     backup_dir: Path = Path("backups")
+    reminder_quiet_hours: str = Field("22-8", description="local hours without reminders, like 22-8 (22:00 to 08:00)")
+    operator_name: str | None = Field(None, description="who keeps the people's data, named in the privacy notice")
+    privacy_contact: str | None = Field(None, description="where people write about their data (e-mail, @username)")
+    backup_retention_days: int = Field(14, ge=1, le=3650,
+                                       description="days an erased person's data stays in backups (their pruning)")
 
     @field_validator("database_url")
     @classmethod
@@ -133,6 +138,28 @@ class Settings(BaseSettings):
         if size > PHOTO_MAX_BYTES:
             raise ValueError(f"is {size / 1024 / 1024:.1f} MB; Telegram takes photos of at most 10 MB")
         return value
+
+    @field_validator("reminder_quiet_hours")
+    @classmethod
+    def _quiet_hours(cls, value: str) -> str:
+        from bot.domain.reminders import InvalidQuietHours, QuietHours
+
+        try:
+            QuietHours.parse(value)
+        except InvalidQuietHours as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("operator_name", "privacy_contact")
+    @classmethod
+    def _optional_text(cls, value: str | None) -> str | None:
+        return value.strip() or None if value is not None else None
+
+    def quiet_hours(self):
+        """REMINDER_QUIET_HOURS as bot.domain.reminders.QuietHours."""
+        from bot.domain.reminders import QuietHours
+
+        return QuietHours.parse(self.reminder_quiet_hours)
 
     @field_validator("webhook_path")
     @classmethod

@@ -94,8 +94,14 @@ def run(database_url: str, scenario: Callable[[BotHarness], Awaitable[None]], *,
     asyncio.run(main())
 
 
-async def survey(person: Person, answers: dict[str, str], *, upto: str | None = None) -> list[dict]:
-    """Drive the registration survey from /start; stop before `upto` (a step name) if given."""
+async def survey(person: Person, answers: dict[str, str], *, upto: str | None = None,
+                 reminder: str | None = "no") -> list[dict]:
+    """Drive the registration survey from /start; stop before `upto` (a step name) if given.
+
+    The survey ends with the summary, the KBJU (with the menu) and the offer of a weekly reminder;
+    `reminder` answers the offer with that reminder button ("no" by default, so that the menu is the
+    last message; None leaves the offer on screen). Returns the bot's events of the last answer,
+    without the offer."""
     await person.say("/start")
     await person.press("start:v1")
     events: list[dict] = []
@@ -106,11 +112,20 @@ async def survey(person: Person, answers: dict[str, str], *, upto: str | None = 
         if step not in answers:
             continue
         if step in ("sex", "steps", "sport", "freq", "goal"):
-            expect = 2 if step == "goal" else 1
+            expect = 3 if step == "goal" else 1
             events = await person.press(f"s:v1:{step}:{answers[step]}", expect=expect)
         else:
             events = await person.say(answers[step])
+    if upto is None:
+        events = [e for e in events if not is_reminder_offer(e)]
+        if reminder is not None:
+            await person.press(f"r:v1:{reminder}")
     return events
+
+
+def is_reminder_offer(event: dict) -> bool:
+    return event["kind"] == "message" and any(
+        data == "r:v1:no" for _, data in Person.buttons(event["message"]))
 
 
 def texts(events: list[dict]) -> list[str]:
