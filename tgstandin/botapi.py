@@ -16,6 +16,7 @@ import aiohttp
 from . import errors as E
 from .errors import ApiError, bad_request
 from .markup import read_reply_markup
+from .media import DOCUMENT_MAX_BYTES
 from .params import CLIENT_CONNECTED, Params
 from .state import BotState, Chat, StandinState
 from .textparse import format_text
@@ -294,6 +295,43 @@ async def _download(state: StandinState, url: str) -> bytes:
     if not data:
         raise bad_request("failed to get HTTP URL content")
     return data
+
+
+@method("sendDocument")
+async def send_document(state: StandinState, bot: BotState, params: Params) -> object:
+    chat_id = _chat_id(params)
+    inline, raw_markup = read_reply_markup(params)
+    caption, entities = _caption(params)
+    chat = _known_chat(bot, chat_id)
+    stored = await _document_file(state, params)
+    return _new_message(bot, chat, params, inline, raw_markup, {
+        "document": stored.document(), "caption": caption, "caption_entities": entities,
+    })
+
+
+async def _document_file(state: StandinState, params: Params):
+    """The document of a sendDocument call: a multipart upload (also by attach://), a file_id or a URL."""
+    upload = params.get_upload("document")
+    reference = None if upload else params.get_str("document")
+    if reference and reference.startswith("attach://"):
+        upload = params.get_upload(reference.removeprefix("attach://"))
+        if upload is None:
+            raise bad_request("wrong remote file identifier specified: can't unserialize it")
+    if upload is not None:
+        if not upload.data:
+            raise bad_request("file must be non-empty")
+        if len(upload.data) > DOCUMENT_MAX_BYTES:
+            raise ApiError(413, "Request Entity Too Large")
+        return state.files.add_document(upload.data, upload.filename, upload.content_type)
+    if not reference:
+        raise bad_request("there is no document in the request")
+    if reference.startswith(("http://", "https://")):
+        name = urlsplit(reference).path.rsplit("/", 1)[-1] or None
+        return state.files.add_document(await _download(state, reference), name, None)
+    stored = state.files.by_id.get(reference)
+    if stored is None:
+        raise bad_request("wrong file identifier/HTTP URL specified")
+    return stored
 
 
 @method("editMessageText")
