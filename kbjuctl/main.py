@@ -10,7 +10,18 @@ import typer
 
 from bot import secret_files
 from bot.config_checks import ConfigError
-from kbjuctl import cli_backup, cli_db, cli_drill, cli_loadtest, cli_migrate, cli_roles, cli_run, cli_webhook
+from kbjuctl import (
+    cli_backup,
+    cli_db,
+    cli_drill,
+    cli_loadtest,
+    cli_migrate,
+    cli_roles,
+    cli_run,
+    cli_stats,
+    cli_users,
+    cli_webhook,
+)
 from kbjuctl.console import err, out
 from kbjuctl.errors import KbjuctlError
 
@@ -49,6 +60,8 @@ app.add_typer(cli_backup.app, name="backup")
 app.add_typer(cli_roles.app, name="roles")
 app.add_typer(cli_drill.app, name="drill")
 app.add_typer(cli_webhook.app, name="webhook")
+app.add_typer(cli_users.app, name="users")
+app.command("stats")(cli_stats.stats)
 app.command("migrate-from-sqlite")(cli_migrate.migrate_from_sqlite)
 app.command("run")(cli_run.run)
 app.command("loadtest")(cli_loadtest.loadtest)

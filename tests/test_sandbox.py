@@ -53,6 +53,7 @@ def _alive(processes: list[psutil.Process]) -> list[str]:
 PROMPT = "Ctrl-D or Ctrl-C quits."
 MENU = "[6] 💬 Консультация"  # the last button of the main menu
 WELCOME_BUTTON = "[1] 🚀 Пройти тест"
+NO_REMINDER = "[8] 🙅 Нет, спасибо"  # the reminder offer's last button, after the survey and a measurement
 
 
 def _register(term: SandboxTerminal) -> None:
@@ -69,7 +70,8 @@ def _register(term: SandboxTerminal) -> None:
     term.type("2", "Обхват талии")  # 3-4 a week
     term.type("95", "Обхват шеи")
     term.type("42", "[3] Сухое тело")
-    term.type("1", MENU)  # healthy
+    term.type("1", NO_REMINDER)  # healthy: the summary, the KBJU with the menu, the reminder offer
+    term.type("8", MENU)  # no reminder
 
 
 @pytest.fixture
@@ -159,8 +161,9 @@ def test_date_command_moves_the_bots_day_so_progress_has_two_days(database_url, 
         term.type("84,5", "[5] 10 000+")
         term.type("4", "[8] Командные")
         term.type("3", "[4] Ежедневно")
-        saved = term.type("2", MENU)
+        saved = term.type("2", NO_REMINDER)
         assert "Замер сохранён — 08.11.2026" in saved, saved
+        term.type("8", MENU)
         progress = term.type("2", MENU)  # menu: progress
         assert "01.11.2026 по 08.11.2026 (7 дней)" in progress, progress
         assert "85 → 84,5 кг" in progress, progress
