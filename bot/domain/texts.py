@@ -783,6 +783,11 @@ REMINDER_KEPT = "Оставляем как есть 👌"
 REMINDER_TURNED_OFF = "🔕 Напоминания выключены. Включить снова — /reminders или «⏰ Напоминания» в меню."
 
 
+def _zone(zone: str) -> str:
+    """A zone's label (or an IANA name from BOT_TIMEZONE), as shown."""
+    return escape(clip(zone, 64))
+
+
 def weekday_dative(day: int) -> str:
     """"по понедельникам" without the preposition."""
     return _WEEKDAYS_PLURAL_DATIVE[day]
@@ -795,7 +800,7 @@ def hour_range(hour: int) -> str:
 
 def reminder_ask_hour(day: int, zone: str) -> str:
     return (
-        f"🕘 В какое время напоминать по {weekday_dative(day)}? Время — {escape(zone)}.\n"
+        f"🕘 В какое время напоминать по {weekday_dative(day)}? Время — {_zone(zone)}.\n"
         "Напоминание придёт в течение выбранного часа."
     )
 
@@ -809,7 +814,7 @@ def reminder_hour_chosen(hour: int) -> str:
 
 
 def reminder_zone_chosen(zone: str) -> str:
-    return f"Часовой пояс: <b>{escape(zone)}</b> ✅"
+    return f"Часовой пояс: <b>{_zone(zone)}</b> ✅"
 
 
 REMINDER_ZONE_CHANGING = "Часовой пояс: <b>выбираю другой</b> 🌍"
@@ -822,7 +827,7 @@ REMINDER_KEPT_LINE = "Напоминания: <b>без изменений</b> �
 def reminder_set(day: int, hour: int, zone: str, next_day: date) -> str:
     return (
         f"⏰ <b>Готово!</b> Буду напоминать о замерах по {weekday_dative(day)} между {hour}:00 и "
-        f"{(hour + 1) % 24}:00 ({escape(zone)}). Ближайшее напоминание — {format_date(next_day)}.\n\n"
+        f"{(hour + 1) % 24}:00 ({_zone(zone)}). Ближайшее напоминание — {format_date(next_day)}.\n\n"
         "Если на этой неделе вы уже сделаете замеры, напоминать не стану. Изменить или выключить — "
         "/reminders или «⏰ Напоминания» в меню."
     )
@@ -830,7 +835,7 @@ def reminder_set(day: int, hour: int, zone: str, next_day: date) -> str:
 
 def reminder_status(day: int, hour: int, zone: str, next_day: date) -> str:
     return (
-        f"⏰ <b>Напоминания включены</b>: по {weekday_dative(day)}, {hour_range(hour)} ({escape(zone)}).\n"
+        f"⏰ <b>Напоминания включены</b>: по {weekday_dative(day)}, {hour_range(hour)} ({_zone(zone)}).\n"
         f"Ближайшее — {format_date(next_day)}."
     )
 
