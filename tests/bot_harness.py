@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 from bot.app import serve
+from bot.clock import Clock
 from bot.config import Settings, load_settings
 from tgstandin.client import Person, StandinClient
 from tgstandin.server import BotApiStandin
@@ -53,17 +54,34 @@ class BotHarness:
     def person(self, user_id: int, first_name: str = "Тест", username: str | None = None) -> Person:
         return self.client.person(user_id, first_name, username)
 
-    async def start_bot(self, *, webhook: bool = False, port: int | None = None, **overrides: object) -> asyncio.Event:
-        """Start one bot (polling, or webhook on `port`); returns the event that stops it."""
+    async def start_bot(self, *, webhook: bool = False, port: int | None = None, clock: Clock | None = None,
+                        **overrides: object) -> asyncio.Event:
+        """Start one bot (polling, or webhook on `port`; `clock`: a movable one); returns the event that stops it."""
         settings = bot_settings(self.database_url, self.standin.url, **overrides)
         stop = asyncio.Event()
         task = asyncio.create_task(serve(settings, webhook=webhook, host="127.0.0.1", port=port, stop=stop,
-                                         handle_signals=False))
+                                         handle_signals=False, clock=clock))
         self._bots.append((task, stop))
         await asyncio.sleep(0.05)
         if task.done():
             task.result()
         return stop
+
+    @contextlib.asynccontextmanager
+    async def background_replica(self, clock: Clock | None = None, **overrides: object) -> AsyncIterator[object]:
+        """A second replica that takes no updates: only its background loops (funnel, reminders) run,
+        on the same database, as another replica's would."""
+        from bot.app import build_application, close_resources, open_resources
+
+        settings = bot_settings(self.database_url, self.standin.url, **overrides)
+        app = build_application(settings, clock=clock)
+        await app.initialize()
+        await open_resources(app)
+        try:
+            yield app
+        finally:
+            await close_resources(app)
+            await app.shutdown()
 
     async def stop_bots(self) -> None:
         for _task, stop in self._bots:
