@@ -15,17 +15,17 @@ import asyncpg
 
 from bot.db.pool import Connectable, Query, execute, fetch, fetchrow
 
-_COLUMNS = "telegram_id, chat_id, weekday, hour, timezone, enabled, slot_at, due_at"
+GET = Query("reminder_get", """
+SELECT telegram_id, chat_id, weekday, hour, timezone, enabled, slot_at, due_at FROM reminders WHERE telegram_id = $1
+""")
 
-GET = Query("reminder_get", f"SELECT {_COLUMNS} FROM reminders WHERE telegram_id = $1")
-
-SET = Query("reminder_set", f"""
+SET = Query("reminder_set", """
 INSERT INTO reminders (telegram_id, chat_id, weekday, hour, timezone, enabled, slot_at, due_at)
 VALUES ($1, $2, $3, $4, $5, true, $6, $7)
 ON CONFLICT (telegram_id) DO UPDATE SET
     chat_id = EXCLUDED.chat_id, weekday = EXCLUDED.weekday, hour = EXCLUDED.hour, timezone = EXCLUDED.timezone,
     enabled = true, slot_at = EXCLUDED.slot_at, due_at = EXCLUDED.due_at, locked_until = NULL, updated_at = now()
-RETURNING {_COLUMNS}
+RETURNING telegram_id, chat_id, weekday, hour, timezone, enabled, slot_at, due_at
 """)
 
 TURN_OFF = Query("reminder_off", """
