@@ -186,6 +186,8 @@ def report(who: Person, rows: list[Measurement], today: dt.date, operator: str |
             texts.pace_line(trends.pace(latest.goal, t, latest.weight).value, latest.goal, t.weight, share),
         ]
         sections.append((texts.REPORT_PROGRESS, tuple(progress_lines)))
+    else:
+        sections.append((texts.REPORT_PROGRESS, (texts.REPORT_NO_CHART,)))
     shown = rows[-REPORT_ROWS:]
     history = tuple((texts.format_date(m.date), texts.format_number(m.weight), texts.format_number(m.waist),
                      texts.format_number(m.neck), texts.NOT_SET if m.hip is None else texts.format_number(m.hip),

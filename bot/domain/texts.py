@@ -928,11 +928,11 @@ REPORT_TARGETS = "Дневная норма КБЖУ"
 REPORT_PROGRESS = "Прогресс"
 REPORT_HISTORY = "Замеры"
 REPORT_HISTORY_COLUMNS = ("Дата", "Вес, кг", "Талия, см", "Шея, см", "Бёдра, см", "Жир, %")
-REPORT_NO_CHART = "График появится со второго дня замеров."
+REPORT_NO_CHART = "Прогресс и график появятся со второго дня замеров."
 
 
 def report_generated(day: date, operator: str | None) -> str:
-    return f"Сформирован {format_date(day)}. Данные хранит {clip(operator or DEFAULT_OPERATOR, 200)}."
+    return f"Сформирован {format_date(day)}. Данные хранит {clip(operator or DEFAULT_OPERATOR, 200).rstrip('.')}."
 
 
 def report_more_rows(shown: int, total: int) -> str:
