@@ -69,7 +69,7 @@ def test_offered_after_the_survey_then_set_changed_and_turned_off(database_url):
         assert "Екатеринбург (UTC+5)" in texts(events)[0] and "по понедельникам" in texts(events)[0]
         hour_question = anna.last_message()["message_id"]
         events = await anna.press("r:v1:hour:9")
-        assert "по понедельникам между 9:00 и 10:00 (Екатеринбург (UTC+5))" in texts(events)[0]
+        assert "по понедельникам между 9:00 и 10:00, время — Екатеринбург (UTC+5)" in texts(events)[0]
         assert anna.buttons(anna.last_message())[0][1].startswith("m:v1:")  # the menu again
         [row] = await _db(h, "SELECT weekday, hour, timezone, enabled, slot_at, due_at FROM reminders "
                              "WHERE telegram_id = 6001")
@@ -87,7 +87,7 @@ def test_offered_after_the_survey_then_set_changed_and_turned_off(database_url):
         await anna.press("r:v1:change")
         await anna.press("r:v1:day:2")  # the zone chosen before stays
         events = await anna.press("r:v1:hour:19")
-        assert "по средам между 19:00 и 20:00 (Екатеринбург (UTC+5))" in texts(events)[0]
+        assert "по средам между 19:00 и 20:00, время — Екатеринбург (UTC+5)" in texts(events)[0]
         rows = await _db(h, "SELECT weekday, hour, timezone FROM reminders WHERE telegram_id = 6001")
         assert [tuple(r) for r in rows] == [(2, 19, "Asia/Yekaterinburg")]
 

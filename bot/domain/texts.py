@@ -694,7 +694,7 @@ def privacy_notice(operator: str | None = None, contact: str | None = None, back
     write_to = (f"\n\n✉️ Вопросы о ваших данных: {escape(clip(contact, 200))}" if contact else "")
     return (
         "🔒 <b>Как бот обращается с вашими данными</b>\n\n"
-        f"<b>Кто хранит.</b> {_first_upper(_operator(operator))}.\n\n"
+        f"<b>Кто хранит.</b> {_first_upper(_operator(operator)).rstrip('.')}.\n\n"
         "<b>Что хранится.</b> Имя и фамилия, дата рождения, пол, рост, вес, обхваты талии, шеи и бёдер, "
         "шаги, спорт и частота тренировок, цель, рассчитанный процент жира — по каждому дню замеров; "
         "пищевые предпочтения, если вы их указали; настройки напоминаний; ваш Telegram ID и имя "
@@ -827,7 +827,7 @@ REMINDER_KEPT_LINE = "Напоминания: <b>без изменений</b> �
 def reminder_set(day: int, hour: int, zone: str, next_day: date) -> str:
     return (
         f"⏰ <b>Готово!</b> Буду напоминать о замерах по {weekday_dative(day)} между {hour}:00 и "
-        f"{(hour + 1) % 24}:00 ({_zone(zone)}). Ближайшее напоминание — {format_date(next_day)}.\n\n"
+        f"{(hour + 1) % 24}:00, время — {_zone(zone)}. Ближайшее напоминание — {format_date(next_day)}.\n\n"
         "Если на этой неделе вы уже сделаете замеры, напоминать не стану. Изменить или выключить — "
         "/reminders или «⏰ Напоминания» в меню."
     )
@@ -835,7 +835,7 @@ def reminder_set(day: int, hour: int, zone: str, next_day: date) -> str:
 
 def reminder_status(day: int, hour: int, zone: str, next_day: date) -> str:
     return (
-        f"⏰ <b>Напоминания включены</b>: по {weekday_dative(day)}, {hour_range(hour)} ({_zone(zone)}).\n"
+        f"⏰ <b>Напоминания включены</b>: по {weekday_dative(day)}, {hour_range(hour)}, время — {_zone(zone)}.\n"
         f"Ближайшее — {format_date(next_day)}."
     )
 
