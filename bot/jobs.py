@@ -37,6 +37,7 @@ from bot.flows.engine import Photo, Send
 from bot.flows.reminders import reminder_message
 from bot.runtime import HTML, BotContext, send_photo
 from bot.transport import botapi, markup
+from bot.transport.ratelimit import BULK
 
 log = logging.getLogger(__name__)
 TICK_SECONDS = 1.0
@@ -48,16 +49,18 @@ PRUNE_EVERY = 3600.0
 
 REMINDER_BATCH = 30  # claimed at once by one replica: a second's worth of the bulk budget
 REMINDER_LEASE_SECONDS = 120.0  # longer than a batch can take behind the bulk budget
+REMINDERS_AT_ONCE = 8  # a replica's reminder sends in flight: one held by a 429 does not hold the others
 
 
 async def send_bulk(app, ctx: BotContext, chat_id: int, reply: Send | Photo) -> None:
-    """The one way bulk messages (the funnel, reminders) leave the bot; raises what the Bot API
-    answered when the message could not be sent (Forbidden: the person blocked the bot)."""
+    """The one way bulk messages (the funnel, reminders) leave the bot, behind every reply waiting for
+    the send budget (bot.transport.ratelimit.BULK); raises what the Bot API answered when the message
+    could not be sent (Forbidden: the person blocked the bot)."""
     if isinstance(reply, Photo):
-        await send_photo(app.bot, ctx, chat_id, reply)
+        await send_photo(app.bot, ctx, chat_id, reply, rate_limit_args=BULK)
         return
     await botapi.call(app.bot, "sendMessage", {"chat_id": chat_id, "text": reply.text, "parse_mode": HTML,
-                                               "reply_markup": markup.render(reply.markup)})
+                                               "reply_markup": markup.render(reply.markup)}, rate_limit_args=BULK)
 
 
 async def _blocked(ctx: BotContext, chat_id: int, source: str) -> None:
@@ -130,8 +133,16 @@ async def run_due_reminders(app, ctx: BotContext) -> int:
     """Claim due reminders and see each through; the number claimed."""
     async with ctx.pool.acquire() as conn:
         due = await reminder_repo.claim_due(conn, ctx.now(), REMINDER_BATCH, REMINDER_LEASE_SECONDS)
-    for reminder in due:
-        await _remind(app, ctx, reminder)
+    sending = asyncio.Semaphore(REMINDERS_AT_ONCE)
+
+    async def remind(reminder: reminder_repo.DueReminder) -> None:
+        async with sending:
+            await _remind(app, ctx, reminder)
+
+    results = await asyncio.gather(*(remind(r) for r in due), return_exceptions=True)
+    failed = next((r for r in results if isinstance(r, Exception)), None)
+    if failed is not None:  # e.g. the database went away mid-batch: the lease brings the rest back
+        raise failed
     return len(due)
 
 

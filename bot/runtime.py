@@ -206,21 +206,22 @@ async def send_replies(context, ctx: BotContext, chat_id: int, query, replies: l
         await _answer_quietly(query)
 
 
-async def send_photo(bot, ctx: BotContext, chat_id: int, photo: Photo) -> None:
+async def send_photo(bot, ctx: BotContext, chat_id: int, photo: Photo, rate_limit_args=None) -> None:
+    """`rate_limit_args`: bot.transport.ratelimit.BULK for a message that is not a reply."""
     if photo.chart is not None:
         png = await ctx.charts.weight_chart(list(photo.chart))
         await bot.send_photo(chat_id, png, caption=photo.caption, parse_mode=HTML,
-                                 reply_markup=markup.render(photo.markup))
+                             reply_markup=markup.render(photo.markup), rate_limit_args=rate_limit_args)
         return
     if ctx.funnel_file_id is not None:
         try:
             await bot.send_photo(chat_id, ctx.funnel_file_id, caption=photo.caption, parse_mode=HTML,
-                                 reply_markup=markup.render(photo.markup))
+                                 reply_markup=markup.render(photo.markup), rate_limit_args=rate_limit_args)
             return
         except BadRequest:
             ctx.funnel_file_id = None  # forgotten by the server: upload again
     sent = await bot.send_photo(chat_id, ctx.funnel_photo.read_bytes(), caption=photo.caption, parse_mode=HTML,
-                                reply_markup=markup.render(photo.markup))
+                                reply_markup=markup.render(photo.markup), rate_limit_args=rate_limit_args)
     if sent.photo:
         ctx.funnel_file_id = sent.photo[-1].file_id
 
