@@ -38,6 +38,8 @@ SELECT telegram_id, likes_raw, dislikes_raw FROM user_food_preferences WHERE tel
 """
 CONVERSATIONS_SQL = "SELECT chat_id, flow, step FROM conversations WHERE chat_id = ANY(%s)"
 REMINDERS_SQL = "SELECT telegram_id, weekday, hour, enabled FROM reminders WHERE telegram_id = ANY(%s)"
+HAS_REMINDERS = "SELECT to_regclass('public.reminders') IS NOT NULL AS present"
+UNKNOWN = object()  # the database has no reminders table
 PROCESSED_SQL = "SELECT update_id FROM processed_updates WHERE update_id = ANY(%s)"
 
 
@@ -194,10 +196,11 @@ def compare(person: int, exp: Expected, rows: dict[str, Any], report: Consistenc
         report.mismatches.append(Mismatch(person, "food preferences", exp.food, food))
 
     reminder = rows["reminder"]
-    shown = None if reminder is None or not reminder["enabled"] else {"weekday": reminder["weekday"],
-                                                                      "hour": reminder["hour"]}
-    if shown != exp.reminder:
-        report.mismatches.append(Mismatch(person, "weekly reminder", exp.reminder, shown))
+    if reminder is not UNKNOWN:
+        shown = None if reminder is None or not reminder["enabled"] else {"weekday": reminder["weekday"],
+                                                                          "hour": reminder["hour"]}
+        if shown != exp.reminder:
+            report.mismatches.append(Mismatch(person, "weekly reminder", exp.reminder, shown))
 
     conversation = rows["conversation"]
     if exp.must_be_idle and exp.registered and conversation and conversation["flow"] is not None:
@@ -223,8 +226,12 @@ def _fetch(database_url: str, people: list[int], update_ids: list[int]) -> tuple
             rows[row["telegram_id"]]["food"] = {"likes": row["likes_raw"], "dislikes": row["dislikes_raw"]}
         for row in conn.execute(CONVERSATIONS_SQL, (people,)):
             rows[row.pop("chat_id")]["conversation"] = row
-        for row in conn.execute(REMINDERS_SQL, (people,)):
-            rows[row.pop("telegram_id")]["reminder"] = row
+        if conn.execute(HAS_REMINDERS).fetchone()["present"]:
+            for row in conn.execute(REMINDERS_SQL, (people,)):
+                rows[row.pop("telegram_id")]["reminder"] = row
+        else:  # a schema from before reminders (a release rolled back): nothing to compare
+            for person_rows in rows.values():
+                person_rows["reminder"] = UNKNOWN
         processed = {r["update_id"] for r in conn.execute(PROCESSED_SQL, (update_ids,))}
     return rows, processed
 

@@ -73,7 +73,6 @@ class Person:
     goal: str
     username: str = ""
     rng: random.Random = field(default_factory=random.Random, repr=False)
-    has_reminder: bool = False  # set one: the bot no longer offers it after a measurement
 
     @property
     def full_name(self) -> str:

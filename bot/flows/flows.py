@@ -96,11 +96,11 @@ async def _finish_survey(turn: Turn, a: dict[str, Any]) -> Outcome:
         steps=a["steps"], sport_type=a["sport"], sport_freq=a["freq"], waist_cm=a["waist"], neck_cm=a["neck"],
         hip_cm=a.get("hip"), goal=a["goal"], body_fat=a["bodyfat"])
     events = ["survey_completed"] + (["registration"] if created else [])
-    replies = [Send(summary), Send(_kbju(a["goal"], targets), menu_keyboard())]
     offer = await reminders.offer(turn)  # a weekly reminder, unless the person has one on
     if offer is None:
-        return Outcome.idle(*replies, events=events)
-    return Outcome([*replies, *offer[0]], offer[1], events)
+        return Outcome.idle(Send(summary), Send(_kbju(a["goal"], targets), menu_keyboard()), events=events)
+    # The offer's answer brings the menu: only the last message has buttons, as after every flow.
+    return Outcome([Send(summary), Send(_kbju(a["goal"], targets)), *offer[0]], offer[1], events)
 
 
 def _kbju(goal: str, t: formulas.Targets) -> str:
@@ -138,7 +138,7 @@ async def _finish_measure(turn: Turn, a: dict[str, Any]) -> Outcome:
     offer = await reminders.offer(turn)  # a weekly reminder, unless the person has one on
     if offer is None:
         return Outcome.idle(Send(text), menu_message())
-    return Outcome([Send(text, menu_keyboard()), *offer[0]], offer[1])
+    return Outcome([Send(text), *offer[0]], offer[1])
 
 
 MEASURE = Flow("measure", (
