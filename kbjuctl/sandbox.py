@@ -305,24 +305,18 @@ class TerminalChat:
 
     def save_photo(self, data: bytes) -> Path:
         """A file of its own: named by the session and a counter, never over an existing one."""
-        self.photos.mkdir(parents=True, exist_ok=True)
-        while True:
-            self.photo_count += 1
-            path = self.photos / f"{self.session}-{self.photo_count}.png"
-            try:
-                with path.open("xb") as picture:
-                    picture.write(data)
-                return path
-            except FileExistsError:
-                continue
+        return self._save(self.photos, data, ".png")
 
     def save_file(self, data: bytes, name: str) -> Path:
         """A document (/export): named by the session, a counter and its own name."""
-        self.files.mkdir(parents=True, exist_ok=True)
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "file"
+        return self._save(self.files, data, f"-{safe}")
+
+    def _save(self, folder: Path, data: bytes, suffix: str) -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
         while True:
             self.photo_count += 1
-            path = self.files / f"{self.session}-{self.photo_count}-{safe}"
+            path = folder / f"{self.session}-{self.photo_count}{suffix}"
             try:
                 with path.open("xb") as file:
                     file.write(data)

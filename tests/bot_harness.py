@@ -146,6 +146,17 @@ def is_reminder_offer(event: dict) -> bool:
         data == "r:v1:no" for _, data in Person.buttons(event["message"]))
 
 
+async def db_rows(database_url: str, sql: str, *args) -> list:
+    """The rows of one statement, on a connection of its own (what the database holds, seen from outside)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(database_url)
+    try:
+        return await conn.fetch(sql, *args)
+    finally:
+        await conn.close()
+
+
 def texts(events: list[dict]) -> list[str]:
     return [(e["message"].get("text") or e["message"].get("caption") or "") for e in events
             if e["kind"] == "message"]

@@ -8,23 +8,17 @@ import re
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
-import asyncpg
-
 from bot.clock import Clock
 from bot.domain import export
 from bot.domain import texts as domain_texts
-from tests.bot_harness import MAN, WOMAN, run, survey, texts
+from tests.bot_harness import MAN, WOMAN, db_rows, run, survey, texts
 
 MSK = ZoneInfo("Europe/Moscow")
 OPERATOR = "ИП Петрова А. А."
 
 
 async def _db(h, sql, *args):
-    conn = await asyncpg.connect(h.database_url)
-    try:
-        return await conn.fetch(sql, *args)
-    finally:
-        await conn.close()
+    return await db_rows(h.database_url, sql, *args)
 
 
 async def _measure(person, waist: str, neck: str, weight: str, hip: str | None = None) -> None:

@@ -13,7 +13,7 @@ import asyncpg
 from bot import metrics
 from bot.clock import Clock
 from bot.domain import texts as domain_texts
-from tests.bot_harness import MAN, WOMAN, run, survey, texts
+from tests.bot_harness import MAN, WOMAN, db_rows, run, survey, texts
 
 MSK = ZoneInfo("Europe/Moscow")
 REMINDER = domain_texts.REMINDER_MESSAGE.split("</b>")[0].removeprefix("⏰ <b>")  # "Пора сделать замеры!"
@@ -25,11 +25,7 @@ def move(clock: Clock, moment: datetime) -> None:
 
 
 async def _db(h, sql, *args):
-    conn = await asyncpg.connect(h.database_url)
-    try:
-        return await conn.fetch(sql, *args)
-    finally:
-        await conn.close()
+    return await db_rows(h.database_url, sql, *args)
 
 
 async def _reminders_seen(h, chat_id: int) -> list[dict]:
