@@ -46,6 +46,10 @@ def register_handlers(app: Application) -> None:
     app.add_handler(CommandHandler("menu", handlers.menu))
     app.add_handler(CommandHandler("data", handlers.data))
     app.add_handler(CommandHandler("cancel", handlers.cancel))
+    app.add_handler(CommandHandler("reminders", handlers.reminders))
+    app.add_handler(CommandHandler("export", handlers.export))
+    app.add_handler(CommandHandler("delete_me", handlers.delete_me))
+    app.add_handler(CommandHandler("privacy", handlers.privacy))
     app.add_handler(MessageHandler(filters.COMMAND, handlers.other_command))
     app.add_handler(MessageHandler(~filters.COMMAND & ~filters.UpdateType.EDITED, handlers.text))
     app.add_handler(CallbackQueryHandler(handlers.survey_start, pattern=CALLBACK_PATTERNS[CallbackKind.START]))
@@ -53,6 +57,8 @@ def register_handlers(app: Application) -> None:
     app.add_handler(CallbackQueryHandler(handlers.food_button, pattern=CALLBACK_PATTERNS[CallbackKind.FOOD]))
     app.add_handler(CallbackQueryHandler(handlers.answer, pattern=CALLBACK_PATTERNS[CallbackKind.ANSWER]))
     app.add_handler(CallbackQueryHandler(handlers.goal, pattern=CALLBACK_PATTERNS[CallbackKind.GOAL]))
+    app.add_handler(CallbackQueryHandler(handlers.data_button, pattern=CALLBACK_PATTERNS[CallbackKind.DATA]))
+    app.add_handler(CallbackQueryHandler(handlers.remind_button, pattern=CALLBACK_PATTERNS[CallbackKind.REMIND]))
     app.add_handler(CallbackQueryHandler(handlers.outdated_button))  # old versions, forged data
     app.add_error_handler(on_error)
 
@@ -115,6 +121,7 @@ async def open_resources(app: Application) -> None:
     ctx.background.add(asyncio.create_task(jobs.maintenance_loop(app, ctx), name="kbju-maintenance"))
     if app.bot_data.get("job_worker", True):
         ctx.background.add(asyncio.create_task(jobs.funnel_loop(app, ctx), name="kbju-funnel"))
+        ctx.background.add(asyncio.create_task(jobs.reminders_loop(app, ctx), name="kbju-reminders"))
 
 
 async def _build_info(pool) -> None:
@@ -135,6 +142,7 @@ async def close_resources(app: Application) -> None:
     await asyncio.gather(*ctx.background, return_exceptions=True)
     ctx.charts.close()
     await ctx.probe.close()
+    ctx.reports.close()
     await ctx.pool.close()
 
 

@@ -8,7 +8,7 @@ minute; a deployed bot has no setting or command that does.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 
@@ -23,10 +23,14 @@ class Clock:
     def today(self) -> date:
         return self.now().date()
 
-    def move_to(self, day: date) -> None:
-        """Make `day` today (the time of day keeps running); the real date undoes it."""
-        real_today = datetime.now(self.tz).date()
-        self.shift = timedelta(days=(day - real_today).days)
+    def move_to(self, day: date, at: time | None = None) -> None:
+        """Make `day` today (the time of day keeps running), or with `at` that moment of it (the
+        clock runs on from there); the real date undoes it."""
+        real_now = datetime.now(self.tz)
+        if at is None:
+            self.shift = timedelta(days=(day - real_now.date()).days)
+        else:
+            self.shift = datetime.combine(day, at, tzinfo=self.tz) - real_now
 
     def reset(self) -> None:
         self.shift = timedelta(0)

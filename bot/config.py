@@ -73,6 +73,11 @@ class Settings(BaseSettings):
     conversation_retention_days: float = Field(30.0, gt=0, le=3650, description="days after which the answers of a "
                                                "flow left unfinished are forgotten")
     backup_dir: Path = Path("backups")
+    reminder_quiet_hours: str = Field("22-8", description="local hours without reminders, like 22-8 (22:00 to 08:00)")
+    operator_name: str | None = Field(None, description="who keeps the people's data, named in the privacy notice")
+    privacy_contact: str | None = Field(None, description="where people write about their data (e-mail, @username)")
+    backup_retention_days: int = Field(14, ge=1, le=3650,
+                                       description="days an erased person's data stays in backups (their pruning)")
 
     @field_validator("database_url")
     @classmethod
@@ -157,6 +162,28 @@ class Settings(BaseSettings):
         except OSError as exc:
             raise ValueError(f"cannot be read ({exc.strerror})") from None
         return value
+
+    @field_validator("reminder_quiet_hours")
+    @classmethod
+    def _quiet_hours(cls, value: str) -> str:
+        from bot.domain.reminders import InvalidQuietHours, QuietHours
+
+        try:
+            QuietHours.parse(value)
+        except InvalidQuietHours as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("operator_name", "privacy_contact")
+    @classmethod
+    def _optional_text(cls, value: str | None) -> str | None:
+        return value.strip() or None if value is not None else None
+
+    def quiet_hours(self):
+        """REMINDER_QUIET_HOURS as bot.domain.reminders.QuietHours."""
+        from bot.domain.reminders import QuietHours
+
+        return QuietHours.parse(self.reminder_quiet_hours)
 
     @field_validator("webhook_path")
     @classmethod

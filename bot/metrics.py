@@ -16,9 +16,14 @@ _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0
 _DB_BUCKETS = (0.0002, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0)
 
 UPDATE_KINDS = ("message", "command", "callback", "other")
-COMMANDS = ("start", "menu", "data", "cancel", "other")
+COMMANDS = ("start", "menu", "data", "cancel", "reminders", "export", "delete_me", "privacy", "other")
 OUTCOMES = ("ok", "duplicate", "error", "db_unavailable", "ignored")
 ERROR_KINDS = ("handler", "db_unavailable", "job")
+# Things people did that are not the survey (bot.db.events.PERSISTED keeps the same kinds per person).
+USER_ACTIONS = ("consult_opened", "reminder_set", "reminder_declined", "reminder_off", "reminder_opened", "export",
+                "erased")
+# What became of a due reminder (reminder_sends.outcome; "sending": the send itself failed and was not retried).
+REMINDER_OUTCOMES = ("sent", "measured", "quiet", "missed", "blocked", "failed")
 
 updates_received = Counter("kbju_updates_received", "Updates received, by kind", ["kind"])
 commands = Counter("kbju_commands", "Commands received", ["command"])
@@ -60,6 +65,13 @@ backup_last_verified = Gauge("kbju_backup_last_verified_timestamp_seconds",
                              ["kind"])
 polling_leader = Gauge("kbju_polling_leader",
                        "1 while this replica holds the polling lease and calls getUpdates (polling mode)")
+user_actions = Counter("kbju_user_actions", "Things people did besides the survey, by action", ["action"])
+reminders = Counter("kbju_reminders", "Due reminders, by what became of them", ["outcome"])
+reminders_enabled = Gauge("kbju_reminders_enabled", "People with a weekly reminder on")
+# A message to a chat was refused with 403 (the person blocked the bot): reminders and the funnel stop
+# for the chat until the person writes again.
+blocked = Counter("kbju_blocked", "Chats found blocked by a bulk send (funnel, reminder)", ["source"])
+people_blocked = Gauge("kbju_people_blocked", "Chats whose person blocked the bot and has not written since")
 build_info = Gauge("kbju_build_info", "Version and git revision of the bot, and the schema it runs on",
                    ["version", "revision", "schema_version"])
 
@@ -80,6 +92,12 @@ for _state in ("pending", "overdue"):
     scheduled_jobs.labels(_state)
 for _kind in BACKUP_KINDS:
     backup_last_verified.labels(_kind)
+for _action in USER_ACTIONS:
+    user_actions.labels(_action)
+for _outcome in REMINDER_OUTCOMES:
+    reminders.labels(_outcome)
+for _source in ("funnel", "reminder"):
+    blocked.labels(_source)
 
 
 def command_label(command: str) -> str:

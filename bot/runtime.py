@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from telegram import Update
+from telegram import InputFile, Update
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, NetworkError, TelegramError
 from telegram.ext import ContextTypes
@@ -25,10 +25,11 @@ from bot import metrics, privacy
 from bot.charts import ChartRenderer
 from bot.clock import Clock
 from bot.config import Settings
-from bot.db import conversations
+from bot.db import conversations, events
 from bot.db.pool import UNAVAILABLE_ERRORS, DatabaseProbe, Pool, TurnConnection, drop_if_demoted
 from bot.domain import texts
-from bot.flows.engine import Answer, Edit, Outcome, Photo, Reply, Send, Turn
+from bot.flows.engine import FORGET, Answer, Document, Edit, Outcome, Photo, Reply, Send, Turn
+from bot.report import ReportRenderer
 from bot.transport import botapi, markup
 from bot.transport.ratelimit import transient
 
@@ -47,6 +48,7 @@ class BotContext:
     clock: Clock  # the day a record belongs to; only the sandbox moves it
     funnel_photo: Path
     probe: DatabaseProbe  # /healthz's own connection
+    reports: ReportRenderer = field(default_factory=lambda: ReportRenderer())  # /export's PDF, off the loop
     funnel_file_id: str | None = None  # Telegram's id of the uploaded image, reused after the first send
     background: set = field(default_factory=set)
 
@@ -56,6 +58,10 @@ class BotContext:
 
     def today(self):
         return self.clock.today()
+
+    def now(self):
+        """The bot's "now" (aware, in BOT_TIMEZONE): what reminders and events go by; tests move it."""
+        return self.clock.now()
 
 
 def get(context: ContextTypes.DEFAULT_TYPE) -> BotContext:
@@ -76,10 +82,11 @@ async def run_turn(update: Update, context: ContextTypes.DEFAULT_TYPE, action: A
     message = update.effective_message if query is None else None
 
     def turn_for(conn, conv: conversations.Conversation) -> Turn:
-        return Turn(conn, conv, chat.id, user.id, user.username, ctx.today(), ctx.settings,
+        now = ctx.now()
+        return Turn(conn, conv, chat.id, user.id, user.username, now.date(), ctx.settings,
                     text=message.text if message is not None else None,
                     message_id=query.message.message_id if query and query.message else None,
-                    first_name=user.first_name)
+                    first_name=user.first_name, now=now)
 
     try:
         async with ctx.pool.acquire() as conn:
@@ -125,7 +132,15 @@ async def _optimistic_turn(conn, update_id: int, chat_id: int, user_id: int, act
             return None
         unit = TurnConnection(conn)
         try:
-            outcome = await action(turn_for(unit, conv))
+            turn = turn_for(unit, conv)
+            outcome = await action(turn)
+            if outcome.state == FORGET:  # the person's data is gone: so is the conversation
+                if not await conversations.forget(unit, update_id, chat_id):
+                    await unit.rollback()
+                    return None
+                await unit.commit()
+                return conv, outcome
+            await events.record(unit, user_id, events.persisted(outcome.events), turn.now)
             # Inside the turn's transaction when the action wrote; else one statement, no BEGIN/COMMIT.
             written = await conversations.commit_turn(conn, update_id, conv, outcome.state)
         except BaseException:
@@ -145,8 +160,13 @@ async def _locking_turn(conn, update_id: int, chat_id: int, user_id: int, action
         conv = await conversations.claim_and_lock(conn, update_id, chat_id, user_id)
         if conv is None:
             return None
-        outcome = await action(turn_for(conn, conv))
-        await conversations.save_turn(conn, conv, outcome.state)
+        turn = turn_for(conn, conv)
+        outcome = await action(turn)
+        if outcome.state == FORGET:
+            await conversations.delete(conn, chat_id)
+        else:
+            await events.record(conn, user_id, events.persisted(outcome.events), turn.now)
+            await conversations.save_turn(conn, conv, outcome.state)
     return conv, outcome
 
 
@@ -160,6 +180,8 @@ def _count(events: list[str]) -> None:
             metrics.registrations.inc()
         elif event.startswith("survey_abandoned:"):
             metrics.survey_abandoned.labels(event.split(":", 1)[1]).inc()
+        elif (action := event.partition(":")[0]) in metrics.USER_ACTIONS:
+            metrics.user_actions.labels(action).inc()
 
 
 async def send_replies(context, ctx: BotContext, chat_id: int, query, replies: list[Reply]) -> None:
@@ -181,27 +203,39 @@ async def send_replies(context, ctx: BotContext, chat_id: int, query, replies: l
                 log.debug("edit of message %s skipped: %s", reply.message_id, exc.message)
         elif isinstance(reply, Photo):
             await send_photo(bot, ctx, chat_id, reply)
+        elif isinstance(reply, Document):
+            await send_document(bot, ctx, chat_id, reply)
     if query is not None and not answered:
         await _answer_quietly(query)
 
 
-async def send_photo(bot, ctx: BotContext, chat_id: int, photo: Photo) -> None:
+async def send_photo(bot, ctx: BotContext, chat_id: int, photo: Photo, rate_limit_args=None) -> None:
+    """`rate_limit_args`: bot.transport.ratelimit.BULK for a message that is not a reply."""
     if photo.chart is not None:
         png = await ctx.charts.weight_chart(list(photo.chart))
         await bot.send_photo(chat_id, png, caption=photo.caption, parse_mode=HTML,
-                                 reply_markup=markup.render(photo.markup))
+                             reply_markup=markup.render(photo.markup), rate_limit_args=rate_limit_args)
         return
     if ctx.funnel_file_id is not None:
         try:
             await bot.send_photo(chat_id, ctx.funnel_file_id, caption=photo.caption, parse_mode=HTML,
-                                 reply_markup=markup.render(photo.markup))
+                                 reply_markup=markup.render(photo.markup), rate_limit_args=rate_limit_args)
             return
         except BadRequest:
             ctx.funnel_file_id = None  # forgotten by the server: upload again
     sent = await bot.send_photo(chat_id, ctx.funnel_photo.read_bytes(), caption=photo.caption, parse_mode=HTML,
-                                reply_markup=markup.render(photo.markup))
+                                reply_markup=markup.render(photo.markup), rate_limit_args=rate_limit_args)
     if sent.photo:
         ctx.funnel_file_id = sent.photo[-1].file_id
+
+
+async def send_document(bot, ctx: BotContext, chat_id: int, document: Document) -> None:
+    content = document.content
+    if document.report is not None:
+        chart = await ctx.charts.weight_chart(list(document.report.chart)) if len(document.report.chart) > 1 else None
+        content = await ctx.reports.pdf(document.report, chart)
+    await bot.send_document(chat_id, InputFile(content, filename=document.filename), caption=document.caption,
+                            parse_mode=HTML)
 
 
 async def _answer_quietly(query, text: str | None = None) -> None:

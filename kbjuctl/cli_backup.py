@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -12,7 +13,7 @@ from rich.table import Table
 
 from kbjuctl.confirm import confirm
 from kbjuctl.console import err, out, print_json
-from kbjuctl.errors import BadInput, VerificationFailed
+from kbjuctl.errors import BadInput, OperationFailed, VerificationFailed
 from kbjuctl.options import DatabaseUrl, DryRun, JsonOutput, Yes, require_database_url
 
 app = typer.Typer(help="Backups of the PostgreSQL database: pg_dump archives with a checkable manifest, and "
@@ -160,6 +161,9 @@ def create(
     out.print(f"Archive {archive['file']}: {archive['bytes']:,} bytes, sha256 {archive['sha256']}"
               + (" (age-encrypted)" if archive["encrypted"] else "") + f"; schema {result.manifest.schema_version}.",
               highlight=False)
+    if result.erasures_copied:
+        out.print(f"{result.erasures_copied} new erasure(s) copied into the ledger beside the backups "
+                  "(erasures.jsonl).", highlight=False)
     out.print(str(result.path), highlight=False, soft_wrap=True)
 
 
@@ -265,6 +269,39 @@ def restore(
         table.add_row(name, f"{t.rows:,}")
     out.print(table)
     out.print(f"pg_restore {result.pg_restore.version}, {result.seconds:.1f} s.", highlight=False)
+    out.print(f"Erasures newer than the backup re-applied: {len(result.reerased)} person(s) erased again.",
+              highlight=False)
+    if result.warning:
+        err.print(f"[yellow]Warning:[/] {result.warning}", highlight=False)
+
+
+@app.command("reapply-erasures")
+def reapply_erasures(
+    since: Annotated[str, typer.Option("--since", help="The moment the database's data is from (a backup's "
+                                       "snapshot, a point-in-time recovery's target), ISO 8601 with a zone, e.g. "
+                                       "2026-12-01T03:15:00+00:00.", show_default=False)],
+    backup_dir: BackupDir = None,
+    database_url: DatabaseUrl = None,
+    dry_run: DryRun = False,
+    json_output: JsonOutput = False,
+) -> None:
+    """Erase again everyone the ledger beside the backups says was erased after --since (after a restore
+    that did not do it itself, e.g. pgBackRest's). `backup restore` does this on its own."""
+    try:
+        moment = datetime.fromisoformat(since)
+    except ValueError:
+        raise BadInput(f"--since {since!r} is not an ISO 8601 time, e.g. 2026-12-01T03:15:00+00:00.") from None
+    if moment.tzinfo is None:
+        raise BadInput("--since needs a time zone, e.g. 2026-12-01T03:15:00+00:00.")
+    erased, warning = _backup().reapply_erasures(require_database_url(database_url), _backup_dir(backup_dir), moment,
+                                                 dry_run=dry_run)
+    if warning:
+        raise OperationFailed(warning)
+    if json_output:
+        print_json({"since": moment.isoformat(), "dry_run": dry_run, "reerased": len(erased)})
+        return
+    verb = "would be erased again (dry run: nothing changed)" if dry_run else "erased again"
+    out.print(f"Erasures newer than {moment.isoformat()}: {len(erased)} person(s) {verb}.", highlight=False)
 
 
 @app.command("list")

@@ -20,6 +20,8 @@ from kbjuctl import (
     cli_migrate,
     cli_roles,
     cli_run,
+    cli_stats,
+    cli_users,
     cli_webhook,
     dburl,
 )
@@ -62,6 +64,8 @@ app.add_typer(cli_roles.app, name="roles")
 app.add_typer(cli_drill.app, name="drill")
 app.add_typer(cli_dev.app, name="dev")
 app.add_typer(cli_webhook.app, name="webhook")
+app.add_typer(cli_users.app, name="users")
+app.command("stats")(cli_stats.stats)
 app.command("migrate-from-sqlite")(cli_migrate.migrate_from_sqlite)
 app.command("run")(cli_run.run)
 app.command("loadtest")(cli_loadtest.loadtest)

@@ -1,9 +1,10 @@
 """The local sandbox: the real bot against an in-process Bot API stand-in, chatted with in the terminal.
 
 A line typed is a message (`/start` too); a number presses that inline button of the newest
-message with buttons; URL buttons show their link; photos are saved to .kbju/sandbox-photos/
-under names of their own session. Lines starting with ":" are the sandbox's own commands and
-never reach the bot (`:help`). Works through a pipe (stdin not a terminal), so tests can drive it.
+message with buttons; URL buttons show their link; photos are saved to .kbju/sandbox-photos/ and
+files (/export) to .kbju/sandbox-files/, under names of their own session. Lines starting with ":"
+are the sandbox's own commands and never reach the bot (`:help`). Works through a pipe (stdin not a
+terminal), so tests can drive it.
 
 Ctrl-C, SIGTERM or SIGHUP end everything the sandbox started (the bot and its chart worker, the
 stand-in, an embedded PostgreSQL it started) with one line of goodbye and the exit code 128 +
@@ -22,6 +23,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import date
+from datetime import time as day_time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -38,6 +40,7 @@ HELP = """Sandbox commands (never sent to the bot):
   :help               this list
   :date               the sandbox's date
   :date 2026-11-01    make that day today for the bot (also 01.11.2026); `:date today` undoes it
+  :date 2026-11-02 09:30   that moment, e.g. just before a reminder is due (the clock runs on)
   :quit               end the sandbox (as Ctrl-D or Ctrl-C do)
   ::text              send ":text" to the bot
 Anything else is a message to the bot; a number presses that button of the newest message with buttons."""
@@ -220,6 +223,15 @@ async def read_lines(stream=None) -> AsyncIterator[str]:
         loop.remove_reader(fd)
 
 
+def parse_moment(text: str) -> tuple[date, day_time | None]:
+    """A day (parse_day), optionally followed by a time HH:MM; ValueError otherwise."""
+    day, _, at = text.strip().partition(" ")
+    if not at.strip():
+        return parse_day(day), None
+    hours, minutes = (int(part) for part in at.strip().split(":"))
+    return parse_day(day), day_time(hours, minutes)
+
+
 def parse_day(text: str) -> date:
     """2026-11-01 or 01.11.2026; ValueError otherwise."""
     text = text.strip()
@@ -236,6 +248,7 @@ class TerminalChat:
         self.buttons: list[str] = []  # callback data of the newest message with buttons
         self.button_message: int | None = None
         self.photos = photos or STATE_DIR / "sandbox-photos"
+        self.files = (photos.parent / "sandbox-files") if photos else STATE_DIR / "sandbox-files"
         # Pictures of every session are kept: their names start with the session's time and pid.
         self.session = time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}"
         self.photo_count = 0
@@ -276,9 +289,14 @@ class TerminalChat:
             self.clock.reset()
         else:
             try:
-                self.clock.move_to(parse_day(argument))
+                day, at = parse_moment(argument)
+                self.clock.move_to(day, at)
             except ValueError:
-                say(f"sandbox: {argument!r} is not a date; try :date 2026-11-01 or :date 01.11.2026")
+                say(f"sandbox: {argument!r} is not a date; try :date 2026-11-01, :date 01.11.2026 or "
+                    ":date 2026-11-02 09:30")
+                return
+            if at is not None:
+                say(f"sandbox: the bot's clock is now {self.clock.now():%d.%m.%Y %H:%M} and runs on.")
                 return
         say(f"sandbox: the bot's today is now {self.clock.today():%d.%m.%Y}.")
 
@@ -292,13 +310,21 @@ class TerminalChat:
 
     def save_photo(self, data: bytes) -> Path:
         """A file of its own: named by the session and a counter, never over an existing one."""
-        self.photos.mkdir(parents=True, exist_ok=True)
+        return self._save(self.photos, data, ".png")
+
+    def save_file(self, data: bytes, name: str) -> Path:
+        """A document (/export): named by the session, a counter and its own name."""
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "file"
+        return self._save(self.files, data, f"-{safe}")
+
+    def _save(self, folder: Path, data: bytes, suffix: str) -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
         while True:
             self.photo_count += 1
-            path = self.photos / f"{self.session}-{self.photo_count}.png"
+            path = folder / f"{self.session}-{self.photo_count}{suffix}"
             try:
-                with path.open("xb") as picture:
-                    picture.write(data)
+                with path.open("xb") as file:
+                    file.write(data)
                 return path
             except FileExistsError:
                 continue
@@ -313,6 +339,10 @@ class TerminalChat:
         if message.get("photo"):
             path = self.save_photo(await self.client.file_bytes(message["photo"][-1]["file_id"]))
             text = f"[photo saved to {path}] {text}"
+        elif message.get("document"):
+            document = message["document"]
+            path = self.save_file(await self.client.file_bytes(document["file_id"]), document.get("file_name", ""))
+            text = f"[file saved to {path}] {text}"
         lines = [f"{prefix}: {text}"]
         rows = (message.get("reply_markup") or {}).get("inline_keyboard", [])
         callbacks = [b for row in rows for b in row if b.get("callback_data")]

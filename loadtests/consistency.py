@@ -3,7 +3,8 @@
 The journal (loadtests.journal) says what each person entered and saw confirmed; this module
 folds it into the expected final state and compares it with the database, read-only:
 - the users row (name split, sex, birth date), every measurement row (seeded rows unchanged,
-  the newest row equal to the last values entered, no more rows than entries), food preferences;
+  the newest row equal to the last values entered, no more rows than entries), food preferences,
+  the weekly reminder (on, with the day and hour chosen; none for who said "no, thanks");
 - no stuck conversation: a person whose last flow finished must be idle;
 - no lost update: an update that never got a reply must at least be recorded as processed
   (its reply may have died with a killed replica; the update itself must not).
@@ -36,6 +37,9 @@ FOOD_SQL = """
 SELECT telegram_id, likes_raw, dislikes_raw FROM user_food_preferences WHERE telegram_id = ANY(%s)
 """
 CONVERSATIONS_SQL = "SELECT chat_id, flow, step FROM conversations WHERE chat_id = ANY(%s)"
+REMINDERS_SQL = "SELECT telegram_id, weekday, hour, enabled FROM reminders WHERE telegram_id = ANY(%s)"
+HAS_REMINDERS = "SELECT to_regclass('public.reminders') IS NOT NULL AS present"
+UNKNOWN = object()  # the database has no reminders table
 PROCESSED_SQL = "SELECT update_id FROM processed_updates WHERE update_id = ANY(%s)"
 
 
@@ -81,6 +85,7 @@ class Expected:
     seeded: dict[str, dict[str, Any]] = field(default_factory=dict)   # ISO date -> record
     entered: list[dict[str, Any]] = field(default_factory=list)       # new records, oldest first
     food: dict[str, str] | None = None
+    reminder: dict[str, int] | None = None  # weekday, hour
     must_be_idle: bool = True
     registered: bool = False
 
@@ -98,6 +103,8 @@ def _apply(exp: Expected, fact: dict[str, Any]) -> None:
         exp.entered.append(fact["record"])
     elif kind == "food":
         exp.food = fact["food"]
+    elif kind == "reminder":
+        exp.reminder = fact["reminder"]
     elif kind == "goal":
         # The goal flow changes the newest record in place (bot.db.records.set_goal).
         if exp.entered:
@@ -188,6 +195,13 @@ def compare(person: int, exp: Expected, rows: dict[str, Any], report: Consistenc
     elif food != exp.food:
         report.mismatches.append(Mismatch(person, "food preferences", exp.food, food))
 
+    reminder = rows["reminder"]
+    if reminder is not UNKNOWN:
+        shown = None if reminder is None or not reminder["enabled"] else {"weekday": reminder["weekday"],
+                                                                          "hour": reminder["hour"]}
+        if shown != exp.reminder:
+            report.mismatches.append(Mismatch(person, "weekly reminder", exp.reminder, shown))
+
     conversation = rows["conversation"]
     if exp.must_be_idle and exp.registered and conversation and conversation["flow"] is not None:
         report.mismatches.append(Mismatch(person, "conversation (stuck?)", "idle",
@@ -198,8 +212,8 @@ def _fetch(database_url: str, people: list[int], update_ids: list[int]) -> tuple
     import psycopg
     from psycopg.rows import dict_row
 
-    rows: dict[int, dict[str, Any]] = {p: {"user": None, "records": [], "food": None, "conversation": None}
-                                       for p in people}
+    rows: dict[int, dict[str, Any]] = {p: {"user": None, "records": [], "food": None, "conversation": None,
+                                           "reminder": None} for p in people}
     # Read-only per transaction, not per session: a session that starts read-only is refused by
     # target_session_attrs=read-write (a multi-host URL), as on a replica.
     with psycopg.connect(database_url, row_factory=dict_row) as conn:
@@ -212,6 +226,12 @@ def _fetch(database_url: str, people: list[int], update_ids: list[int]) -> tuple
             rows[row["telegram_id"]]["food"] = {"likes": row["likes_raw"], "dislikes": row["dislikes_raw"]}
         for row in conn.execute(CONVERSATIONS_SQL, (people,)):
             rows[row.pop("chat_id")]["conversation"] = row
+        if conn.execute(HAS_REMINDERS).fetchone()["present"]:
+            for row in conn.execute(REMINDERS_SQL, (people,)):
+                rows[row.pop("telegram_id")]["reminder"] = row
+        else:  # a schema from before reminders (a release rolled back): nothing to compare
+            for person_rows in rows.values():
+                person_rows["reminder"] = UNKNOWN
         processed = {r["update_id"] for r in conn.execute(PROCESSED_SQL, (update_ids,))}
     return rows, processed
 

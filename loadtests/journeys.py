@@ -7,7 +7,10 @@ decides what the person does next.
 Each step waits for exactly the bot's answer to it (bot/flows): a typed or pressed answer is
 followed by the next question (one message; a button question by its buttons), a wrong answer
 by the explanation and the same question again (two messages), and the end of a flow or a menu
-action by the message that carries the main menu again.
+action by the message that carries the main menu again. The survey, and a measurement while the
+person has no reminder, may end with the offer of a weekly reminder instead (the message with
+"no, thanks"; a release without reminders ends at the menu): the person answers it (one in four
+sets one, a day and then an hour), and that answer ends at the menu.
 """
 
 from __future__ import annotations
@@ -49,9 +52,15 @@ def has_photo(message: dict) -> bool:
 
 
 MENU_BUTTON = choices.build_menu(choices.MENU_PROGRESS)
+REMINDER_NO = choices.build_remind(choices.REMIND_NO)
+REMINDER_SHARE = 0.25  # of the people offered a weekly reminder, those who set one
 ASKED = new_messages(1)                       # the next question (one message)
 ASKED_AGAIN = new_messages(2)                 # what was wrong, and the same question again
 AT_MENU = message_with(has_button(MENU_BUTTON))  # a flow or menu action ended: the main menu again
+# The survey or a measurement ended: the menu again, or first the offer of a weekly reminder. Either
+# is the last message of the answer, the only one with buttons.
+ENDED = message_with(lambda message: on_screen(message, MENU_BUTTON) is not None
+                     or on_screen(message, REMINDER_NO) is not None)
 
 
 def buttons_for(data: str):
@@ -63,13 +72,14 @@ class Journey:
     """Shared machinery: think, step with retries on 'try again', remember the prompt on screen."""
 
     def __init__(self, chat: Chat, journal: Journal, person: Person, think: tuple[float, float],
-                 double_press: bool = False) -> None:
+                 double_press: bool = False, answer_reminders: bool = True) -> None:
         self.chat = chat
         self.journal = journal
         self.person = person
         self.think_s = think
         self.rng = person.rng
         self.double_press = double_press
+        self.answer_reminders = answer_reminders  # False: the offer is left on screen (the upgrade drill)
         self.flow = ""
         self.step_name = ""
         self.pending_then: dict | None = None   # what the in-flight final step would write
@@ -143,11 +153,39 @@ class Journey:
             return False
         self.think()
         self.pending_then = {"kind": "registered", "user": p.user_fact(), "record": p.record_fact()}
-        self.choose("goal", prompt, answer("goal", p.goal), expect=AT_MENU)
+        ended = self.choose("goal", prompt, answer("goal", p.goal), expect=ENDED)
         self.journal.write(p.telegram_id, "registered", user=p.user_fact(), record=p.record_fact())
         self.pending_then = None
         self.flow = ""
+        self.reminder_offer(ended)
         return True
+
+    def reminder_offer(self, ended: Answer) -> None:
+        """The offer of a weekly reminder, if the answer that ended a flow made one: a day, then an hour
+        (outside the default quiet hours), or "no, thanks"; either ends at the menu."""
+        offer = ended.latest_with(has_button(REMINDER_NO))
+        if offer is None:
+            return
+        p = self.person
+        if not self.answer_reminders:  # left on screen: the conversation waits there until the next /menu
+            self.journal.write(p.telegram_id, "abandoned", flow="reminder", step="offer")
+            return
+        self.flow = "reminder"
+        self.think()
+        if self.rng.random() < REMINDER_SHARE:
+            day, hour = self.rng.randrange(7), self.rng.randrange(8, 22)
+            hour_data = choices.build_remind(choices.REMIND_HOUR, hour)
+            hours = self.choose("day", offer, choices.build_remind(choices.REMIND_DAY, day),
+                                expect=buttons_for(hour_data))
+            self.think()
+            reminder = {"weekday": day, "hour": hour}
+            self.pending_then = {"kind": "reminder", "reminder": reminder}
+            self.choose("hour", hours, hour_data, expect=AT_MENU)
+            self.journal.write(p.telegram_id, "reminder", reminder=reminder)
+            self.pending_then = None
+        else:
+            self.choose("no", offer, REMINDER_NO, expect=AT_MENU)
+        self.flow = ""
 
     def _leave(self, abandon_at: str | None, step: str) -> bool:
         if abandon_at == step:
@@ -206,12 +244,13 @@ class Journey:
         prompt = self.choose("sport", prompt, answer("sport", sport), expect=buttons_for(answer("freq", frequency)))
         self.think()
         self.pending_then = {"kind": "measured", "record": record}
-        self.choose("frequency", prompt, answer("freq", frequency), expect=AT_MENU)
+        ended = self.choose("frequency", prompt, answer("freq", frequency), expect=ENDED)
         self.journal.write(p.telegram_id, "measured", record=record)
         self.pending_then = None
         p.body = Body(body.weight, body.waist, body.neck, body.hip)
         p.steps, p.sport, p.frequency = steps, sport, frequency
         self.flow = ""
+        self.reminder_offer(ended)
 
     def food(self, menu: dict, has_saved: bool) -> None:
         p = self.person

@@ -13,6 +13,7 @@ stand-in that the bot under test talks to.
   LOADTEST_REPLY_TIMEOUT   seconds to wait for the bot's answer (default 30)
   LOADTEST_WORKERS         Locust worker processes (so ids do not collide between them)
   LOADTEST_DOUBLE_PRESS    share of new people who tap a button twice (default 0.15)
+  LOADTEST_REMINDERS       answer (default): people answer the reminder offer; ignore: they leave it
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ class Settings:
     reply_timeout_s = float(os.environ.get("LOADTEST_REPLY_TIMEOUT", "30"))
     workers = max(1, int(os.environ.get("LOADTEST_WORKERS", "1")))
     double_press = float(os.environ.get("LOADTEST_DOUBLE_PRESS", "0.15"))
+    answer_reminders = os.environ.get("LOADTEST_REMINDERS", "answer") != "ignore"
 
 
 class Shared:
@@ -116,7 +118,8 @@ class Person(User):
         rng = random.Random(f"{Settings.seed}:{telegram_id}")
         person = make_person(telegram_id, rng)
         self.journey = Journey(self._chat(person), Shared.journal, person, Settings.think,
-                               double_press=rng.random() < Settings.double_press)
+                               double_press=rng.random() < Settings.double_press,
+                               answer_reminders=Settings.answer_reminders)
         self.registered = self.has_food = False
 
     def _survey(self) -> bool:
@@ -214,7 +217,8 @@ class RegisteredPerson(Person):
                     telegram_id = Settings.id_base + self.slot
                     person, _records, food = seeded_person(telegram_id, Settings.seed)
                     self.incarnation = 1
-                    self.journey = Journey(self._chat(person), Shared.journal, person, Settings.think)
+                    self.journey = Journey(self._chat(person), Shared.journal, person, Settings.think,
+                                           answer_reminders=Settings.answer_reminders)
                     self.registered, self.has_food = True, food is not None
                 else:
                     self._new_person()

@@ -434,8 +434,10 @@ def test_a_chat_that_keeps_conflicting_is_handled_under_the_row_lock(database_ur
         ivan = h.person(3006, "Иван")
         kbju = texts(await survey(ivan, MAN))[-1]
         assert "2792 ккал" in kbju
-        assert metrics.turn_conflicts.labels("fallback")._value.get() - fallbacks == 13  # every update
-        assert await _scalar(database_url, "SELECT version FROM conversations WHERE chat_id = 3006") == 13
+        # Every update: /start, the test button, 11 answers and "no, thanks" to the reminder offer.
+        assert metrics.turn_conflicts.labels("fallback")._value.get() - fallbacks == 14
+        assert await _scalar(database_url, "SELECT version FROM conversations WHERE chat_id = 3006") == 14
+        assert await _scalar(database_url, "SELECT count(*) FROM user_events WHERE telegram_id = 3006") == 3
     run(database_url, scenario)
 
 

@@ -26,13 +26,14 @@ SCHEMAS = ROOT / "docs" / "schemas"
 # Commands that report: each has --json and a schema in docs/schemas/.
 REPORTING = {("db", "upgrade"), ("db", "downgrade"), ("db", "status"), ("db", "break-lock"),
              ("backup", "create"), ("backup", "verify"), ("backup", "restore"), ("backup", "list"),
-             ("backup", "prune"), ("migrate-from-sqlite",), ("roles", "ensure-login"), ("loadtest",)}
+             ("backup", "prune"), ("migrate-from-sqlite",), ("roles", "ensure-login"), ("loadtest",),
+             ("backup", "reapply-erasures"), ("users", "export"), ("users", "erase"), ("stats",)}
 # Commands that write: each has --dry-run. (backup verify only records its own verdict beside the
 # backup; run serves the bot.)
 WRITING = {("db", "upgrade"), ("db", "downgrade"), ("db", "break-lock"), ("backup", "create"),
            ("backup", "restore"), ("backup", "prune"), ("migrate-from-sqlite",), ("roles", "ensure-login"),
-           ("loadtest",)}
-DESTRUCTIVE = {("db", "downgrade"), ("backup", "restore"), ("backup", "prune")}
+           ("loadtest",), ("backup", "reapply-erasures"), ("users", "erase")}
+DESTRUCTIVE = {("db", "downgrade"), ("backup", "restore"), ("backup", "prune"), ("users", "erase")}
 CHOICES = {("loadtest",): "--fault", ("migrate-from-sqlite",): "--on-conflict",
            ("roles", "ensure-login"): "--member-of"}
 

@@ -15,9 +15,11 @@ from bot.domain.choices import (
     CallbackAction,
     CallbackKind,
     build_answer,
+    build_data,
     build_food,
     build_goal,
     build_menu,
+    build_remind,
     build_start,
     parse_callback,
 )
@@ -33,6 +35,12 @@ def every_callback() -> list[tuple[str, CallbackAction]]:
     built += [(build_menu(a), CallbackAction(CallbackKind.MENU, value=a)) for a in choices.MENU_ACTIONS]
     built += [(build_goal(g), CallbackAction(CallbackKind.GOAL, value=g)) for g in choices.GOAL.codes]
     built += [(build_food(a), CallbackAction(CallbackKind.FOOD, value=a)) for a in choices.FOOD_ACTIONS]
+    built += [(build_data(a), CallbackAction(CallbackKind.DATA, value=a)) for a in choices.DATA_ACTIONS]
+    arguments = {choices.REMIND_DAY: choices.WEEKDAYS.codes, choices.REMIND_HOUR: [str(h) for h in range(24)],
+                 choices.REMIND_ZONE: choices.TIMEZONES.codes}
+    for action in choices.REMIND_ACTIONS:
+        for argument in arguments.get(action, [None]):
+            built.append((build_remind(action, argument), CallbackAction(CallbackKind.REMIND, action, argument)))
     return built
 
 
@@ -55,12 +63,16 @@ def test_documented_formats():
     assert build_menu("progress") == "m:v1:progress"
     assert build_goal("lean") == "g:v1:lean"
     assert build_food("cancel") == "f:v1:cancel"
+    assert build_data("erase_yes") == "d:v1:erase_yes"
+    assert build_remind("hour", 9) == "r:v1:hour:9" and build_remind("zone", "yek") == "r:v1:zone:yek"
+    assert build_remind("no") == "r:v1:no"
 
 
 @pytest.mark.parametrize(
     ("build", "args"),
     [(build_answer, ("sex", "other")), (build_answer, ("height", "180")), (build_menu, ("admin",)),
-     (build_goal, ("maintain",)), (build_food, ("delete",))],
+     (build_goal, ("maintain",)), (build_food, ("delete",)), (build_data, ("drop",)), (build_remind, ("day", 7)),
+     (build_remind, ("day",)), (build_remind, ("no", 1)), (build_remind, ("zone", "utc")), (build_remind, ("x",))],
 )
 def test_building_unknown_values_is_a_programming_error(build, args):
     with pytest.raises(ValueError):
@@ -72,7 +84,9 @@ def test_building_unknown_values_is_a_programming_error(build, args):
     [None, "", "start", "start:v2", "start:v1:", "s:v1", "s:v1:", "s:v1:sex", "s:v1:sex:", "s:v1:sex:other",
      "s:v1:sex:male:extra", "s:v2:sex:male", "s:v0:steps:10000+", "s:v1:steps:10000-plus", "s:v1:goal:maintain",
      "m:v1:", "m:v1:admin", "m:v2:data", "g:v1:", "g:v1:maintain", "f:v1:delete", "sex_male", "steps_10000_plus",
-     "goal_lean", "menu_data", "m:v1:data\n", " m:v1:data", "M:V1:DATA", "x" * 65, b"m:v1:data", 42, "\ud800"],
+     "goal_lean", "menu_data", "m:v1:data\n", " m:v1:data", "M:V1:DATA", "x" * 65, b"m:v1:data", 42, "\ud800",
+     "d:v1:", "d:v1:delete", "d:v2:export", "r:v1:", "r:v1:day", "r:v1:day:", "r:v1:day:7", "r:v1:hour:24",
+     "r:v1:hour:09", "r:v1:zone:utc", "r:v1:no:1", "r:v1:off:", "r:v2:off", "r:v1:measure:x"],
 )
 def test_garbage_and_old_buttons_parse_to_none(data):
     assert parse_callback(data) is None

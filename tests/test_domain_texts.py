@@ -77,8 +77,18 @@ def rendered_with(name: str, specialist: str = "нашим специалист�
         "body_fat": 31.4,
     }
     return {
-        "welcome": texts.welcome(name),
+        "welcome": texts.welcome(name, name),
         "welcome_anonymous": texts.welcome(None),
+        "privacy": texts.privacy_notice(name, name, 14),
+        "privacy_defaults": texts.privacy_notice(None, None, 1),
+        "erased": texts.erased(14),
+        "export_csv": texts.export_csv_caption(21),
+        "reminder_ask_hour": texts.reminder_ask_hour(2, name),
+        "reminder_zone": texts.reminder_zone_chosen(name),
+        "reminder_set": texts.reminder_set(6, 21, name, day2),
+        "reminder_status": texts.reminder_status(0, 9, name, day2),
+        "weekly": texts.weekly_stats([(day1, 3, 85.25, 95.0, 27.1), (day2, 1, 84.0, 94.5, None)] * 5, -0.75, -0.5,
+                                     None, texts.pace_line("on_track", "lean", -0.75, -0.9)),
         "already_registered": texts.already_registered(name),
         "survey_summary": texts.survey_summary(last_name=name, first_name=name, **survey),
         "kbju": texts.kbju_message("athletic", 2792, 187, 78, 336),
@@ -129,7 +139,8 @@ def test_functions_render_escaped_and_within_limits(name):
         shown = check_message(message, limit)
         # The hostile text shows up as text, never as markup.
         assert "<script>" not in message, key
-        if name == HOSTILE and key in ("welcome", "already_registered", "survey_summary", "my_data", "food"):
+        if name == HOSTILE and key in ("welcome", "already_registered", "survey_summary", "my_data", "food",
+                                       "privacy", "reminder_set"):
             assert "<script>alert(1)</script>" in shown, key
 
 
@@ -148,21 +159,37 @@ def test_longest_food_texts_fit_one_message():
 
 
 def test_callback_answer_short_enough():
-    assert texts.utf16_len(texts.OUTDATED_BUTTON) <= texts.CALLBACK_ANSWER_LIMIT
-    assert "<" not in texts.OUTDATED_BUTTON  # answerCallbackQuery has no parse mode
+    for toast in (texts.OUTDATED_BUTTON, texts.ERASE_ALREADY):
+        assert texts.utf16_len(toast) <= texts.CALLBACK_ANSWER_LIMIT
+        assert "<" not in toast  # answerCallbackQuery has no parse mode
 
 
 def test_button_labels():
     labels = [texts.START_TEST_BUTTON, texts.FUNNEL_BUTTON, texts.CONSULT_BUTTON, texts.FOOD_EDIT_BUTTON,
-              texts.FOOD_CANCEL_BUTTON, *texts.MENU_BUTTONS.values()]
+              texts.FOOD_CANCEL_BUTTON, *texts.MENU_BUTTONS.values(), texts.DATA_EXPORT_BUTTON,
+              texts.DATA_ERASE_BUTTON, texts.DATA_PRIVACY_BUTTON, texts.ERASE_YES_BUTTON, texts.ERASE_NO_BUTTON,
+              texts.REMINDER_NO_BUTTON, texts.REMINDER_ZONES_BUTTON, texts.REMINDER_CHANGE_BUTTON,
+              texts.REMINDER_OFF_BUTTON, texts.REMINDER_KEEP_BUTTON, texts.REMINDER_NOT_NOW_BUTTON,
+              texts.REMINDER_MEASURE_BUTTON, texts.REMINDER_SETTINGS_BUTTON]
+    labels += [c.label for c in (*choices.WEEKDAYS, *choices.TIMEZONES)]
     labels += [choice.label for choice_set in choices.CHOICE_SETS.values() for choice in choice_set]
     for label in labels:
         assert label.strip() and len(label) <= 40 and "<" not in label and "&" not in label
     assert texts.FUNNEL_BUTTON == "Записаться на консультацию"
     assert tuple(texts.MENU_BUTTONS) == choices.MENU_ACTIONS
     assert [label.split(" ", 1)[1] for label in texts.MENU_BUTTONS.values()] == [
-        "Мои данные", "Прогресс", "Новые замеры", "Цель", "Пищевые предпочтения", "Консультация",
+        "Мои данные", "Прогресс", "Новые замеры", "Цель", "Пищевые предпочтения", "Консультация", "Напоминания",
     ]
+
+
+def test_the_privacy_texts_name_the_operator_and_the_commands():
+    short = texts.privacy_short("ИП Петрова А. А.")
+    assert "ИП Петрова А. А." in short and "/export" in short and "/delete_me" in short and "/privacy" in short
+    assert "ИП Петрова А. А." in texts.welcome("Анна", "ИП Петрова А. А.")
+    full = texts.privacy_notice("ИП Петрова А. А.", "privacy@example.org", 14)
+    assert "ИП Петрова А. А." in full and "privacy@example.org" in full and "14 дней" in full
+    assert texts.DEFAULT_OPERATOR[0].upper() + texts.DEFAULT_OPERATOR[1:] in texts.privacy_notice(None, None, 14)
+    assert "Вопросы о ваших данных" not in texts.privacy_notice(None, None, 14)
 
 
 # --- Content ----------------------------------------------------------------------------------------------

@@ -124,3 +124,20 @@ def test_a_goal_change_applies_to_the_newest_seeded_record(seeded):
         conn.execute("UPDATE user_records SET goal = %s WHERE id = (SELECT id FROM user_records WHERE telegram_id = %s "
                      "ORDER BY date DESC LIMIT 1)", (new, person))
     assert consistency.check(url, folder.glob("journal-*.jsonl")).ok
+
+
+def test_a_reminder_set_must_be_on_with_its_day_and_hour_and_none_for_the_others(seeded):
+    url, folder = seeded
+    journal = _journal(folder)
+    journal.write(BASE + 3, "reminder", reminder={"weekday": 2, "hour": 19})
+    journal.close()
+    assert [m.what for m in consistency.check(url, folder.glob("journal-*.jsonl")).mismatches] == ["weekly reminder"]
+    with psycopg.connect(url) as conn:
+        for person, enabled in ((BASE + 3, True), (BASE + 4, True)):  # BASE + 4 never set one
+            conn.execute("INSERT INTO reminders (telegram_id, chat_id, weekday, hour, timezone, enabled, slot_at, "
+                         "due_at) VALUES (%s, %s, 2, 19, 'Europe/Moscow', %s, now(), now())", (person, person, enabled))
+    report = consistency.check(url, folder.glob("journal-*.jsonl"))
+    assert [(m.person, m.what) for m in report.mismatches] == [(BASE + 4, "weekly reminder")]
+    with psycopg.connect(url) as conn:
+        conn.execute("UPDATE reminders SET enabled = false WHERE telegram_id = %s", (BASE + 4,))
+    assert consistency.check(url, folder.glob("journal-*.jsonl")).ok

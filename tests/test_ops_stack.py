@@ -135,6 +135,14 @@ def stack(pg_admin_url, migrated_template, tmp_path_factory) -> Iterator[Stack]:
     owner_url = localpg.create_database(pg_admin_url, db_name, template=migrated_template)
     bot_login, monitor_login = (f"kbju_bot_s_{secrets.token_hex(3)}", f"kbju_mon_s_{secrets.token_hex(3)}")
     bot_password, monitor_password = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+    with psycopg.connect(owner_url) as conn:  # statistics with labels exist once there is something to count
+        conn.execute("INSERT INTO users (telegram_id, sex, created_at) "
+                     "VALUES (4343, 'male', now() - interval '9 days');"
+                     "INSERT INTO user_records (telegram_id, date, weight, waist, neck, height, goal, steps, "
+                     "sport_type, sport_freq) VALUES (4343, current_date - 9, 80, 90, 40, 180, 'healthy', '0-3000', "
+                     "'none', '1-2');"
+                     "INSERT INTO user_events (telegram_id, kind, detail, at) VALUES "
+                     "(4344, 'survey_abandoned', 'height', now())")
     roles.ensure_login(owner_url, bot_login, bot_password, "kbju_bot")
     roles.ensure_login(owner_url, monitor_login, monitor_password, "pg_monitor")
     s = Stack(tmp)
@@ -213,6 +221,9 @@ def test_the_bot_exposes_the_whole_metric_contract(scraped):
     assert contract - scraped["bot"] == set()
     assert {"pg_up", "pg_stat_database_numbackends", "pg_settings_max_connections", "pg_database_size_bytes",
             "pg_stat_user_tables_n_live_tup", "pg_stat_activity_max_tx_duration"} - scraped["exporter"] == set()
+    # The users dashboard's statistics: kbjuctl stats' SQL, read by the exporter's pg_monitor login.
+    assert {"kbju_stats_people_registered", "kbju_stats_survey_30d_started", "kbju_stats_consultation_30d_funnel_sent",
+            "kbju_stats_reminders_30d_enabled"} - scraped["exporter"] == set()
 
 
 def test_prometheus_scrapes_every_target_and_evaluates_every_rule(stack):
@@ -253,3 +264,9 @@ def test_dashboard_queries_return_the_bots_data_through_prometheus(stack, scrape
     assert buildinfo.version() != "unknown" and value(f'max(kbju_build_info{{job="kbju-bot",{build}}})') == 1
     assert value('sum(pg_stat_database_numbackends{job="postgres"})'
                  ' / max(pg_settings_max_connections{job="postgres"})') > 0
+    # The users dashboard's statistics (kbjuctl stats' SQL): the seeded person, measured in week 1 of 1.
+    wait_for("the statistics in Prometheus", lambda: value('max(kbju_stats_people_registered{job="postgres"})') == 1,
+             15, stack.procs)
+    assert value('max by (cohort, week) (kbju_stats_retention_retained{week="1"})'
+                 ' / max by (cohort, week) (kbju_stats_retention_eligible{week="1"})') == 0
+    assert value('max by (step) (kbju_stats_survey_abandoned_30d_people{step="height"})') == 1

@@ -53,10 +53,12 @@ def _alive(processes: list[psutil.Process]) -> list[str]:
 PROMPT = "Ctrl-D or Ctrl-C quits."
 MENU = "[6] 💬 Консультация"  # the last button of the main menu
 WELCOME_BUTTON = "[1] 🚀 Пройти тест"
+NO_REMINDER = "[8] 🙅 Нет, спасибо"  # the reminder offer's last button, after the survey and a measurement
 
 
-def _register(term: SandboxTerminal) -> None:
-    """The whole survey in the terminal, as a person types it."""
+def _register(term: SandboxTerminal, remind: bool = False) -> None:
+    """The whole survey in the terminal, as a person types it; the reminder offer declined, or (remind)
+    left on screen."""
     term.type("/start", WELCOME_BUTTON)
     term.type("1", "фамилию и имя")
     term.type("Иванов Иван", "дата рождения")
@@ -69,7 +71,9 @@ def _register(term: SandboxTerminal) -> None:
     term.type("2", "Обхват талии")  # 3-4 a week
     term.type("95", "Обхват шеи")
     term.type("42", "[3] Сухое тело")
-    term.type("1", MENU)  # healthy
+    term.type("1", NO_REMINDER)  # healthy: the summary, the KBJU with the menu, the reminder offer
+    if not remind:
+        term.type("8", MENU)  # no reminder
 
 
 @pytest.fixture
@@ -159,8 +163,9 @@ def test_date_command_moves_the_bots_day_so_progress_has_two_days(database_url, 
         term.type("84,5", "[5] 10 000+")
         term.type("4", "[8] Командные")
         term.type("3", "[4] Ежедневно")
-        saved = term.type("2", MENU)
+        saved = term.type("2", NO_REMINDER)
         assert "Замер сохранён — 08.11.2026" in saved, saved
+        term.type("8", MENU)
         progress = term.type("2", MENU)  # menu: progress
         assert "01.11.2026 по 08.11.2026 (7 дней)" in progress, progress
         assert "85 → 84,5 кг" in progress, progress
@@ -211,3 +216,34 @@ def test_lines_are_read_from_a_pipe_and_a_regular_file(tmp_path):
     with os.fdopen(read) as stream:
         assert asyncio.run(collect(stream)) == ["один", "два"]
 
+
+
+def test_reminders_export_and_erasure_in_the_sandbox(database_url, tmp_path):
+    """The features a person reaches in the terminal chat: a reminder set and received after moving the
+    clock to its hour, its button, /export's files, /privacy, /delete_me and a fresh start."""
+    term = SandboxTerminal(tmp_path, kbjuctl_env(DATABASE_URL=database_url, OPERATOR_NAME="ИП Петрова А. А."))
+    try:
+        term.expect(PROMPT)
+        term.type(":date 2026-11-02 12:00", "02.11.2026 12:00 and runs on")
+        term.type("/start", "ИП Петрова А. А.")
+        _register(term, remind=True)
+        term.type("1", "[2] 9:00")  # Monday
+        term.type("2", "Ближайшее напоминание — 09.11.2026")  # 9:00-10:00
+        term.type(":date 2026-11-09 10:00", "Пора сделать замеры!")
+        term.type("1", "Обхват талии")  # the reminder's «Новые замеры»
+        term.type("/cancel", "Отменено")
+        exported = term.type("/export", "это всё, что я о вас храню")
+        paths = [line.split("[file saved to ", 1)[1].split("]", 1)[0] for line in exported.splitlines()
+                 if "[file saved to " in line]
+        assert [Path(p).suffix for p in paths] == [".csv", ".pdf"], exported
+        assert (tmp_path / paths[0]).read_bytes().startswith("\ufeffДата;Вес, кг".encode())
+        assert (tmp_path / paths[1]).read_bytes().startswith(b"%PDF")
+        term.type("/privacy", "Кто хранит. ИП Петрова А. А.")
+        term.type("/delete_me", "[1] 🗑 Да, удалить всё")
+        term.type("1", "все ваши данные удалены")
+        term.type("/start", WELCOME_BUTTON)
+        term.type(":quit")
+        term.wait(timeout=30)
+        assert term.exit_code == 0 and "Traceback" not in term.text, term.text
+    finally:
+        term.kill()

@@ -301,6 +301,50 @@ def test_send_photo_upload_file_id_url_and_download():
     run(scenario)
 
 
+def test_send_document_multipart_upload_file_id_and_download_as_telegram():
+    """sendDocument answers with a Message whose `document` names the file; python-telegram-bot's own
+    send_document (multipart) reads that answer into its Document object."""
+    from telegram import Bot, InputFile
+
+    async def scenario(standin, http):
+        async with StandinClient(standin.url, TOKEN) as control:
+            await control.send(7, "hi")
+            data = "\ufeffДата;Вес, кг\r\n01.12.2026;84,5\r\n".encode()
+            form = aiohttp.FormData()
+            form.add_field("chat_id", "7")
+            form.add_field("caption", "<b>Замеры</b>")
+            form.add_field("parse_mode", "HTML")
+            form.add_field("document", data, filename="kbju-7.csv", content_type="text/csv")
+            async with http.post(f"{standin.url}/bot{TOKEN}/sendDocument", data=form) as response:
+                message = (await response.json())["result"]
+            document = message["document"]
+            assert (document["file_name"], document["mime_type"], document["file_size"]) == \
+                ("kbju-7.csv", "text/csv", len(data))
+            assert message["caption"] == "Замеры" and message["caption_entities"][0]["type"] == "bold"
+            assert await control.file_bytes(document["file_id"]) == data
+            file = await ok(http, standin, "getFile", file_id=document["file_id"])
+            async with http.get(f"{standin.url}/file/bot{TOKEN}/{file['file_path']}") as response:
+                assert response.status == 200 and await response.read() == data
+            again = await ok(http, standin, "sendDocument", chat_id=7, document=document["file_id"])
+            assert again["document"]["file_unique_id"] == document["file_unique_id"]
+            assert await fails(http, standin, "sendDocument", chat_id=7) == \
+                "Bad Request: there is no document in the request"
+            assert await fails(http, standin, "sendDocument", chat_id=7, document="nonsense") == \
+                "Bad Request: wrong file identifier/HTTP URL specified"
+
+            bot = Bot(TOKEN, base_url=f"{standin.url}/bot", base_file_url=f"{standin.url}/file/bot")
+            async with bot:
+                sent = await bot.send_document(7, InputFile(b"%PDF-1.4 report", filename="report.pdf"),
+                                               caption="Отчёт")
+            assert sent.document.file_name == "report.pdf" and sent.document.mime_type == "application/pdf"
+            assert await control.file_bytes(sent.document.file_id) == b"%PDF-1.4 report"
+            shown = await control.messages(7)
+            assert [m["document"]["file_name"] for m in shown if "document" in m] == \
+                ["kbju-7.csv", "kbju-7.csv", "report.pdf"]
+
+    run(scenario)
+
+
 # --- getUpdates -----------------------------------------------------------------------------------
 
 def test_get_updates_offsets_limit_and_negative_offset():

@@ -16,6 +16,7 @@ import aiohttp
 from . import errors as E
 from .errors import ApiError, bad_request
 from .markup import read_reply_markup
+from .media import DOCUMENT_MAX_BYTES
 from .params import CLIENT_CONNECTED, Params
 from .state import BotState, Chat, StandinState
 from .textparse import format_text
@@ -268,10 +269,12 @@ async def send_photo(state: StandinState, bot: BotState, params: Params) -> obje
     })
 
 
-async def _photo_file(state: StandinState, params: Params):
-    """The photo of a sendPhoto call: an upload, an attach:// upload, a file_id or a URL."""
-    upload = params.get_upload("photo")
-    reference = None if upload else params.get_str("photo")
+async def _sent_file(state: StandinState, params: Params, field: str, store_upload, store_download):
+    """The file of a send* call, as Telegram takes one: a multipart upload (also named by attach://),
+    an HTTP URL to download, or the file_id of a file sent before. store_upload(upload) and
+    store_download(data, url) keep a new one."""
+    upload = params.get_upload(field)
+    reference = None if upload else params.get_str(field)
     if reference and reference.startswith("attach://"):
         upload = params.get_upload(reference.removeprefix("attach://"))
         if upload is None:
@@ -279,15 +282,20 @@ async def _photo_file(state: StandinState, params: Params):
     if upload is not None:
         if not upload.data:
             raise bad_request("file must be non-empty")
-        return state.files.add_photo(upload.data)
+        return store_upload(upload)
     if not reference:
-        raise bad_request("there is no photo in the request")
+        raise bad_request(f"there is no {field} in the request")
     if reference.startswith(("http://", "https://")):
-        return state.files.add_photo(await _download(state, reference))
+        return store_download(await _download(state, reference), reference)
     stored = state.files.by_id.get(reference)
     if stored is None:
         raise bad_request("wrong file identifier/HTTP URL specified")
     return stored
+
+
+async def _photo_file(state: StandinState, params: Params):
+    return await _sent_file(state, params, "photo", lambda upload: state.files.add_photo(upload.data),
+                            lambda data, url: state.files.add_photo(data))
 
 
 async def _download(state: StandinState, url: str) -> bytes:
@@ -301,6 +309,28 @@ async def _download(state: StandinState, url: str) -> bytes:
     if not data:
         raise bad_request("failed to get HTTP URL content")
     return data
+
+
+@method("sendDocument")
+async def send_document(state: StandinState, bot: BotState, params: Params) -> object:
+    chat_id = _chat_id(params)
+    inline, raw_markup = read_reply_markup(params)
+    caption, entities = _caption(params)
+    chat = _known_chat(bot, chat_id)
+    stored = await _document_file(state, params)
+    return _new_message(bot, chat, params, inline, raw_markup, {
+        "document": stored.document(), "caption": caption, "caption_entities": entities,
+    })
+
+
+async def _document_file(state: StandinState, params: Params):
+    def upload_of(upload):
+        if len(upload.data) > DOCUMENT_MAX_BYTES:
+            raise ApiError(413, "Request Entity Too Large")
+        return state.files.add_document(upload.data, upload.filename, upload.content_type)
+
+    return await _sent_file(state, params, "document", upload_of, lambda data, url: state.files.add_document(
+        data, urlsplit(url).path.rsplit("/", 1)[-1] or None, None))
 
 
 @method("editMessageText")

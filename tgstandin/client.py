@@ -293,6 +293,11 @@ def _content(message: dict) -> str:
     text = message.get("text")
     if text is None:
         caption = message.get("caption", "")
-        text = f"[photo] {caption}" if "photo" in message else caption
+        if "photo" in message:
+            text = f"[photo] {caption}"
+        elif "document" in message:
+            text = f"[document {message['document'].get('file_name', '')}] {caption}"
+        else:
+            text = caption
     buttons = " ".join(f"[{t} → {d}]" for t, d in Person.buttons(message))
     return f"{text} {buttons}".rstrip() if buttons else text

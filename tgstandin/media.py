@@ -6,11 +6,13 @@ bots that store them (to resend a photo without uploading it again) behave as in
 
 from __future__ import annotations
 
+import mimetypes
 import secrets
 import struct
 from dataclasses import dataclass, field
 
 DEFAULT_SIZE = (800, 600)  # for data whose format is not sniffed
+DOCUMENT_MAX_BYTES = 50 * 1024 * 1024  # Telegram's limit for a file a bot uploads
 
 
 @dataclass(slots=True)
@@ -21,10 +23,21 @@ class StoredFile:
     data: bytes = field(repr=False)
     width: int
     height: int
+    file_name: str | None = None  # documents only
+    mime_type: str | None = None
 
     def photo_size(self) -> dict:
         return {"file_id": self.file_id, "file_unique_id": self.file_unique_id,
                 "width": self.width, "height": self.height, "file_size": len(self.data)}
+
+    def document(self) -> dict:
+        """A Document object (sendDocument's message)."""
+        doc = {"file_id": self.file_id, "file_unique_id": self.file_unique_id, "file_size": len(self.data)}
+        if self.file_name:
+            doc["file_name"] = self.file_name
+        if self.mime_type:
+            doc["mime_type"] = self.mime_type
+        return doc
 
     def file_object(self) -> dict:
         return {"file_id": self.file_id, "file_unique_id": self.file_unique_id,
@@ -46,6 +59,22 @@ class FileStore:
             file_unique_id="AQAD" + secrets.token_urlsafe(9),
             file_path=f"photos/file_{len(self.by_id)}{ext}",
             data=data, width=width, height=height,
+        )
+        self.by_id[stored.file_id] = stored
+        self.by_path[stored.file_path] = stored
+        return stored
+
+    def add_document(self, data: bytes, file_name: str | None, content_type: str | None) -> StoredFile:
+        """A file sent as a document: kept as is, with its name and a MIME type (the upload's, else
+        guessed from the name, as Telegram does)."""
+        mime = content_type if content_type and content_type != "application/octet-stream" else None
+        mime = mime or (mimetypes.guess_type(file_name)[0] if file_name else None) or "application/octet-stream"
+        suffix = "." + file_name.rsplit(".", 1)[1] if file_name and "." in file_name else ""
+        stored = StoredFile(
+            file_id="BQACAgIAAxkBAAI" + secrets.token_urlsafe(36),
+            file_unique_id="AgAD" + secrets.token_urlsafe(9),
+            file_path=f"documents/file_{len(self.by_id)}{suffix}",
+            data=data, width=0, height=0, file_name=file_name, mime_type=mime,
         )
         self.by_id[stored.file_id] = stored
         self.by_path[stored.file_path] = stored

@@ -44,7 +44,7 @@ RETURNING chat_id, user_id, flow, step, answers, version
 
 SAVE = Query("conversation_save", """
 UPDATE conversations
-SET flow = $2, step = $3, answers = $4, version = version + 1, updated_at = now()
+SET flow = $2, step = $3, answers = $4, version = version + 1, updated_at = now(), blocked_at = NULL
 WHERE chat_id = $1
 RETURNING version
 """)
@@ -62,7 +62,7 @@ WITH saved AS (
     INSERT INTO conversations AS c (chat_id, user_id, flow, step, answers, version)
     VALUES ($1, $2, $3, $4, $5, 1)
     ON CONFLICT (chat_id) DO UPDATE
-    SET flow = $3, step = $4, answers = $5, version = c.version + 1, updated_at = now()
+    SET flow = $3, step = $4, answers = $5, version = c.version + 1, updated_at = now(), blocked_at = NULL
     WHERE c.version = $6
     RETURNING c.version
 ), claim AS (
@@ -84,6 +84,27 @@ WHERE chat_id IN (SELECT chat_id FROM conversations
                   LIMIT $2 FOR UPDATE SKIP LOCKED)
 """)
 PURGE_BATCH = 10_000
+
+# A turn that leaves nothing of the chat behind (after the person erased their data): the update id
+# is recorded as handled, the conversation row is gone. Nothing returned: handled before.
+FORGET = Query("conversation_forget", """
+WITH claim AS (
+    INSERT INTO processed_updates (update_id) VALUES ($1)
+    ON CONFLICT (update_id) DO NOTHING
+    RETURNING update_id
+), gone AS (
+    DELETE FROM conversations WHERE chat_id = $2 AND EXISTS (SELECT FROM claim)
+)
+SELECT update_id FROM claim
+""", writes=True)
+
+DELETE = Query("conversation_delete", "DELETE FROM conversations WHERE chat_id = $1")
+
+# A message to the chat was refused with 403: its person blocked the bot. Any update from them
+# clears it (COMMIT_TURN, SAVE). Not an activity: updated_at stays.
+MARK_BLOCKED = Query("conversation_mark_blocked", """
+UPDATE conversations SET blocked_at = $2 WHERE chat_id = $1 AND blocked_at IS NULL
+""")
 
 GET = Query("conversation_get", """
 SELECT chat_id, user_id, flow, step, answers, version FROM conversations WHERE chat_id = $1
@@ -148,6 +169,21 @@ async def claim_and_lock(conn: Connection, update_id: int, chat_id: int, user_id
     """Inside a transaction: the locked conversation, or None when this update was already handled."""
     row = await fetchrow(conn, CLAIM_AND_LOCK, update_id, chat_id, user_id)
     return _conversation(row) if row else None
+
+
+async def forget(conn: Connection, update_id: int, chat_id: int) -> bool:
+    """Record the update as handled and delete the chat's conversation; False when it was handled
+    before (nothing changed)."""
+    return await fetchval(conn, FORGET, update_id, chat_id) is not None
+
+
+async def delete(conn: Connection, chat_id: int) -> None:
+    await execute(conn, DELETE, chat_id)
+
+
+async def mark_blocked(conn: Connection, chat_id: int, at) -> bool:
+    """True when the chat was not marked blocked before (a new block, counted once)."""
+    return (await execute(conn, MARK_BLOCKED, chat_id, at)).split()[-1] != "0"
 
 
 async def lock(conn: Connection, chat_id: int, user_id: int) -> Conversation:

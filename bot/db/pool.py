@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -57,10 +57,12 @@ class Query:
 
     name: str
     sql: str
-    writes: bool = field(init=False)  # anything but a plain SELECT counts as a write
+    # None: anything but a plain SELECT counts as a write; True for a SELECT of a function that writes.
+    writes: bool | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "writes", not self.sql.lstrip().upper().startswith("SELECT"))
+        if self.writes is None:
+            object.__setattr__(self, "writes", not self.sql.lstrip().upper().startswith("SELECT"))
 
 
 class TurnConnection:

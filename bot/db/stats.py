@@ -50,6 +50,8 @@ class Stats:
     jobs_overdue: int
     last_backup: float | None  # unix time of the newest backup_runs row; None: no backup recorded
     last_verified: dict[str, float]  # kind (logical, full, diff, incr) -> unix time of its newest verification
+    reminders_enabled: int = 0
+    people_blocked: int = 0
 
 
 async def collect(conn: Connection) -> Stats:
@@ -59,9 +61,15 @@ async def collect(conn: Connection) -> Stats:
     jobs = await fetchrow(conn, JOBS)
     last_backup = await fetchval(conn, LAST_BACKUP)
     verified = {row["kind"]: row["at"] for row in await fetch(conn, LAST_VERIFIED)}
+    reminders = await fetchrow(conn, REMINDERS)
     return Stats(active["m5"], active["h24"], active["d30"], steps, goals, jobs["pending"], jobs["overdue"],
-                 last_backup, verified)
+                 last_backup, verified, reminders["enabled"], reminders["blocked"])
 
+
+REMINDERS = Query("stats_reminders", """
+SELECT (SELECT count(*) FROM reminders WHERE enabled) AS enabled,
+       (SELECT count(*) FROM conversations WHERE blocked_at IS NOT NULL) AS blocked
+""")
 
 SCHEMA_VERSION = Query("stats_schema_version", "SELECT max(migration_id) FROM _yoyo_migration")
 

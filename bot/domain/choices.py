@@ -136,11 +136,91 @@ MENU_MEASURE = "measure"
 MENU_GOAL = "goal"
 MENU_FOOD = "food"
 MENU_CONSULT = "consult"
-MENU_ACTIONS: tuple[str, ...] = (MENU_DATA, MENU_PROGRESS, MENU_MEASURE, MENU_GOAL, MENU_FOOD, MENU_CONSULT)
+MENU_REMIND = "remind"
+MENU_ACTIONS: tuple[str, ...] = (MENU_DATA, MENU_PROGRESS, MENU_MEASURE, MENU_GOAL, MENU_FOOD, MENU_CONSULT,
+                                 MENU_REMIND)
 
 FOOD_EDIT = "edit"
 FOOD_CANCEL = "cancel"
 FOOD_ACTIONS: tuple[str, ...] = (FOOD_EDIT, FOOD_CANCEL)
+
+# "My data": the person's own data, exported or erased; the privacy notice.
+DATA_EXPORT = "export"
+DATA_ERASE = "erase"  # asks for confirmation
+DATA_ERASE_YES = "erase_yes"
+DATA_ERASE_NO = "erase_no"
+DATA_PRIVACY = "privacy"
+DATA_ACTIONS: tuple[str, ...] = (DATA_EXPORT, DATA_ERASE, DATA_ERASE_YES, DATA_ERASE_NO, DATA_PRIVACY)
+
+
+# --- Reminders ---------------------------------------------------------------------------------------
+
+WEEKDAYS = ChoiceSet(  # code = date.weekday()
+    "day",
+    (
+        Choice("0", "Пн"),
+        Choice("1", "Вт"),
+        Choice("2", "Ср"),
+        Choice("3", "Чт"),
+        Choice("4", "Пт"),
+        Choice("5", "Сб"),
+        Choice("6", "Вс"),
+    ),
+)
+
+# A short list of zones to choose from (Russia's, west to east); the label shows in buttons and
+# texts. BOT_TIMEZONE is the default and need not be one of them.
+TIMEZONES = ChoiceSet(
+    "zone",
+    (
+        Choice("kgd", "Калининград (UTC+2)"),
+        Choice("msk", "Москва (UTC+3)"),
+        Choice("sam", "Самара (UTC+4)"),
+        Choice("yek", "Екатеринбург (UTC+5)"),
+        Choice("oms", "Омск (UTC+6)"),
+        Choice("nsk", "Новосибирск (UTC+7)"),
+        Choice("irk", "Иркутск (UTC+8)"),
+        Choice("yak", "Якутск (UTC+9)"),
+        Choice("vvo", "Владивосток (UTC+10)"),
+        Choice("mag", "Магадан (UTC+11)"),
+        Choice("pkc", "Камчатка (UTC+12)"),
+    ),
+)
+ZONE_NAMES: dict[str, str] = {
+    "kgd": "Europe/Kaliningrad",
+    "msk": "Europe/Moscow",
+    "sam": "Europe/Samara",
+    "yek": "Asia/Yekaterinburg",
+    "oms": "Asia/Omsk",
+    "nsk": "Asia/Novosibirsk",
+    "irk": "Asia/Irkutsk",
+    "yak": "Asia/Yakutsk",
+    "vvo": "Asia/Vladivostok",
+    "mag": "Asia/Magadan",
+    "pkc": "Asia/Kamchatka",
+}
+assert set(ZONE_NAMES) == set(TIMEZONES.codes)
+
+
+def zone_code(name: str) -> str | None:
+    """The list's code of an IANA zone name, None for a zone not on the list."""
+    return next((code for code, zone in ZONE_NAMES.items() if zone == name), None)
+
+
+# What a reminder button does: r:v1:<action>[:<argument>].
+REMIND_DAY = "day"        # argument: a WEEKDAYS code
+REMIND_HOUR = "hour"      # argument: the hour, 0-23
+REMIND_ZONES = "zones"    # show the list of zones
+REMIND_ZONE = "zone"      # argument: a TIMEZONES code
+REMIND_NO = "no"          # "no, thanks" to the offer
+REMIND_CHANGE = "change"
+REMIND_OFF = "off"
+REMIND_KEEP = "keep"      # leave the reminder as it is
+REMIND_MEASURE = "measure"  # the reminder's own button: start "new measurements"
+_REMIND_ARGUMENTS = {REMIND_DAY: frozenset(WEEKDAYS.codes), REMIND_HOUR: frozenset(str(h) for h in range(24)),
+                     REMIND_ZONE: frozenset(TIMEZONES.codes)}
+REMIND_ACTIONS: tuple[str, ...] = (REMIND_DAY, REMIND_HOUR, REMIND_ZONES, REMIND_ZONE, REMIND_NO, REMIND_CHANGE,
+                                   REMIND_OFF, REMIND_KEEP, REMIND_MEASURE)
 
 
 # --- Callback data -------------------------------------------------------------------------------
@@ -150,6 +230,9 @@ FOOD_ACTIONS: tuple[str, ...] = (FOOD_EDIT, FOOD_CANCEL)
 #   m:v1:<action>                 a main-menu button
 #   g:v1:<goal>                   goal change
 #   f:v1:edit | f:v1:cancel       food preferences
+#   d:v1:<action>                 my data: export, erase (and its confirmation), privacy
+#   r:v1:<action>[:<argument>]    reminders: day:<0-6>, hour:<0-23>, zones, zone:<code>, no, change,
+#                                 off, keep, measure
 #
 # A new meaning gets a new version; old buttons in people's chats then parse to None and are
 # answered with "this button is outdated" instead of doing something unexpected.
@@ -163,11 +246,14 @@ class CallbackKind(StrEnum):
     MENU = "menu"
     GOAL = "goal"
     FOOD = "food"
+    DATA = "data"
+    REMIND = "remind"
 
 
 @dataclass(frozen=True, slots=True)
 class CallbackAction:
-    """A parsed button press. `field` is set for ANSWER only; `value` for all kinds but START."""
+    """A parsed button press. `field` is set for ANSWER (the question) and REMIND (the action, whose
+    argument, if any, is `value`); `value` for all other kinds but START."""
 
     kind: CallbackKind
     field: str | None = None
@@ -179,6 +265,8 @@ _ANSWER = "s:v1:"
 _MENU = "m:v1:"
 _GOAL = "g:v1:"
 _FOOD = "f:v1:"
+_DATA = "d:v1:"
+_REMIND = "r:v1:"
 
 # Regexes for CallbackQueryHandler(pattern=...): each matches the current version of one kind.
 # Register a catch-all after them that answers texts.OUTDATED_BUTTON for everything else.
@@ -188,6 +276,8 @@ CALLBACK_PATTERNS: dict[CallbackKind, str] = {
     CallbackKind.MENU: r"^m:v1:",
     CallbackKind.GOAL: r"^g:v1:",
     CallbackKind.FOOD: r"^f:v1:",
+    CallbackKind.DATA: r"^d:v1:",
+    CallbackKind.REMIND: r"^r:v1:",
 }
 
 
@@ -227,6 +317,21 @@ def build_food(action: str) -> str:
     return _checked(_FOOD + action)
 
 
+def build_data(action: str) -> str:
+    if action not in DATA_ACTIONS:
+        raise ValueError(f"unknown data action {action!r}")
+    return _checked(_DATA + action)
+
+
+def build_remind(action: str, argument: str | int | None = None) -> str:
+    """r:v1:<action>[:<argument>]; ValueError for an unknown action or an argument it does not take."""
+    allowed = _REMIND_ARGUMENTS.get(action)
+    if action not in REMIND_ACTIONS or (allowed is None) != (argument is None) \
+            or (allowed is not None and str(argument) not in allowed):
+        raise ValueError(f"unknown reminder action {action!r} with {argument!r}")
+    return _checked(_REMIND + action + ("" if argument is None else f":{argument}"))
+
+
 def parse_callback(data: object) -> CallbackAction | None:
     """The action behind callback data, or None for anything unknown, old or malformed. Never raises."""
     if not isinstance(data, str) or len(data) > MAX_CALLBACK_BYTES:
@@ -248,4 +353,15 @@ def parse_callback(data: object) -> CallbackAction | None:
     if data.startswith(_FOOD):
         value = data[len(_FOOD) :]
         return CallbackAction(CallbackKind.FOOD, value=value) if value in FOOD_ACTIONS else None
+    if data.startswith(_DATA):
+        value = data[len(_DATA) :]
+        return CallbackAction(CallbackKind.DATA, value=value) if value in DATA_ACTIONS else None
+    if data.startswith(_REMIND):
+        action, sep, argument = data[len(_REMIND) :].partition(":")
+        allowed = _REMIND_ARGUMENTS.get(action)
+        if action not in REMIND_ACTIONS or (allowed is not None) != bool(sep):
+            return None
+        if allowed is None:
+            return CallbackAction(CallbackKind.REMIND, action)
+        return CallbackAction(CallbackKind.REMIND, action, argument) if argument in allowed else None
     return None

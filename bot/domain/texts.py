@@ -131,15 +131,17 @@ def _person_name(last_name: str | None, first_name: str | None) -> str:
 START_TEST_BUTTON = "🚀 Пройти тест"
 
 
-def welcome(first_name: str | None = None) -> str:
-    """For someone who has not done the survey; `first_name` is Telegram's (user-provided)."""
+def welcome(first_name: str | None = None, operator: str | None = None) -> str:
+    """For someone who has not done the survey; `first_name` is Telegram's (user-provided), `operator`
+    who keeps the data (OPERATOR_NAME): the welcome ends with the short privacy notice."""
     greeting = f"Привет, {escape(clip(first_name, 64))}! 👋" if first_name else "Привет! 👋"
     return (
         f"{greeting}\n\n"
         "Спасибо, что заглянули! Я помогу рассчитать вашу дневную норму <b>КБЖУ</b> — калории, "
         "белки, жиры и углеводы — и оценить <b>процент жира</b> в теле.\n\n"
         "Короткий тест займёт пару минут: несколько вопросов и два-три замера сантиметровой лентой. "
-        "В конце — персональная норма и советы под вашу цель 💪"
+        "В конце — персональная норма и советы под вашу цель 💪\n\n"
+        + privacy_short(operator)
     )
 
 
@@ -332,6 +334,7 @@ MENU_BUTTONS: dict[str, str] = {
     choices.MENU_GOAL: "🎯 Цель",
     choices.MENU_FOOD: "🥗 Пищевые предпочтения",
     choices.MENU_CONSULT: "💬 Консультация",
+    choices.MENU_REMIND: "⏰ Напоминания",
 }
 assert tuple(MENU_BUTTONS) == choices.MENU_ACTIONS
 
@@ -663,3 +666,274 @@ def text_too_long(maximum: int) -> str:
 TEXT_UNSUPPORTED_CHARACTERS = (
     "В тексте есть служебные символы, которые не получится сохранить. Уберите их и отправьте ещё раз."
 )
+
+
+# --- Privacy -------------------------------------------------------------------------------------------
+
+DEFAULT_OPERATOR = "владелец этого бота"
+
+
+def _operator(operator: str | None) -> str:
+    return escape(clip(operator or DEFAULT_OPERATOR, 200))
+
+
+def _first_upper(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def privacy_short(operator: str | None = None) -> str:
+    """The one paragraph of the welcome: what is stored, why, how to export and delete it."""
+    return (
+        f"🔒 Ваши ответы и замеры хранит {_operator(operator)} — только чтобы считать норму и показывать "
+        "прогресс. Выгрузить их можно командой /export, удалить — /delete_me, подробнее — /privacy."
+    )
+
+
+def privacy_notice(operator: str | None = None, contact: str | None = None, backup_days: int = 14) -> str:
+    """/privacy: the whole notice. `contact` (PRIVACY_CONTACT) is where to write; may be empty."""
+    write_to = (f"\n\n✉️ Вопросы о ваших данных: {escape(clip(contact, 200))}" if contact else "")
+    return (
+        "🔒 <b>Как бот обращается с вашими данными</b>\n\n"
+        f"<b>Кто хранит.</b> {_first_upper(_operator(operator)).rstrip('.')}.\n\n"
+        "<b>Что хранится.</b> Имя и фамилия, дата рождения, пол, рост, вес, обхваты талии, шеи и бёдер, "
+        "шаги, спорт и частота тренировок, цель, рассчитанный процент жира — по каждому дню замеров; "
+        "пищевые предпочтения, если вы их указали; настройки напоминаний; ваш Telegram ID и имя "
+        "пользователя; служебные отметки (на каком шаге теста вы сейчас, когда отправлено напоминание).\n\n"
+        "<b>Зачем.</b> Чтобы рассчитать норму КБЖУ и процент жира, показывать прогресс, напоминать о "
+        "замерах и передать специалисту ваши предпочтения, если вы запишетесь на консультацию. "
+        "Данные не продаются и не передаются рекламным сетям.\n\n"
+        "<b>Ваши права.</b> /export — прислать все ваши данные файлами (таблица CSV и отчёт PDF). "
+        "/delete_me — удалить всё безвозвратно. После удаления данные остаются только в резервных "
+        f"копиях и исчезают из них не позже чем через {backup_days} {plural(backup_days, 'день', 'дня', 'дней')}; "
+        "при восстановлении из копии удаление повторяется автоматически."
+        + write_to
+    )
+
+
+# --- My data: export and erasure -------------------------------------------------------------------------
+
+DATA_EXPORT_BUTTON = "📤 Выгрузить мои данные"
+DATA_ERASE_BUTTON = "🗑 Удалить мои данные"
+DATA_PRIVACY_BUTTON = "🔒 Как хранятся данные"
+
+
+def export_csv_caption(count: int) -> str:
+    return (
+        f"📄 Все ваши замеры — {count} {plural(count, 'запись', 'записи', 'записей')} — в таблице CSV. "
+        "Она открывается в Excel, Numbers и Google Таблицах."
+    )
+
+
+EXPORT_REPORT_CAPTION = "📑 Отчёт на одну страницу: ваши данные, дневная норма КБЖУ и график прогресса."
+EXPORT_DONE = "📤 Готово — это всё, что я о вас храню, в двух файлах выше."
+
+ERASE_CONFIRM = (
+    "🗑 <b>Удаление всех ваших данных</b>\n\n"
+    "Я удалю всё, что храню о вас: имя, дату рождения, пол, все замеры и расчёты, пищевые предпочтения, "
+    "напоминания, историю нашего диалога и запланированные сообщения. <b>Вернуть их будет нельзя.</b>\n\n"
+    "Хотите сначала сохранить копию — нажмите «Нет» и затем /export.\n\n"
+    "Удалить всё?"
+)
+ERASE_YES_BUTTON = "🗑 Да, удалить всё"
+ERASE_NO_BUTTON = "↩️ Нет, оставить"
+ERASE_ASKED = "Удаление данных: <b>подтверждено</b> ✅"
+ERASE_DECLINED_LINE = "Удаление данных: <b>отменено</b>"
+ERASE_KEPT = "Хорошо, ничего не удаляю 👌 Ваши данные на месте."
+ERASE_ALREADY = "Ваших данных у меня уже нет."  # answerCallbackQuery: plain text
+NOTHING_TO_ERASE = "У меня нет ваших данных — удалять нечего 🙂 Начать тест — /start."
+
+
+def erased(backup_days: int) -> str:
+    return (
+        "✅ <b>Готово: все ваши данные удалены.</b>\n\n"
+        f"В резервных копиях они хранятся ещё не больше {backup_days} "
+        f"{plural(backup_days, 'дня', 'дней', 'дней')} и затем исчезают. Если захотите вернуться — "
+        "нажмите /start, и начнём с чистого листа. Спасибо, что были с нами 🙏"
+    )
+
+
+# --- Reminders -------------------------------------------------------------------------------------------
+
+_WEEKDAYS_PLURAL_DATIVE = ("понедельникам", "вторникам", "средам", "четвергам", "пятницам", "субботам",
+                           "воскресеньям")
+REMINDER_NO_BUTTON = "🙅 Нет, спасибо"
+REMINDER_ZONES_BUTTON = "🌍 Другой часовой пояс"
+REMINDER_CHANGE_BUTTON = "✏️ Изменить день и время"
+REMINDER_OFF_BUTTON = "🔕 Выключить"
+REMINDER_KEEP_BUTTON = "↩️ Оставить как есть"
+REMINDER_NOT_NOW_BUTTON = "↩️ Не нужно"
+REMINDER_MEASURE_BUTTON = "📏 Новые замеры"
+REMINDER_SETTINGS_BUTTON = "⚙️ Настроить напоминания"
+
+REMINDER_OFFER = (
+    "⏰ <b>Напоминать о замерах?</b>\n\n"
+    "Прогресс лучше всего виден, когда замеры делаются раз в неделю, в один день и примерно в одно "
+    "время. Выберите день — и я буду напоминать:"
+)
+REMINDER_ASK_DAY = "📅 Выберите день недели для напоминаний:"
+REMINDER_OFF_STATUS = (
+    "⏰ <b>Напоминания выключены.</b>\n\n"
+    "Хотите, я буду раз в неделю напоминать о замерах? Выберите день:"
+)
+REMINDER_ASK_ZONE = "🌍 Выберите ваш часовой пояс — напоминания придут по местному времени:"
+REMINDER_DECLINED = (
+    "Хорошо, без напоминаний 👌 Если передумаете — /reminders или кнопка «⏰ Напоминания» в меню."
+)
+REMINDER_KEPT = "Оставляем как есть 👌"
+REMINDER_TURNED_OFF = "🔕 Напоминания выключены. Включить снова — /reminders или «⏰ Напоминания» в меню."
+
+
+def _zone(zone: str) -> str:
+    """A zone's label (or an IANA name from BOT_TIMEZONE), as shown."""
+    return escape(clip(zone, 64))
+
+
+def weekday_dative(day: int) -> str:
+    """"по понедельникам" without the preposition."""
+    return _WEEKDAYS_PLURAL_DATIVE[day]
+
+
+def hour_range(hour: int) -> str:
+    """9 → "9:00–10:00" (23 → "23:00–0:00")."""
+    return f"{hour}:00–{(hour + 1) % 24}:00"
+
+
+def reminder_ask_hour(day: int, zone: str) -> str:
+    return (
+        f"🕘 В какое время напоминать по {weekday_dative(day)}? Время — {_zone(zone)}.\n"
+        "Напоминание придёт в течение выбранного часа."
+    )
+
+
+def reminder_day_chosen(day: int) -> str:
+    return f"День напоминаний: <b>по {weekday_dative(day)}</b> ✅"
+
+
+def reminder_hour_chosen(hour: int) -> str:
+    return f"Время напоминаний: <b>{hour_range(hour)}</b> ✅"
+
+
+def reminder_zone_chosen(zone: str) -> str:
+    return f"Часовой пояс: <b>{_zone(zone)}</b> ✅"
+
+
+REMINDER_ZONE_CHANGING = "Часовой пояс: <b>выбираю другой</b> 🌍"
+REMINDER_DECLINED_LINE = "Напоминания: <b>не нужны</b>"
+REMINDER_CHANGING_LINE = "Напоминания: <b>меняем</b> ✏️"
+REMINDER_OFF_LINE = "Напоминания: <b>выключены</b> 🔕"
+REMINDER_KEPT_LINE = "Напоминания: <b>без изменений</b> ✅"
+
+
+def reminder_set(day: int, hour: int, zone: str, next_day: date) -> str:
+    return (
+        f"⏰ <b>Готово!</b> Буду напоминать о замерах по {weekday_dative(day)} между {hour}:00 и "
+        f"{(hour + 1) % 24}:00, время — {_zone(zone)}. Ближайшее напоминание — {format_date(next_day)}.\n\n"
+        "Если на этой неделе вы уже сделаете замеры, напоминать не стану. Изменить или выключить — "
+        "/reminders или «⏰ Напоминания» в меню."
+    )
+
+
+def reminder_status(day: int, hour: int, zone: str, next_day: date) -> str:
+    return (
+        f"⏰ <b>Напоминания включены</b>: по {weekday_dative(day)}, {hour_range(hour)}, время — {_zone(zone)}.\n"
+        f"Ближайшее — {format_date(next_day)}."
+    )
+
+
+REMINDER_MESSAGE = (
+    "⏰ <b>Пора сделать замеры!</b>\n\n"
+    "Прошла неделя — самое время встать на весы и снять мерки сантиметровой лентой. Пара минут, "
+    "и вы увидите, как меняется тело. Точнее всего — утром, натощак.\n\n"
+    "Нажмите «📏 Новые замеры» 👇"
+)
+
+
+# --- Statistics in «Прогресс» ------------------------------------------------------------------------------
+
+WEEKS_SHOWN = 6  # the latest weeks listed one per line
+
+
+def _per_week(value: float, unit: str) -> str:
+    return f"{format_change(value)} {unit}/нед."
+
+
+# (pace) → what it means, in plain words; {rate} is the weekly change of weight, {share} the
+# same as a share of body weight.
+_PACE = {
+    "too_fast_lean": "Вы худеете на {rate} кг в неделю ({share}% веса) — это быстрее, чем нужно: при таком "
+    "темпе вместе с жиром уходят мышцы. Добавьте 100–200 ккал к норме и не урезайте белок.",
+    "on_track_lean": "Вы худеете на {rate} кг в неделю ({share}% веса) — идеальный темп для сухого тела: "
+    "уходит жир, а мышцы остаются. Так держать! 💪",
+    "slow_lean": "Вы худеете на {rate} кг в неделю ({share}% веса) — медленнее, чем можно. Проверьте, "
+    "укладываетесь ли в норму КБЖУ, и добавьте шагов 👟",
+    "fat_loss_lean": "Вес стоит, а талия уменьшается — значит, уходит жир. Отличная работа, продолжайте ✨",
+    "standing_lean": "Вес пока стоит на месте. Для сухого тела нужен дефицит: сверьтесь с нормой КБЖУ и "
+    "добавьте активности.",
+    "wrong_way_lean": "Вес растёт на {rate} кг в неделю, а цель — сухое тело. Вернитесь к норме КБЖУ — "
+    "на консультации специалист поможет найти, где прячутся лишние калории.",
+    "too_fast_athletic": "Вы набираете {rate} кг в неделю ({share}% веса) — быстрее, чем растут мышцы: "
+    "лишнее уходит в жир. Уменьшите калории на 100–150 ккал.",
+    "on_track_athletic": "Вы набираете {rate} кг в неделю ({share}% веса) — хороший темп для роста мышц 💪",
+    "standing_athletic": "Вес пока не растёт. Для набора мышц нужен небольшой профицит: добавьте "
+    "100–200 ккал и не пропускайте силовые.",
+    "wrong_way_athletic": "Вес снижается на {rate} кг в неделю, а цель — спортивное тело. Ешьте не меньше "
+    "нормы КБЖУ и следите за белком.",
+    "on_track_healthy": "Вес держится в пределах {rate} кг в неделю — для здорового тела то, что нужно 👌",
+    "losing_healthy": "Вы худеете на {rate} кг в неделю ({share}% веса). Если вы этого и хотели — "
+    "смените цель на «Сухое тело», чтобы норма это учитывала.",
+    "gaining_healthy": "Вес растёт на {rate} кг в неделю ({share}% веса). Сверьтесь с нормой КБЖУ "
+    "и добавьте шагов 👟",
+}
+PACE_UNKNOWN = "Темп появится, когда наберутся замеры хотя бы за две разные недели 📅"
+
+
+def pace_line(pace: str, goal: str | None, weight_per_week: float | None, share_per_week: float | None) -> str:
+    """The pace toward the goal (trends.Pace values) in plain words."""
+    if pace == "unknown" or weight_per_week is None or share_per_week is None:
+        return PACE_UNKNOWN
+    kind = goal if goal in (choices.LEAN, choices.ATHLETIC) else choices.HEALTHY
+    line = _PACE.get(f"{pace}_{kind}", PACE_UNKNOWN)
+    return line.format(rate=format_number(abs(weight_per_week)), share=format_number(abs(share_per_week)))
+
+
+def weekly_stats(weeks: list[tuple[date, int, float, float, float | None]], weight_trend: float | None,
+                 waist_trend: float | None, fat_trend: float | None, pace: str) -> str:
+    """Weekly averages (the newest WEEKS_SHOWN weeks: start, count, weight, waist, body fat), the trend
+    per week, and the pace line (pace_line)."""
+    lines = ["📅 <b>По неделям</b> (средние)"]
+    for start, count, weight, waist, fat in weeks[-WEEKS_SHOWN:]:
+        fat_text = f" · жир {format_number(fat)}%" if fat is not None else ""
+        times = f" ({count} {plural(count, 'замер', 'замера', 'замеров')})" if count > 1 else ""
+        lines.append(f"• с {format_date(start)}: {format_number(weight)} кг · талия {format_number(waist)} см"
+                     f"{fat_text}{times}")
+    parts = []
+    if weight_trend is not None:
+        parts.append(f"вес {_per_week(weight_trend, 'кг')}")
+    if waist_trend is not None:
+        parts.append(f"талия {_per_week(waist_trend, 'см')}")
+    if fat_trend is not None:
+        parts.append(f"жир {_per_week(fat_trend, '%')}")
+    if parts:
+        lines.append(f"\n📉 <b>Тренд</b>: {', '.join(parts)}")
+    lines.append(f"\n🎯 <b>Темп</b>: {pace}")
+    return "\n".join(lines)
+
+
+# --- The one-page report (PDF; plain text, drawn by bot/report.py) ------------------------------------------
+
+REPORT_TITLE = "KBJU Bot — отчёт о прогрессе"
+REPORT_PERSON = "Данные"
+REPORT_LATEST = "Последний замер"
+REPORT_TARGETS = "Дневная норма КБЖУ"
+REPORT_PROGRESS = "Прогресс"
+REPORT_HISTORY = "Замеры"
+REPORT_HISTORY_COLUMNS = ("Дата", "Вес, кг", "Талия, см", "Шея, см", "Бёдра, см", "Жир, %")
+REPORT_NO_CHART = "Прогресс и график появятся со второго дня замеров."
+
+
+def report_generated(day: date, operator: str | None) -> str:
+    return f"Сформирован {format_date(day)}. Данные хранит {clip(operator or DEFAULT_OPERATOR, 200).rstrip('.')}."
+
+
+def report_more_rows(shown: int, total: int) -> str:
+    return f"Показаны последние {shown} из {total}; все замеры — в таблице CSV."

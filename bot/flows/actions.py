@@ -1,6 +1,7 @@
 """What each command and button does: the entry points bot.handlers calls, one per update kind.
 
-The flows themselves (which question comes next) live in bot.flows.flows; this module decides
+The flows themselves (which question comes next) live in bot.flows.flows; reminders in
+bot.flows.reminders; export, erasure and the privacy notice in bot.flows.mydata. This module decides
 which flow an update belongs to, and answers the menu's one-step actions (my data, progress,
 consultation) itself.
 """
@@ -8,8 +9,9 @@ consultation) itself.
 from __future__ import annotations
 
 from bot.db import food, records, users
-from bot.domain import DomainError, choices, formulas, progress, texts
+from bot.domain import DomainError, choices, formulas, progress, texts, trends
 from bot.domain.choices import CallbackAction
+from bot.flows import mydata, reminders
 from bot.flows.engine import (
     Answer,
     Outcome,
@@ -47,7 +49,8 @@ async def cmd_start(turn: Turn) -> Outcome:
     events = _abandon_events(turn)
     if await _registered(turn):
         return Outcome.idle(menu_message(texts.already_registered(turn.first_name)), events=events)
-    return Outcome.idle(Send(texts.welcome(turn.first_name), start_keyboard()), events=events)
+    welcome = texts.welcome(turn.first_name, turn.settings.operator_name)
+    return Outcome.idle(Send(welcome, start_keyboard()), events=events)
 
 
 async def cmd_menu(turn: Turn) -> Outcome:
@@ -57,7 +60,29 @@ async def cmd_menu(turn: Turn) -> Outcome:
 
 
 async def cmd_data(turn: Turn) -> Outcome:
-    return Outcome([funnel_photo(turn.settings)])
+    return Outcome([funnel_photo(turn.settings)], events=["consult_opened:data"])
+
+
+async def cmd_reminders(turn: Turn) -> Outcome:
+    out = await reminders.status(turn, [])
+    out.events.extend(_abandon_events(turn))
+    return out
+
+
+async def cmd_export(turn: Turn) -> Outcome:
+    if not await _registered(turn):
+        return Outcome([Send(texts.REGISTER_FIRST)])
+    return await mydata.export_data(turn, [])  # a flow in progress goes on after the files
+
+
+async def cmd_delete_me(turn: Turn) -> Outcome:
+    out = await mydata.ask_erase(turn, [])
+    out.events.extend(_abandon_events(turn))
+    return out
+
+
+async def cmd_privacy(turn: Turn) -> Outcome:
+    return await mydata.privacy(turn, [])
 
 
 async def cmd_cancel(turn: Turn) -> Outcome:
@@ -98,6 +123,30 @@ async def on_food_button(turn: Turn, action: str) -> Outcome:
     return Outcome.idle(Answer(), menu_message(texts.FOOD_KEPT))
 
 
+async def on_data_button(turn: Turn, action: str) -> Outcome:
+    """A button under «📋 Мои данные» or of the erasure's question (d:v1:...)."""
+    if action == choices.DATA_ERASE_YES:
+        return await mydata.on_erase_answer(turn, confirmed=True)
+    if action == choices.DATA_ERASE_NO:
+        return await mydata.on_erase_answer(turn, confirmed=False)
+    if action == choices.DATA_PRIVACY:
+        return await mydata.privacy(turn, [Answer()])
+    if action == choices.DATA_ERASE:
+        return await mydata.ask_erase(turn, [Answer()])
+    if not await _registered(turn):  # DATA_EXPORT
+        return Outcome([Answer(), Send(texts.REGISTER_FIRST)])
+    return await mydata.export_data(turn, [Answer()])
+
+
+async def on_remind_button(turn: Turn, action: CallbackAction) -> Outcome:
+    """A reminder button (r:v1:...): the reminder's «📏 Новые замеры», or a step of setting one."""
+    if action.field == choices.REMIND_MEASURE:
+        out = await on_menu(turn, choices.MENU_MEASURE)
+        out.events.append("reminder_opened")
+        return out
+    return await reminders.on_press(turn, action)
+
+
 async def on_menu(turn: Turn, action: str) -> Outcome:
     user = await users.get_user(turn.conn, turn.user_id)
     if user is None or not user.registered:
@@ -107,7 +156,10 @@ async def on_menu(turn: Turn, action: str) -> Outcome:
     if action == choices.MENU_CONSULT:
         out = Outcome.idle(Answer(), Send(texts.consultation_message(settings.specialist_name,
                                                                       settings.consultation_url),
-                                          url_keyboard(texts.CONSULT_BUTTON, settings.consultation_url)))
+                                          url_keyboard(texts.CONSULT_BUTTON, settings.consultation_url)),
+                           events=["consult_opened:menu"])
+    elif action == choices.MENU_REMIND:
+        out = await reminders.status(turn, [Answer()])
     elif action == choices.MENU_FOOD:
         saved = await food.get_food(turn.conn, turn.user_id)
         if saved is None:
@@ -122,7 +174,7 @@ async def on_menu(turn: Turn, action: str) -> Outcome:
         if latest is None:  # registered a moment ago, but the record is gone since (deleted by hand)
             return Outcome([Answer(), Send(texts.REGISTER_FIRST)])
         if action == choices.MENU_DATA:
-            out = Outcome.idle(Answer(), Send(_my_data(user, latest)), menu_message())
+            out = Outcome.idle(Answer(), Send(_my_data(user, latest), mydata.data_keyboard()), menu_message())
         elif action == choices.MENU_MEASURE:
             carried = {"sex": user.sex, "height": latest.height, "goal": latest.goal,
                        "legacy_goal": latest.legacy_goal, "latest_date": latest.date.isoformat()}
@@ -159,5 +211,17 @@ async def _progress(turn: Turn) -> Outcome:
         return Outcome.idle(Answer(), Send(texts.PROGRESS_NEED_MORE), menu_message())
     first, last = (progress.Measurement(r.date, r.weight, r.waist, r.neck, r.hip) for r in (history[0], history[-1]))
     chart = tuple((r.date, r.weight) for r in history)
-    return Outcome.idle(Answer(), Send(progress.motivational_message(first, last)),
-                        Photo(texts.chart_caption(first.date, last.date, len(history)), chart=chart), menu_message())
+    message = f"{progress.motivational_message(first, last)}\n\n{_weekly(history)}"
+    return Outcome.idle(Answer(), Send(message), Photo(texts.chart_caption(first.date, last.date, len(history)),
+                                                       chart=chart), menu_message())
+
+
+def _weekly(history: list[records.Record]) -> str:
+    """Weekly averages, the trend per week and the pace toward the goal (bot.domain.trends)."""
+    weeks = trends.weekly([trends.Point(r.date, r.weight, r.waist, r.bodyfat) for r in history])
+    t = trends.trend(weeks)
+    latest = history[-1]
+    share = trends.weight_percent_per_week(t, latest.weight)
+    pace = texts.pace_line(trends.pace(latest.goal, t, latest.weight).value, latest.goal, t.weight, share)
+    return texts.weekly_stats([(w.start, w.count, w.weight, w.waist, w.body_fat) for w in weeks], t.weight, t.waist,
+                              t.body_fat, pace)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from functools import cache
 from typing import Any
 
@@ -60,13 +60,24 @@ class Photo:
 
 
 @dataclass(frozen=True)
+class Document:
+    """A file: `content` as is, or (with `report`, a bot.domain.export.Report) the one-page PDF report,
+    rendered after commit with the person's progress chart (bot.report)."""
+
+    filename: str
+    caption: str
+    content: bytes | None = None
+    report: Any = None
+
+
+@dataclass(frozen=True)
 class Answer:
     """answerCallbackQuery (always sent for a press; text shows as a toast, plain text)."""
 
     text: str | None = None
 
 
-Reply = Send | Edit | Photo | Answer
+Reply = Send | Edit | Photo | Document | Answer
 
 
 # --- a turn ---------------------------------------------------------------------------------
@@ -83,14 +94,20 @@ class Turn:
     text: str | None = None
     message_id: int | None = None  # the message holding the pressed button
     first_name: str | None = None  # Telegram's, for greetings
+    now: datetime | None = None  # the bot's clock (bot.clock): reminders' slots, events' times
+
+
+FORGET = "forget"  # Outcome.state: leave nothing of the chat behind (the person erased their data)
 
 
 @dataclass
 class Outcome:
     replies: list[Reply] = field(default_factory=list)
-    # (flow, step, answers) to write; None keeps the conversation as it was.
-    state: tuple[str | None, str | None, dict[str, Any]] | None = None
-    events: list[str] = field(default_factory=list)  # counters to bump after commit
+    # (flow, step, answers) to write; None keeps the conversation as it was; FORGET deletes it.
+    state: tuple[str | None, str | None, dict[str, Any]] | str | None = None
+    # What happened, as "kind" or "kind:detail": counted in metrics after commit, and the kinds of
+    # bot.db.events.PERSISTED written to user_events in the turn's transaction.
+    events: list[str] = field(default_factory=list)
 
     @classmethod
     def idle(cls, *replies: Reply, events: list[str] | None = None) -> Outcome:

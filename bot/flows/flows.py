@@ -14,6 +14,7 @@ from bot.db.records import Measurement
 from bot.domain import choices, formulas, texts, validation
 from bot.domain.choices import CallbackKind
 from bot.domain.formulas import ImpossibleMeasurements, LeanGoalRefused
+from bot.flows import reminders
 from bot.flows.engine import (
     Flow,
     Outcome,
@@ -95,7 +96,11 @@ async def _finish_survey(turn: Turn, a: dict[str, Any]) -> Outcome:
         steps=a["steps"], sport_type=a["sport"], sport_freq=a["freq"], waist_cm=a["waist"], neck_cm=a["neck"],
         hip_cm=a.get("hip"), goal=a["goal"], body_fat=a["bodyfat"])
     events = ["survey_completed"] + (["registration"] if created else [])
-    return Outcome.idle(Send(summary), Send(_kbju(a["goal"], targets), menu_keyboard()), events=events)
+    offer = await reminders.offer(turn)  # a weekly reminder, unless the person has one on
+    if offer is None:
+        return Outcome.idle(Send(summary), Send(_kbju(a["goal"], targets), menu_keyboard()), events=events)
+    # The offer's answer brings the menu: only the last message has buttons, as after every flow.
+    return Outcome([Send(summary), Send(_kbju(a["goal"], targets)), *offer[0]], offer[1], events)
 
 
 def _kbju(goal: str, t: formulas.Targets) -> str:
@@ -130,7 +135,10 @@ async def _finish_measure(turn: Turn, a: dict[str, Any]) -> Outcome:
         record_date=saved.date, weight_kg=saved.weight, waist_cm=saved.waist, neck_cm=saved.neck,
         hip_cm=saved.hip, steps=saved.steps, sport_type=saved.sport_type, sport_freq=saved.sport_freq,
         body_fat=saved.bodyfat, updated=a.get("latest_date") == turn.today.isoformat())
-    return Outcome.idle(Send(text), menu_message())
+    offer = await reminders.offer(turn)  # a weekly reminder, unless the person has one on
+    if offer is None:
+        return Outcome.idle(Send(text), menu_message())
+    return Outcome([Send(text), *offer[0]], offer[1])
 
 
 MEASURE = Flow("measure", (

@@ -54,6 +54,26 @@ async def cancel(update: Update, context: Context) -> None:
     await run_turn(update, context, actions.cmd_cancel, "cancel")
 
 
+async def reminders(update: Update, context: Context) -> None:
+    metrics.commands.labels("reminders").inc()
+    await run_turn(update, context, actions.cmd_reminders, "reminders")
+
+
+async def export(update: Update, context: Context) -> None:
+    metrics.commands.labels("export").inc()
+    await run_turn(update, context, actions.cmd_export, "export")
+
+
+async def delete_me(update: Update, context: Context) -> None:
+    metrics.commands.labels("delete_me").inc()
+    await run_turn(update, context, actions.cmd_delete_me, "delete_me")
+
+
+async def privacy(update: Update, context: Context) -> None:
+    metrics.commands.labels("privacy").inc()
+    await run_turn(update, context, actions.cmd_privacy, "privacy")
+
+
 async def other_command(update: Update, context: Context) -> None:
     metrics.commands.labels("other").inc()
     await run_turn(update, context, actions.on_text, "text")
@@ -87,6 +107,18 @@ async def menu_action(update: Update, context: Context) -> None:
 async def food_button(update: Update, context: Context) -> None:
     if action := await _pressed(update, context, CallbackKind.FOOD):
         await run_turn(update, context, lambda turn: actions.on_food_button(turn, action.value), "food_view")
+
+
+async def data_button(update: Update, context: Context) -> None:
+    """Export, erasure and privacy buttons (d:v1:<action>)."""
+    if action := await _pressed(update, context, CallbackKind.DATA):
+        await run_turn(update, context, lambda turn: actions.on_data_button(turn, action.value), f"data_{action.value}")
+
+
+async def remind_button(update: Update, context: Context) -> None:
+    """Reminder buttons (r:v1:<action>[:<argument>])."""
+    if action := await _pressed(update, context, CallbackKind.REMIND):
+        await run_turn(update, context, lambda turn: actions.on_remind_button(turn, action), f"remind_{action.field}")
 
 
 async def answer(update: Update, context: Context) -> None:

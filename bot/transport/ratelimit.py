@@ -1,10 +1,10 @@
 """A light Bot API rate limiter: honours 429 retry_after and keeps under Telegram's send limits.
 
 PTB's AIORateLimiter needs the aiolimiter extra; this does the same two jobs with asyncio only:
-an overall budget for message-sending methods (Telegram: about 30 per second, 0 turns it off)
-and 20 per minute per group chat, plus bounded retries after RetryAfter so a reply is not lost
-to flood control, and after a server error or a lost connection (NETWORK_BACKOFF) for what the
-person sees.
+an overall budget for message-sending methods (Telegram: about 30 per second, 0 turns it off),
+in which bulk messages (the funnel, reminders) give way to replies, and 20 per minute per group
+chat, plus bounded retries after RetryAfter so a reply is not lost to flood control, and after a
+server error or a lost connection (NETWORK_BACKOFF) for what the person sees.
 """
 
 from __future__ import annotations
@@ -35,6 +35,10 @@ def transient(exc: NetworkError) -> bool:
     return not isinstance(exc, BadRequest)
 
 
+BULK = "bulk"  # rate_limit_args of a bulk message (bot.jobs.send_bulk): after every reply waiting
+BULK_RESERVE = 3  # tokens a bulk message leaves in the bucket, so that a reply finds one at once
+
+
 class _TokenBucket:
     def __init__(self, rate: float, capacity: float) -> None:
         self.rate, self.capacity = rate, capacity
@@ -42,16 +46,29 @@ class _TokenBucket:
         self.stamp = time.monotonic()
         self.lock = asyncio.Lock()
 
-    async def take(self) -> None:
-        async with self.lock:
-            while True:
-                now = time.monotonic()
-                self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
-                self.stamp = now
-                if self.tokens >= 1:
+    def _refill(self) -> None:
+        now = time.monotonic()
+        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+
+    async def take(self, bulk: bool = False) -> None:
+        """One token. A reply waits in turn for the next one; a bulk message only takes one while
+        BULK_RESERVE more are left, and waits outside the lock, so replies always go first and find
+        a token at once while bulk messages use the rest of the budget."""
+        keep = min(BULK_RESERVE, self.capacity - 1) if bulk else 0
+        while True:
+            async with self.lock:
+                self._refill()
+                if self.tokens >= 1 + keep:
                     self.tokens -= 1
                     return
-                await asyncio.sleep((1 - self.tokens) / self.rate)
+                wait = (1 + keep - self.tokens) / self.rate
+                if not bulk:
+                    await asyncio.sleep(wait)  # in turn: replies keep their order
+                    self._refill()
+                    self.tokens -= 1
+                    return
+            await asyncio.sleep(wait)
 
 
 class RateLimiter(BaseRateLimiter[int]):
@@ -74,7 +91,7 @@ class RateLimiter(BaseRateLimiter[int]):
         flood_waits = network_failures = 0
         while True:
             if sending and self.overall is not None:
-                await self.overall.take()
+                await self.overall.take(bulk=rate_limit_args == BULK)
             if sending and ((isinstance(chat_id, int) and chat_id < 0) or isinstance(chat_id, str)):
                 bucket = self.groups.setdefault(chat_id, _TokenBucket(self.group_rate, 20))
                 await bucket.take()

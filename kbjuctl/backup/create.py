@@ -16,7 +16,7 @@ from pathlib import Path
 import psycopg
 
 from kbjuctl import dburl
-from kbjuctl.backup import checksums, crypto, layout, tools
+from kbjuctl.backup import checksums, crypto, erasures, layout, tools
 from kbjuctl.backup.db import connect, server_version
 from kbjuctl.backup.manifest import FORMAT, Manifest
 from kbjuctl.backup.progress import NoProgress, Progress
@@ -39,6 +39,7 @@ class CreateResult:
     seconds: float
     recorded: bool  # a backup_runs row was written
     warning: str = ""
+    erasures_copied: int = 0  # entries of the database's erasures ledger new to the ledger beside the backups
 
     def to_json(self) -> dict:
         return {"path": str(self.path), "name": self.manifest.name, "created_at": self.manifest.created_at,
@@ -46,7 +47,7 @@ class CreateResult:
                 "tables": self.manifest.tables, "schema_version": self.manifest.schema_version,
                 "encrypted": self.manifest.archive["encrypted"], "sha256": self.manifest.archive["sha256"],
                 "seconds": round(self.seconds, 3), "recorded_in_backup_runs": self.recorded,
-                "warning": self.warning}
+                "erasures_copied": self.erasures_copied, "warning": self.warning}
 
 
 # The tables of checksums.USER_TABLES with PostgreSQL's estimate of their rows (-1: never analysed).
@@ -141,7 +142,9 @@ def create_backup(url: str, backup_dir: Path, encrypt_to: str | None = None,
         conn.close()
     manifest = Manifest(data)
     recorded, warning = _record_run(url, final, manifest)
-    return CreateResult(final, manifest, time.monotonic() - started, recorded, warning)
+    with connect(url, autocommit=True) as conn:  # every erasure so far, beside the backups (erasures.py)
+        copied = erasures.merge_into_ledger(backup_dir, erasures.from_database(conn))
+    return CreateResult(final, manifest, time.monotonic() - started, recorded, warning, copied)
 
 
 def _applied_migrations(conn: psycopg.Connection) -> list[str]:

@@ -6,12 +6,13 @@ import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from psycopg import sql
 
 from kbjuctl import dburl, roles
-from kbjuctl.backup import checksums, tools, transactional
+from kbjuctl.backup import checksums, erasures, tools, transactional
 from kbjuctl.backup.archive import Backup, archive_problems, open_backup, plaintext, unreadable
 from kbjuctl.backup.db import connect, server_version
 from kbjuctl.backup.progress import NoProgress, Progress
@@ -29,6 +30,8 @@ class RestoreResult:
     seconds: float
     replaced: list[str] = field(default_factory=list)  # tables the target held before (--force)
     dry_run: bool = False
+    reerased: list[int] = field(default_factory=list)  # erased again: their erasure is newer than the backup
+    warning: str = ""
 
     def to_json(self) -> dict:
         return {"path": str(self.path), "target": self.target, "dry_run": self.dry_run,
@@ -36,7 +39,7 @@ class RestoreResult:
                 "tables": {n: s.to_json() for n, s in self.tables.items()},
                 "total_rows": sum(s.rows for s in self.tables.values()),
                 "pg_restore": self.pg_restore.to_json(), "replaced_tables": self.replaced,
-                "seconds": round(self.seconds, 3)}
+                "reerased": len(self.reerased), "warning": self.warning, "seconds": round(self.seconds, 3)}
 
 
 # Called with what a restore over existing tables would replace, before anything is changed; it
@@ -122,10 +125,13 @@ def restore_backup(path: Path, url: str, *, force: bool = False, identity: Path 
     with connect(url, autocommit=True) as conn:
         version, major = server_version(conn)
         existing, filled = tables_with_rows(conn)
+        target_erasures = erasures.from_database(conn) if existing else []
     if existing and not force:
         held = f"{len(filled)} of them hold rows ({', '.join(filled[:5])})" if filled else "none holds rows yet"
         raise BadInput(f"The target {dburl.redact(url)} already has {len(existing)} tables ({held}). "
                        "Restore into an empty database, or pass --force to replace what it holds.")
+    if target_erasures and not dry_run:  # the target's own ledger, before the restore replaces it
+        erasures.merge_into_ledger(backup.folder.parent, target_erasures)
     pg_restore = pick_pg_restore(backup, major, version)
     with plaintext(backup, identity) as archive:
         problem = unreadable(pg_restore, archive, whole=False)
@@ -145,4 +151,29 @@ def restore_backup(path: Path, url: str, *, force: bool = False, identity: Path 
         ensure_group_roles(url)
         sums = transactional.restore(pg_restore, archive, url, backup, clean=bool(existing))
         progress.finish("restore + compare")
-    return RestoreResult(backup.folder, dburl.redact(url), sums, pg_restore, time.monotonic() - started, existing)
+    reerased, warning = reapply_erasures(url, backup.folder.parent, datetime.fromisoformat(backup.manifest.created_at))
+    return RestoreResult(backup.folder, dburl.redact(url), sums, pg_restore, time.monotonic() - started, existing,
+                         reerased=reerased, warning=warning)
+
+
+HAS_ERASE = "SELECT to_regprocedure('kbju_erase_person(bigint, text)') IS NOT NULL"
+
+
+def reapply_erasures(url: str, backup_dir: Path, snapshot: datetime, dry_run: bool = False) -> tuple[list[int], str]:
+    """Erase again everyone the ledger beside the backups says was erased after `snapshot` (one
+    transaction, rolled back for a dry run); (their Telegram IDs, a warning when that cannot be done
+    on this schema)."""
+    pending = [e for e in erasures.read_ledger(backup_dir) if e.erased_at > snapshot]
+    if not pending:
+        return [], ""
+    with connect(url) as conn:
+        if not conn.execute(HAS_ERASE).fetchone()[0]:
+            return [], (f"{len(pending)} erasure(s) newer than the backup were NOT re-applied: its schema predates "
+                        "erasure (sql/0042). Run `kbjuctl db upgrade`, then `kbjuctl backup reapply-erasures "
+                        f"--since {snapshot.isoformat()}` before the bot serves again.")
+        erased = erasures.reapply(conn, pending, snapshot)
+        if dry_run:
+            conn.rollback()
+        else:
+            conn.commit()
+    return erased, ""

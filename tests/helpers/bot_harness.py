@@ -19,6 +19,7 @@ from pathlib import Path
 import aiohttp
 
 from bot.app import serve
+from bot.clock import Clock
 from bot.config import Settings, load_settings
 from tgstandin.client import Person, StandinClient
 from tgstandin.server import BotApiStandin
@@ -55,17 +56,34 @@ class BotHarness:
     def person(self, user_id: int, first_name: str = "Тест", username: str | None = None) -> Person:
         return self.client.person(user_id, first_name, username)
 
-    async def start_bot(self, *, webhook: bool = False, port: int | None = None, **overrides: object) -> asyncio.Event:
-        """Start one bot (polling, or webhook on `port`); returns the event that stops it."""
+    async def start_bot(self, *, webhook: bool = False, port: int | None = None, clock: Clock | None = None,
+                        **overrides: object) -> asyncio.Event:
+        """Start one bot (polling, or webhook on `port`; `clock`: a movable one); returns the event that stops it."""
         settings = bot_settings(self.database_url, self.standin.url, **overrides)
         stop = asyncio.Event()
         task = asyncio.create_task(serve(settings, webhook=webhook, host="127.0.0.1", port=port, stop=stop,
-                                         handle_signals=False))
+                                         handle_signals=False, clock=clock))
         self._bots.append((task, stop))
         await asyncio.sleep(0.05)
         if task.done():
             task.result()
         return stop
+
+    @contextlib.asynccontextmanager
+    async def background_replica(self, clock: Clock | None = None, **overrides: object) -> AsyncIterator[object]:
+        """A second replica that takes no updates: only its background loops (funnel, reminders) run,
+        on the same database, as another replica's would."""
+        from bot.app import build_application, close_resources, open_resources
+
+        settings = bot_settings(self.database_url, self.standin.url, **overrides)
+        app = build_application(settings, clock=clock)
+        await app.initialize()
+        await open_resources(app)
+        try:
+            yield app
+        finally:
+            await close_resources(app)
+            await app.shutdown()
 
     async def stop_bots(self) -> None:
         for _task, stop in self._bots:
@@ -96,8 +114,14 @@ def run(database_url: str, scenario: Callable[[BotHarness], Awaitable[None]], *,
     asyncio.run(main())
 
 
-async def survey(person: Person, answers: dict[str, str], *, upto: str | None = None) -> list[dict]:
-    """Drive the registration survey from /start; stop before `upto` (a step name) if given."""
+async def survey(person: Person, answers: dict[str, str], *, upto: str | None = None,
+                 reminder: str | None = "no") -> list[dict]:
+    """Drive the registration survey from /start; stop before `upto` (a step name) if given.
+
+    The survey ends with the summary, the KBJU (with the menu) and the offer of a weekly reminder;
+    `reminder` answers the offer with that reminder button ("no" by default, so that the menu is the
+    last message; None leaves the offer on screen). Returns the bot's events of the last answer,
+    without the offer."""
     await person.say("/start")
     await person.press("start:v1")
     events: list[dict] = []
@@ -108,11 +132,31 @@ async def survey(person: Person, answers: dict[str, str], *, upto: str | None = 
         if step not in answers:
             continue
         if step in ("sex", "steps", "sport", "freq", "goal"):
-            expect = 2 if step == "goal" else 1
+            expect = 3 if step == "goal" else 1
             events = await person.press(f"s:v1:{step}:{answers[step]}", expect=expect)
         else:
             events = await person.say(answers[step])
+    if upto is None:
+        events = [e for e in events if not is_reminder_offer(e)]
+        if reminder is not None:
+            await person.press(f"r:v1:{reminder}")
     return events
+
+
+def is_reminder_offer(event: dict) -> bool:
+    return event["kind"] == "message" and any(
+        data == "r:v1:no" for _, data in Person.buttons(event["message"]))
+
+
+async def db_rows(database_url: str, sql: str, *args) -> list:
+    """The rows of one statement, on a connection of its own (what the database holds, seen from outside)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(database_url)
+    try:
+        return await conn.fetch(sql, *args)
+    finally:
+        await conn.close()
 
 
 def texts(events: list[dict]) -> list[str]:

@@ -1,0 +1,2 @@
+-- Undo 0041.user-events.
+DROP TABLE IF EXISTS user_events;
