@@ -6,8 +6,9 @@ decides what the person does next.
 
 Each step waits for exactly the bot's answer to it (bot/flows): a typed or pressed answer is
 followed by the next question (one message; a button question by its buttons), a wrong answer
-by the explanation and the same question again (two messages), and the end of a flow or a menu
-action by the message that carries the main menu again.
+by the explanation and the same question again (one message), and the end of a flow or a menu
+action by the message that carries the main menu again (the summary, the data, the chart: the
+menu is that message's keyboard).
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def has_photo(message: dict) -> bool:
 
 MENU_BUTTON = choices.build_menu(choices.MENU_PROGRESS)
 ASKED = new_messages(1)                       # the next question (one message)
-ASKED_AGAIN = new_messages(2)                 # what was wrong, and the same question again
+ASKED_AGAIN = new_messages(1)                 # what was wrong and the same question again, one message
 AT_MENU = message_with(has_button(MENU_BUTTON))  # a flow or menu action ended: the main menu again
 
 

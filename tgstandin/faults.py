@@ -33,6 +33,7 @@ class FaultConfig:
     delay_ms: float = 0.0
     rate_delay: float = 1.0         # fraction of calls delayed by delay_ms
     methods: list[str] | None = None  # only these methods (case-insensitive); None = all
+    chats: list[int] | None = None    # only calls to these chat ids; None = all
     seed: int | None = None
 
     @classmethod
@@ -53,6 +54,9 @@ class FaultConfig:
             if not isinstance(config.methods, list) or not all(isinstance(m, str) for m in config.methods):
                 raise ValueError("methods must be a list of method names")
             config.methods = [m.lower() for m in config.methods]
+        if config.chats is not None and (not isinstance(config.chats, list) or not all(
+                isinstance(c, int) and not isinstance(c, bool) for c in config.chats)):
+            raise ValueError("chats must be a list of chat ids")
         return config
 
     def to_json(self) -> dict:
@@ -70,12 +74,13 @@ NOTHING = Decision()
 
 
 class _Rule:
-    __slots__ = ("config", "methods", "rng")
+    __slots__ = ("chats", "config", "methods", "rng")
 
     def __init__(self, config: FaultConfig) -> None:
         self.config = config
         self.rng = random.Random(config.seed)
         self.methods = frozenset(config.methods) if config.methods is not None else None
+        self.chats = frozenset(str(c) for c in config.chats) if config.chats is not None else None
 
 
 class FaultInjector:
@@ -105,9 +110,10 @@ class FaultInjector:
             "per_bot": {str(bot_id_of.get(t, "?")): r.config.to_json() for t, r in self.rules.items()},
         }
 
-    def decide(self, token: str, method: str) -> Decision:
+    def decide(self, token: str, method: str, chat_id: object) -> Decision:
         rule = self.rules.get(token) or self.global_rule
-        if rule is None or (rule.methods is not None and method not in rule.methods):
+        if rule is None or (rule.methods is not None and method not in rule.methods) \
+                or (rule.chats is not None and str(chat_id) not in rule.chats):
             return NOTHING
         config = rule.config
         decision = Decision()

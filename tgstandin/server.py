@@ -8,6 +8,7 @@ exactly as it would call api.telegram.org; tests act as people through the contr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import mimetypes
@@ -111,7 +112,7 @@ class BotApiStandin:
         drop_after = False
         try:
             params = await read_params(request)
-            decision = self.state.faults.decide(token, name.lower())
+            decision = self.state.faults.decide(token, name.lower(), params.raw("chat_id"))
             if decision is not NOTHING:
                 if decision.delay:
                     await asyncio.sleep(decision.delay)
@@ -143,10 +144,8 @@ class BotApiStandin:
         if self.state.limits.config_for(token) is None:
             return 0
         chat = None
-        try:
+        with contextlib.suppress(TypeError, ValueError):
             chat = bot.chats.get(int(chat_id))  # type: ignore[call-overload]
-        except (TypeError, ValueError):
-            pass
         return self.state.limits.check(token, method, chat_id, chat.last_active if chat is not None else None)
 
     @staticmethod

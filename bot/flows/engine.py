@@ -52,11 +52,12 @@ class Edit:
 
 @dataclass(frozen=True)
 class Photo:
-    """The funnel image, or (with `chart`) a progress chart rendered after commit."""
+    """The funnel image, or (with `chart`: day, weight, body fat % or None) a progress chart
+    rendered after commit (bot.charts)."""
 
     caption: str
     markup: Keyboard | None = None
-    chart: tuple[tuple[date, float], ...] | None = None
+    chart: tuple[tuple[date, float, float | None], ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -189,8 +190,8 @@ class Flow:
         return next((q for q in self.questions[start:] if q.when(answers)), None)
 
     def ask_again(self, step: str, answers: dict[str, Any], refusal: str) -> Outcome:
-        """The refusal, then `step` asked again with `answers` as the new state."""
-        return Outcome([Send(refusal), self.question(step).ask(answers)], (self.name, step, answers))
+        """`step` asked again, after the refusal in the same message, with `answers` as the new state."""
+        return Outcome([self.question(step).ask(answers, refusal)], (self.name, step, answers))
 
 
 async def start_flow(turn: Turn, flow: Flow, answers: dict[str, Any] | None = None,
@@ -220,14 +221,16 @@ async def answer_text(turn: Turn, flow: Flow) -> Outcome:
     question = flow.question(turn.conv.step)
     if question is None:  # a state written by another version of the bot
         return Outcome.idle(Send(texts.GENERIC_ERROR))
+    # What was wrong and the same question again, in one message (one Bot API call, one of the
+    # chat's per-second share).
     if question.parse is None:  # buttons pending
-        return Outcome([Send(texts.USE_BUTTONS), question.ask(answers)])
+        return Outcome([question.ask(answers, texts.USE_BUTTONS)])
     if turn.text is None:  # a sticker or photo instead of the typed answer
-        return Outcome([Send(texts.TEXT_EXPECTED), question.ask(answers)])
+        return Outcome([question.ask(answers, texts.TEXT_EXPECTED)])
     try:
         value = question.parse(turn.text, turn)
     except InvalidInput as exc:
-        return Outcome([Send(exc.message), question.ask(answers)])
+        return Outcome([question.ask(answers, exc.message)])
     return await advance(turn, flow, {**answers, question.step: value}, question.step, [])
 
 

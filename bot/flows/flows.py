@@ -94,7 +94,7 @@ async def _finish_survey(turn: Turn, a: dict[str, Any]) -> Outcome:
         steps=a["steps"], sport_type=a["sport"], sport_freq=a["freq"], waist_cm=a["waist"], neck_cm=a["neck"],
         hip_cm=a.get("hip"), goal=a["goal"], body_fat=a["bodyfat"])
     events = ["survey_completed"] + (["registration"] if created else [])
-    return Outcome.idle(Send(summary), Send(_kbju(a["goal"], targets), menu_keyboard()), events=events)
+    return Outcome.idle(Send(f"{summary}\n\n{_kbju(a['goal'], targets)}", menu_keyboard()), events=events)
 
 
 def _kbju(goal: str, t: formulas.Targets) -> str:
@@ -129,7 +129,7 @@ async def _finish_measure(turn: Turn, a: dict[str, Any]) -> Outcome:
         record_date=saved.date, weight_kg=saved.weight, waist_cm=saved.waist, neck_cm=saved.neck,
         hip_cm=saved.hip, steps=saved.steps, sport_type=saved.sport_type, sport_freq=saved.sport_freq,
         body_fat=saved.bodyfat, updated=a.get("latest_date") == turn.today.isoformat())
-    return Outcome.idle(Send(text), menu_message())
+    return Outcome.idle(menu_message(text))
 
 
 MEASURE = Flow("measure", (
