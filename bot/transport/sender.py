@@ -45,6 +45,10 @@ BULK = {"bulk": True}  # rate_limit_args of a bulk send
 GROUP_WINDOW_S = 60.0
 GROUP_PER_MINUTE = 20
 PRUNE_EVERY = 5000  # paced calls between sweeps of chats whose budget has refilled
+# A chat's budget refills this much slower than `chat_rate`: a message that waited for its
+# share can still reach Telegram a little sooner after the one before it than it left (network
+# and event-loop jitter), and Telegram counts what arrives.
+PACE_MARGIN = 0.9
 
 
 def retried(endpoint: str) -> bool:
@@ -81,6 +85,7 @@ class Sender(BaseRateLimiter[dict]):
     def __init__(self, chat_rate: float = 1.0, chat_burst: int = 3, max_flood_waits: int = 5,
                  clock=time.monotonic) -> None:
         self.chat_rate = chat_rate  # 0: no per-chat pacing (a Bot API server without limits)
+        self._refill = chat_rate * PACE_MARGIN
         self.chat_burst = max(1, chat_burst)
         self.max_flood_waits = max_flood_waits
         self.clock = clock
@@ -104,7 +109,7 @@ class Sender(BaseRateLimiter[dict]):
             if _is_group(chat_id):
                 budget.sent = deque()
         else:
-            budget.tokens = min(self.chat_burst, budget.tokens + (now - budget.stamp) * self.chat_rate)
+            budget.tokens = min(self.chat_burst, budget.tokens + (now - budget.stamp) * self._refill)
             budget.stamp = now
         return budget
 
@@ -122,7 +127,7 @@ class Sender(BaseRateLimiter[dict]):
         if held > 0:
             return held, False
         if bulk and budget.tokens < self.chat_burst:
-            return max(0.05, (self.chat_burst - budget.tokens) / self.chat_rate), False
+            return max(0.05, (self.chat_burst - budget.tokens) / self._refill), False
         if budget.sent is not None:  # a group: at most 20 in any minute as well
             while budget.sent and budget.sent[0] <= now - GROUP_WINDOW_S:
                 budget.sent.popleft()
@@ -130,24 +135,25 @@ class Sender(BaseRateLimiter[dict]):
                 return budget.sent[0] + GROUP_WINDOW_S - now, False
             budget.sent.append(now)
         budget.tokens -= 1
-        return (0.0 if budget.tokens >= 0 else -budget.tokens / self.chat_rate), True
+        return (0.0 if budget.tokens >= 0 else -budget.tokens / self._refill), True
 
     def _prune(self, now: float) -> None:
         for chat_id in [c for c, b in self.chats.items()
                         if b.hold_until <= now and not b.sent
-                        and b.tokens + (now - b.stamp) * self.chat_rate >= self.chat_burst]:
+                        and (self.chat_rate <= 0 or b.tokens + (now - b.stamp) * self._refill >= self.chat_burst)]:
             del self.chats[chat_id]
 
     def hold_chat(self, chat_id: object, seconds: float) -> None:
         now = self.clock()
-        budget = self._budget(chat_id, now)
+        budget = self._budget(chat_id, now) if self.chat_rate > 0 else self.chats.setdefault(
+            chat_id, _ChatBudget(0.0, now))
         budget.hold_until = max(budget.hold_until, now + seconds)
         budget.tokens = min(budget.tokens, 0.0)  # Telegram's bucket for this chat is empty
 
     # --- every call ----------------------------------------------------------------------------
 
-    async def _wait_turn(self, chat_id: object, paced: bool, bulk: bool) -> None:
-        """Until this call may go: holds after a 429, then the chat's pace."""
+    async def _wait_turn(self, chat_id: object, counted: bool, bulk: bool) -> None:
+        """Until this call may go: holds after a 429, then the chat's pace (when pacing is on)."""
         waited = 0.0
         while True:
             now = self.clock()
@@ -155,12 +161,14 @@ class Sender(BaseRateLimiter[dict]):
             if bulk:
                 wait = max(wait, self.bulk_hold_until - now)
             taken = False
+            if wait <= 0 and counted:
+                if self.chat_rate > 0:
+                    wait, taken = self._reserve(chat_id, now, bulk)
+                else:  # no pacing, but a 429's hold on the chat still stands
+                    budget = self.chats.get(chat_id)
+                    wait = budget.hold_until - now if budget is not None else 0.0
             if wait <= 0:
-                if not paced:
-                    break
-                wait, taken = self._reserve(chat_id, now, bulk)
-                if wait <= 0:
-                    break
+                break
             waited += wait
             await asyncio.sleep(wait)
             if taken:  # its share is reserved: it goes now
@@ -170,10 +178,10 @@ class Sender(BaseRateLimiter[dict]):
     async def process_request(self, callback, args, kwargs, endpoint, data, rate_limit_args):
         bulk = bool(rate_limit_args) and bool(rate_limit_args.get("bulk"))
         chat_id = data.get("chat_id")
-        paced = self.chat_rate > 0 and chat_id is not None and endpoint.startswith(MESSAGE_CALLS)
+        counted = chat_id is not None and endpoint.startswith(MESSAGE_CALLS)
         flood_waits = network_failures = 0
         while True:
-            await self._wait_turn(chat_id, paced, bulk)
+            await self._wait_turn(chat_id, counted, bulk)
             try:
                 return await callback(*args, **kwargs)
             except RetryAfter as exc:
