@@ -44,6 +44,9 @@ send_wait = Histogram("kbju_send_wait_seconds", "Time a Bot API call waited for 
                       buckets=(0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0))
 db_query_seconds = Histogram("kbju_db_query_seconds", "Duration of each named SQL statement", ["query"],
                              buckets=_DB_BUCKETS)
+# A turn's transaction (BEGIN ... COMMIT/ROLLBACK: two round trips besides its statements); a turn
+# that only moves the conversation on has none (bot.db.conversations).
+db_transactions = Counter("kbju_db_transactions", "Turn transactions, by how they ended", ["outcome"])
 db_pool_connections = Gauge("kbju_db_pool_connections", "asyncpg pool connections", ["state"])
 errors = Counter("kbju_errors", "Errors, by kind", ["kind"])
 survey_started = Counter("kbju_survey_started", "Registration surveys started")
@@ -77,6 +80,8 @@ for _window in ("5m", "24h", "30d"):
     active_users.labels(_window)
 for _state in ("pending", "overdue"):
     scheduled_jobs.labels(_state)
+for _outcome in ("commit", "rollback"):
+    db_transactions.labels(_outcome)
 for _scope in ("chat", "bulk", "global"):
     bot_api_flood_waits.labels(_scope)
 for _lane in ("reply", "bulk", "bulk_budget"):

@@ -140,10 +140,12 @@ async def _locking_turn(conn, update_id: int, chat_id: int, user_id: int, action
     async with conn.transaction():
         conv = await conversations.claim_and_lock(conn, update_id, chat_id, user_id)
         if conv is None:
-            return None
-        outcome = await action(turn_for(conn, conv))
-        await conversations.save_turn(conn, conv, outcome.state)
-    return conv, outcome
+            outcome = None
+        else:
+            outcome = await action(turn_for(conn, conv))
+            await conversations.save_turn(conn, conv, outcome.state)
+    metrics.db_transactions.labels("commit").inc()
+    return None if outcome is None else (conv, outcome)
 
 
 def _count(events: list[str]) -> None:
