@@ -16,6 +16,13 @@ With --floors (the default in the burst) the same burst also drives two floor bo
 python-telegram-bot without a database: what a step's p95 can be here at the least.
 With BENCH_PYSPY=<file> the bot runs under `py-spy record` (raw format) for a profile; its CPU
 figures are then py-spy's, not the bot's.
+The burst also prints, for each step, the Bot API calls per update (from the stand-in, by method)
+and the database round trips per update (the bot's statements and its turns' BEGIN/COMMIT, from
+its metrics). The bot sends as it is configured to, except that Telegram's per-chat pace is off
+(BOT_CHAT_RATE=0): people in lock-step answer faster than anyone types, and the stand-in here
+enforces no limits. --bot-root DIR runs the bot from another checkout (an earlier commit: A/B in
+one session, same harness; its DB round trips then count statements only, if it has no
+kbju_db_transactions_total).
 """
 
 from __future__ import annotations
@@ -24,9 +31,12 @@ import argparse
 import asyncio
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
+import urllib.request
+from collections import Counter
 from pathlib import Path
 
 import psutil
@@ -90,11 +100,24 @@ class Driver:
             await asyncio.sleep(0.001)
 
 
-def start_bot(url: str, database_url: str, backend: str, webhook: bool, port: int) -> subprocess.Popen:
+BOT_ROOT = ROOT  # --bot-root
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_bot(url: str, database_url: str, backend: str, webhook: bool, port: int,
+              metrics_port: int = 0) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BOT_", "WEBHOOK_", "DATABASE_"))}
     env.update(BOT_TOKEN=TOKEN, TELEGRAM_API_URL=url, DATABASE_URL=database_url, BOT_HTTP_BACKEND=backend,
-               METRICS_PORT="0", LOG_LEVEL="WARNING", BOT_MAX_SEND_RATE="0", DB_POOL_MAX="10", DB_POOL_MIN="10",
-               FUNNEL_DELAY_SECONDS="3600")
+               METRICS_PORT=str(metrics_port), METRICS_HOST="127.0.0.1", LOG_LEVEL="WARNING",
+               BOT_CHAT_RATE="0", BOT_MAX_SEND_RATE="0",  # BOT_MAX_SEND_RATE: an earlier bot's one budget
+               DB_POOL_MAX="10", DB_POOL_MIN="10", FUNNEL_DELAY_SECONDS="3600")
     args = [sys.executable, "-m", "kbjuctl", "run"]
     if backend in FLOORS:
         args = [sys.executable, str(ROOT / "benchmarks" / "floor_bots.py"), backend.removeprefix("floor-")]
@@ -103,7 +126,7 @@ def start_bot(url: str, database_url: str, backend: str, webhook: bool, port: in
     if webhook:
         env.update(WEBHOOK_URL=f"http://127.0.0.1:{port}/telegram/webhook", WEBHOOK_SECRET="bench-secret")
         args += ["--webhook", "--host", "127.0.0.1", "--port", str(port)]
-    return subprocess.Popen(args, cwd=ROOT, env=env)
+    return subprocess.Popen(args, cwd=BOT_ROOT if backend not in FLOORS else ROOT, env=env)
 
 
 def _other_cpu() -> dict[str, float]:
@@ -147,9 +170,28 @@ async def warm(driver: Driver, uid: int) -> None:
         await driver.step(uid, kind, name, value)
 
 
+_DB_LINE = re.compile(r"^(kbju_db_query_seconds_count|kbju_db_transactions_total)\{[^}]*\} ([0-9.e+]+)$", re.M)
+
+
+async def db_round_trips(metrics_port: int) -> float | None:
+    """The bot's database round trips so far: its statements, and BEGIN + COMMIT of each transaction."""
+    if not metrics_port:
+        return None
+
+    def read() -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as resp:
+            return resp.read().decode()
+
+    total = 0.0
+    for name, value in _DB_LINE.findall(await asyncio.to_thread(read)):
+        total += float(value) * (2 if name == "kbju_db_transactions_total" else 1)
+    return total
+
+
 async def burst(n: int, backend: str) -> dict:
+    metrics_port = 0 if backend in FLOORS else free_port()
     async with BotApiStandin() as standin:
-        proc = start_bot(standin.url, fresh_database(), backend, False, 0)
+        proc = start_bot(standin.url, fresh_database(), backend, False, 0, metrics_port)
         try:
             driver = Driver(standin)
             await warm(driver, 1)
@@ -158,12 +200,25 @@ async def burst(n: int, backend: str) -> dict:
             uids = list(range(10_000, 10_000 + n))
             latencies: dict[str, list[float]] = {}
             step_cpu: dict[str, float] = {}  # the bot's CPU ms per update of each step
+            api_calls: dict[str, Counter] = {}  # Bot API calls per update of each step, by method
+            db_trips: dict[str, float | None] = {}  # database round trips per update of each step
             bot = psutil.Process(proc.pid)
             started = time.monotonic()
             for kind, name, value in STEPS:
                 before = sum(bot.cpu_times()[:2])
+                counted = time.monotonic()
+                calls_before = Counter(standin.state.calls)
+                trips_before = await db_round_trips(metrics_port)
+                started += time.monotonic() - counted  # the counting is not the bot's time
                 latencies[name] = await asyncio.gather(*(driver.step(u, kind, name, value) for u in uids))
                 step_cpu[name] = (sum(bot.cpu_times()[:2]) - before) / n * 1000
+                calls = Counter(standin.state.calls)
+                calls.subtract(calls_before)
+                api_calls[name] = Counter({m: c / n for m, c in calls.items() if c > 0 and m != "getUpdates"})
+                counted = time.monotonic()
+                trips_after = await db_round_trips(metrics_port)
+                db_trips[name] = None if trips_before is None else (trips_after - trips_before) / n
+                started += time.monotonic() - counted
             elapsed = time.monotonic() - started
             cpu1 = psutil.Process(proc.pid).cpu_times()
             others1 = _other_cpu()
@@ -173,7 +228,7 @@ async def burst(n: int, backend: str) -> dict:
     cpu = (cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)
     others = {k: (others1[k] - others0.get(k, 0.0)) / updates * 1000 for k in others1}
     return {"updates": updates, "rate": updates / elapsed, "cpu_ms": cpu / updates * 1000, "lat": latencies,
-            "others_ms": others, "step_cpu_ms": step_cpu}
+            "others_ms": others, "step_cpu_ms": step_cpu, "api_calls": api_calls, "db_trips": db_trips}
 
 
 async def steady(rate: float, duration: float, backend: str) -> dict:
@@ -216,16 +271,32 @@ async def steady(rate: float, duration: float, backend: str) -> dict:
     return {"updates": sent, "rate": sent / elapsed, "cpu_ms": cpu / max(1, sent) * 1000, "lat": latencies}
 
 
+SHORT = {"sendMessage": "send", "editMessageText": "edit", "answerCallbackQuery": "answer", "sendPhoto": "photo"}
+
+
 def report(title: str, result: dict) -> None:
     print(f"\n== {title}: {result['updates']} updates, {result['rate']:.0f} updates/s, "
           f"bot CPU {result['cpu_ms']:.2f} ms/update")
     if "others_ms" in result:
         print("   other CPU per update: " + ", ".join(f"{k} {v:.2f} ms" for k, v in result["others_ms"].items()))
     step_cpu = result.get("step_cpu_ms")
-    print(f"{'step':<12}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}" + (f"{'bot CPU ms/update':>19}" if step_cpu else ""))
+    calls, trips = result.get("api_calls"), result.get("db_trips")
+    print(f"{'step':<12}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}" + (f"{'bot CPU ms/update':>19}" if step_cpu else "")
+          + (f"{'DB trips':>10}  Bot API calls per update" if calls else ""))
     for name, values in result["lat"].items():
-        print(f"{name:<12}{pct(values, 50) * 1000:>9.1f}{pct(values, 95) * 1000:>9.1f}{pct(values, 99) * 1000:>9.1f}"
-              + (f"{step_cpu[name]:>19.2f}" if step_cpu else ""))
+        line = f"{name:<12}{pct(values, 50) * 1000:>9.1f}{pct(values, 95) * 1000:>9.1f}{pct(values, 99) * 1000:>9.1f}"
+        if step_cpu:
+            line += f"{step_cpu[name]:>19.2f}"
+        if calls:
+            trip = trips.get(name)
+            line += f"{'-' if trip is None else f'{trip:.2f}':>10}  {sum(calls[name].values()):.2f} (" + ", ".join(
+                f"{SHORT.get(m, m)} {c:.2f}" for m, c in sorted(calls[name].items())) + ")"
+        print(line)
+    if calls:
+        steps = len(result["lat"])
+        known = [v for v in trips.values() if v is not None]
+        print(f"{'per step':<12} Bot API calls {sum(sum(c.values()) for c in calls.values()) / steps:.2f}"
+              + (f", DB round trips {sum(known) / len(known):.2f}" if known else ""))
 
 
 def floors_table(results: dict) -> None:
@@ -265,9 +336,14 @@ async def main() -> None:
     parser.add_argument("--mode", choices=("burst", "steady", "both"), default="both")
     parser.add_argument("--floors", action=argparse.BooleanOptionalAction, default=True,
                         help="also drive the two floor bots through the burst (default: yes)")
+    parser.add_argument("--bot-root", type=Path, default=ROOT,
+                        help="run the bot from this checkout (e.g. an earlier commit's `git worktree`)")
     args = parser.parse_args()
+    global BOT_ROOT
+    BOT_ROOT = args.bot_root.resolve()
     backends = ("aiohttp", "httpx") if args.backend == "both" else (args.backend,)
-    print(f"machine: {platform.platform()}, python {platform.python_version()}, os.cpu_count() = {os.cpu_count()}")
+    print(f"machine: {platform.platform()}, python {platform.python_version()}, os.cpu_count() = {os.cpu_count()}, "
+          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}; the bot from {BOT_ROOT}")
     results: dict[tuple[str, str], dict] = {}
     for backend in backends:
         if args.mode in ("burst", "both"):
@@ -286,6 +362,7 @@ async def main() -> None:
             a, h = results[(mode, "aiohttp")], results[(mode, "httpx")]
             print(f"\n{mode}: aiohttp / httpx throughput = {a['rate'] / h['rate']:.2f}x, "
                   f"CPU per update {h['cpu_ms'] / a['cpu_ms']:.2f}x lower with aiohttp")
+    print(f"\nload average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if ("burst", "aiohttp") in results:
         r = results[("burst", "aiohttp")]
         worst = max(pct(v, 95) for v in r["lat"].values())

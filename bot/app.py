@@ -17,6 +17,7 @@ from telegram.ext import (
 )
 
 from bot import buildinfo, handlers, jobs, metrics, privacy
+from bot.bulk import BulkLane
 from bot.charts import ChartRenderer
 from bot.clock import Clock
 from bot.config import Settings
@@ -28,9 +29,9 @@ from bot.runtime import BotContext, funnel_photo_path, on_error
 from bot.transport import lease, tls
 from bot.transport import webhook as webhook_server
 from bot.transport.polling import POLL_TIMEOUT
-from bot.transport.ratelimit import RateLimiter
 from bot.transport.request import make_request
-from bot.transport.updates import UPDATE_SLOTS
+from bot.transport.sender import Sender
+from bot.transport.updates import IN_FLIGHT, UPDATE_SLOTS, InFlight
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +65,8 @@ def register_handlers(app: Application) -> None:
 
 
 def build_application(settings: Settings, *, backend: str | None = None, job_worker: bool = True,
-                      max_send_rate: float | None = None, clock: Clock | None = None) -> Application:
-    """An Application wired to our HTTP backend and rate limiter; `open_resources` opens the rest.
+                      clock: Clock | None = None) -> Application:
+    """An Application wired to our HTTP backend and sender; `open_resources` opens the rest.
 
     The Application is never `start()`ed (our polling loop and webhook server call process_update),
     so PTB's post_init/post_shutdown hooks and its concurrent_updates never run: the lifecycle is
@@ -79,8 +80,6 @@ def build_application(settings: Settings, *, backend: str | None = None, job_wor
         if secret:
             add_secret(secret.get_secret_value())
     backend = backend or settings.bot_http_backend
-    if max_send_rate is None:
-        max_send_rate = settings.bot_max_send_rate
     api = settings.telegram_api_url
     requests = (make_request(backend, pool_size=max(64, settings.concurrent_updates)),
                 make_request(backend, pool_size=2, read_timeout=POLL_TIMEOUT + 10))
@@ -91,11 +90,12 @@ def build_application(settings: Settings, *, backend: str | None = None, job_wor
         .base_file_url(f"{api}/file/bot")
         .request(requests[0])
         .get_updates_request(requests[1])
-        .rate_limiter(RateLimiter(overall_per_second=max_send_rate))
+        .rate_limiter(Sender(chat_rate=settings.bot_chat_rate, chat_burst=settings.bot_chat_burst))
         .updater(None)  # our own polling loop and webhook server acknowledge after handling
         .build()
     )
     app.bot_data[UPDATE_SLOTS] = asyncio.Semaphore(settings.concurrent_updates)
+    app.bot_data[IN_FLIGHT] = InFlight()
     app.bot_data["settings"] = settings
     app.bot_data["job_worker"] = job_worker
     app.bot_data["backend"] = backend
@@ -111,8 +111,9 @@ async def open_resources(app: Application) -> None:
     pool = await create_pool(settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max,
                              statement_timeout_ms=settings.db_statement_timeout_ms)
     charts = ChartRenderer()
+    bulk = BulkLane(pool, settings.bot_bulk_rate, app.bot_data.get(IN_FLIGHT))
     ctx = BotContext(settings, pool, charts, app.bot_data["clock"], funnel_photo_path(settings),
-                     DatabaseProbe(settings.database_url))
+                     DatabaseProbe(settings.database_url), bulk)
     app.bot_data["kbju"] = ctx
     warm = charts.warm_up()
     ctx.background.add(warm)
@@ -186,6 +187,10 @@ async def serve(settings: Settings, *, webhook: bool = False, host: str | None =
         await open_resources(app)
         _freeze_startup_heap()
         log.info("bot started (%s, %s backend)", "webhook" if webhook else "polling", app.bot_data["backend"])
+        if settings.bot_max_send_rate is not None:
+            log.warning("BOT_MAX_SEND_RATE is an older setting: the bulk budget is BOT_BULK_RATE (%g/s for all "
+                        "replicas together; BOT_MAX_SEND_RATE when unset); rename it (docs/bot.md)",
+                        settings.bot_bulk_rate)
         if webhook:
             secret = (settings.webhook_secret.get_secret_value() if settings.webhook_secret
                       else secrets.token_urlsafe(32))

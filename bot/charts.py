@@ -1,26 +1,42 @@
-"""Progress charts: matplotlib (Agg) in a one-worker process pool, off the event loop and its GIL."""
+"""Progress charts off the event loop: a pool of worker processes sized to the machine, cached by content.
+
+The image itself is bot.chart_image's (Pillow, ~10-20 ms). Rendering happens in worker processes,
+one per core (at most MAX_WORKERS), so a chart costs the event loop nothing and charts asked for at
+once are drawn side by side; another person's reply never waits for one. A chart depends only on
+its points, so it is cached by them: Progress opened again without a new measurement sends the
+same PNG without a render, and identical requests in flight share one.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
 import logging
 import multiprocessing
 import os
 import signal
 import threading
+import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from datetime import date
 
-from bot.domain import texts
-from bot.domain.progress import chart_label_indices
+from bot.chart_image import Point, render_progress_chart
 from bot.procutil import die_with_parent
 
 log = logging.getLogger(__name__)
+MAX_WORKERS = 4  # enough for hundreds of charts a second; each worker holds ~40 MB
+CACHE_SIZE = 1024  # charts kept per process (~15 KB each)
+
+
+def pool_size() -> int:
+    """Worker processes for this machine: the cores this process may use, 1..MAX_WORKERS."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(MAX_WORKERS, cores))
 
 
 @contextlib.contextmanager
@@ -39,99 +55,63 @@ def _worker_ignores_ctrl_c() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _warm() -> bool:
-    """Import matplotlib in the worker ahead of the first chart (the import takes ~1 s)."""
-    import matplotlib
+def _warm(pause: float) -> int:
+    """Load Pillow and the fonts in a worker ahead of the first chart; the pause keeps this worker
+    busy so that the next warm-up goes to another one."""
+    from datetime import date
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot
-
-    return True
-
-
-def render_weight_chart(points: list[tuple[date, float]]) -> bytes:
-    """PNG of weight over time, points labelled with weight and date (every point while the labels
-    fit side by side: bot.domain.progress.chart_label_indices); runs in the worker."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.dates as mdates
-    import matplotlib.pyplot as plt
-
-    days = [d for d, _ in points]
-    weights = [w for _, w in points]
-    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
-    try:
-        ax.plot(days, weights, marker="o", markersize=6 if len(points) <= 30 else 3, color="#2e86de", linewidth=2)
-        for index in chart_label_indices(weights):
-            day, weight = points[index]
-            ax.annotate(texts.chart_point_label(weight, day), (day, weight), textcoords="offset points",
-                        xytext=(0, 8), ha="center", fontsize=8,
-                        bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8})
-        ax.set_title(texts.CHART_TITLE)
-        ax.grid(True, alpha=0.3)
-        ax.xaxis.set_major_formatter(mdates.DateFormatter("%d.%m.%y"))
-        low, high = min(weights), max(weights)
-        pad = max(1.0, (high - low) * 0.25)
-        ax.set_ylim(low - pad, high + pad * 1.6)
-        fig.autofmt_xdate()
-        fig.tight_layout()
-        out = io.BytesIO()
-        fig.savefig(out, format="png")
-        return out.getvalue()
-    finally:
-        plt.close(fig)
-
-
-CACHE_SIZE = 512  # charts kept per process (~30-60 KB each)
+    render_progress_chart([(date(2000, 1, 1), 70.0, 20.0), (date(2000, 1, 8), 69.5, None)])
+    time.sleep(pause)
+    return os.getpid()
 
 
 class ChartRenderer:
-    """Owns the worker process; created by bot.app.open_resources, closed by close_resources.
+    """Owns the worker processes; created by bot.app.open_resources, closed by close_resources."""
 
-    A chart depends only on its points, so it is cached by them: a person who opens Progress
-    again without a new measurement gets the same PNG without queueing behind other renders,
-    and identical requests in flight share one render.
-    """
-
-    def __init__(self, cache_size: int = CACHE_SIZE) -> None:
+    def __init__(self, cache_size: int = CACHE_SIZE, workers: int | None = None) -> None:
         self._executor: ProcessPoolExecutor | None = None
         self._cache: OrderedDict[tuple, asyncio.Future] = OrderedDict()
         self._cache_size = cache_size
+        self.workers = workers or pool_size()
 
     def _pool(self) -> ProcessPoolExecutor:
         if self._executor is None:
             # spawn: forking a process that runs an event loop and threads is unsafe.
-            self._executor = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+            self._executor = ProcessPoolExecutor(max_workers=self.workers,
+                                                 mp_context=multiprocessing.get_context("spawn"),
                                                  initializer=die_with_parent, initargs=(os.getpid(),))
         return self._executor
 
     def warm_up(self) -> asyncio.Future:
+        """Start every worker and load what it draws with; resolves to their pids."""
+        loop = asyncio.get_running_loop()
+        pool = self._pool()
         with _worker_ignores_ctrl_c():
-            return asyncio.get_running_loop().run_in_executor(self._pool(), _warm)
+            return asyncio.gather(*(loop.run_in_executor(pool, _warm, 0.2) for _ in range(self.workers)))
 
-    async def weight_chart(self, points: list[tuple[date, float]]) -> bytes:
+    async def progress_chart(self, points: Sequence[Point]) -> bytes:
+        """PNG of weight and body fat over `points` (day, kg, % or None), in date order."""
+        key = tuple(points)
         executor = self._pool()
         try:
-            return await self._render(executor, points)
+            return await self._render(executor, key)
         except BrokenProcessPool:
-            # The worker died (the OOM killer, a kill by hand). A broken pool never recovers, so
+            # A worker died (the OOM killer, a kill by hand). A broken pool never recovers, so
             # without a new one every later chart would fail until the bot restarts.
             self._replace(executor)
-            return await self._render(self._pool(), points)
+            return await self._render(self._pool(), key)
 
     def _replace(self, broken: ProcessPoolExecutor) -> None:
         if self._executor is broken:  # requests that shared the broken pool replace it once
-            log.warning("the chart worker process died; starting a new one")
+            log.warning("a chart worker process died; starting new ones")
             broken.shutdown(wait=False, cancel_futures=True)
             self._executor = None
 
-    async def _render(self, executor: ProcessPoolExecutor, points: list[tuple[date, float]]) -> bytes:
-        key = tuple(points)
+    async def _render(self, executor: ProcessPoolExecutor, key: tuple) -> bytes:
         future = self._cache.get(key)
         if future is None:
             with _worker_ignores_ctrl_c():
-                future = asyncio.get_running_loop().run_in_executor(executor, render_weight_chart, points)
+                future = asyncio.get_running_loop().run_in_executor(executor, render_progress_chart, key)
             self._cache[key] = future
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)

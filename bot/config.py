@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot import secret_files
@@ -69,7 +69,14 @@ class Settings(BaseSettings):
     concurrent_updates: int = Field(256, ge=1, le=4096)
     bot_timezone: str = Field("Europe/Moscow", description="IANA zone whose calendar day a record belongs to")
     bot_http_backend: Literal["aiohttp", "httpx"] = Field("aiohttp", description="HTTP client for the Bot API")
-    bot_max_send_rate: float = Field(30.0, ge=0, le=10000, description="messages/s overall; 0 turns the limiter off")
+    # Telegram's limits (docs/bot.md "Sending").
+    bot_bulk_rate: float = Field(30.0, ge=0, le=10000, description="bulk messages (funnel, reminders) per second, "
+                                                                   "all replicas together; 0: no budget")
+    # An older setting that paced every message of one replica; read as BOT_BULK_RATE when that is unset.
+    bot_max_send_rate: float | None = Field(None, ge=0, le=10000, description="older name of BOT_BULK_RATE")
+    bot_chat_rate: float = Field(1.0, ge=0, le=1000, description="messages per second to one chat, sustained; "
+                                                                 "0: no per-chat pacing")
+    bot_chat_burst: int = Field(3, ge=1, le=100, description="messages a chat gets at once before pacing starts")
     conversation_retention_days: float = Field(30.0, gt=0, le=3650, description="days after which the answers of a "
                                                "flow left unfinished are forgotten")
     backup_dir: Path = Path("backups")
@@ -184,6 +191,12 @@ class Settings(BaseSettings):
         from bot.domain.reminders import QuietHours
 
         return QuietHours.parse(self.reminder_quiet_hours)
+
+    @model_validator(mode="after")
+    def _older_names(self) -> Settings:
+        if self.bot_max_send_rate is not None and "bot_bulk_rate" not in self.model_fields_set:
+            self.bot_bulk_rate = self.bot_max_send_rate
+        return self
 
     @field_validator("webhook_path")
     @classmethod

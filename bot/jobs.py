@@ -36,14 +36,13 @@ from bot.domain import reminders as schedule
 from bot.flows.actions import funnel_photo
 from bot.flows.engine import Photo, Send
 from bot.flows.reminders import reminder_message
-from bot.runtime import HTML, BotContext, send_photo
-from bot.transport import botapi, markup
-from bot.transport.ratelimit import BULK
+from bot.runtime import BotContext
 
 log = logging.getLogger(__name__)
 TICK_SECONDS = 1.0
 LEASE_SECONDS = 60.0
-BATCH = 20
+BATCH = 20  # jobs claimed at once by one replica; more are claimed as soon as these are sent
+SENDING_AT_ONCE = 8  # a replica's bulk sends in flight (each waits for its slot of the bulk budget)
 STATS_EVERY = 15.0
 PRUNE_EVERY = 3600.0
 
@@ -54,14 +53,10 @@ REMINDERS_AT_ONCE = 8  # a replica's reminder sends in flight: one held by a 429
 
 
 async def send_bulk(app, ctx: BotContext, chat_id: int, reply: Send | Photo) -> None:
-    """The one way bulk messages (the funnel, reminders) leave the bot, behind every reply waiting for
-    the send budget (bot.transport.ratelimit.BULK); raises what the Bot API answered when the message
-    could not be sent (Forbidden: the person blocked the bot)."""
-    if isinstance(reply, Photo):
-        await send_photo(app.bot, ctx, chat_id, reply, rate_limit_args=BULK)
-        return
-    await botapi.call(app.bot, "sendMessage", {"chat_id": chat_id, "text": reply.text, "parse_mode": HTML,
-                                               "reply_markup": markup.render(reply.markup)}, rate_limit_args=BULK)
+    """The one way bulk messages (the funnel, reminders) leave the bot: through the bulk lane (bot.bulk:
+    after people's replies, within the bot-wide budget every replica shares); raises what the Bot API
+    answered when the message could not be sent (Forbidden: the person blocked the bot)."""
+    await ctx.bulk.send(app.bot, ctx, chat_id, reply)
 
 
 async def _blocked(ctx: BotContext, chat_id: int, source: str) -> None:
@@ -74,34 +69,48 @@ async def _blocked(ctx: BotContext, chat_id: int, source: str) -> None:
 async def funnel_loop(app, ctx: BotContext) -> None:
     while True:
         try:
-            await run_due_jobs(app, ctx)
+            claimed = await run_due_jobs(app, ctx)
         except asyncio.CancelledError:
             raise
         except UNAVAILABLE_ERRORS as exc:
             log.warning("job loop: database unavailable (%s)", type(exc).__name__)
             await drop_if_demoted(ctx.pool, exc)
+            claimed = 0
         except Exception:
             metrics.errors.labels("job").inc()
             log.exception("job loop failed")
-        await asyncio.sleep(TICK_SECONDS)
+            claimed = 0
+        if claimed < BATCH:  # a full batch: more may be due, claim again at once
+            await asyncio.sleep(TICK_SECONDS)
 
 
 async def run_due_jobs(app, ctx: BotContext) -> int:
+    """Claim up to BATCH due funnel jobs and send them, SENDING_AT_ONCE at a time (each waits for its
+    slot of the bulk budget, so one held by a 429 does not hold the others); the number claimed."""
     async with ctx.pool.acquire() as conn:
         due = await job_repo.claim_due(conn, BATCH, LEASE_SECONDS)
-    for job in due:
-        try:
-            await send_bulk(app, ctx, job.chat_id, funnel_photo(ctx.settings))
-        except Forbidden as exc:  # blocked by the person: retrying will not help
-            await _finish(ctx, job.id, f"forbidden: {exc.message}", max_attempts=1)
-            await _blocked(ctx, job.chat_id, "funnel")
-        except TelegramError as exc:
-            metrics.errors.labels("job").inc()
-            log.warning("funnel job %s failed: %s", job.id, exc)
-            await _finish(ctx, job.id, str(exc))
-        else:
-            await _finish(ctx, job.id, None)
+    gate = asyncio.Semaphore(SENDING_AT_ONCE)
+
+    async def run(job: job_repo.Job) -> None:
+        async with gate:
+            await _run_job(app, ctx, job)
+
+    await asyncio.gather(*(run(job) for job in due))
     return len(due)
+
+
+async def _run_job(app, ctx: BotContext, job: job_repo.Job) -> None:
+    try:
+        await send_bulk(app, ctx, job.chat_id, funnel_photo(ctx.settings))
+    except Forbidden as exc:  # blocked by the person: retrying will not help
+        await _finish(ctx, job.id, f"forbidden: {exc.message}", max_attempts=1)
+        await _blocked(ctx, job.chat_id, "funnel")
+    except TelegramError as exc:
+        metrics.errors.labels("job").inc()
+        log.warning("funnel job %s failed: %s", job.id, exc)
+        await _finish(ctx, job.id, str(exc))
+    else:
+        await _finish(ctx, job.id, None)
 
 
 async def _finish(ctx: BotContext, job_id: int, error: str | None, max_attempts: int = 10) -> None:

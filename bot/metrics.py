@@ -40,8 +40,18 @@ bot_api_requests = Counter("kbju_bot_api_requests", "Bot API requests, by method
 bot_api_request_seconds = Histogram("kbju_bot_api_request_seconds", "Bot API request duration", ["method"],
                                     buckets=_LATENCY_BUCKETS)
 bot_api_retry_after = Counter("kbju_bot_api_retry_after_seconds", "Seconds waited because of flood control")
+# scope: chat (a 429 on a reply: that chat waits), bulk (on a bulk send: every replica's bulk sends
+# wait), global (on a call without a chat: every call waits).
+bot_api_flood_waits = Counter("kbju_bot_api_flood_waits", "429 answers honoured, by what waited", ["scope"])
+# lane: reply and bulk (the chat's pace and 429 holds, bot.transport.sender), bulk_budget (a bulk
+# message's wait for the bot-wide budget and for people's replies, bot.bulk).
+send_wait = Histogram("kbju_send_wait_seconds", "Time a Bot API call waited for its turn", ["lane"],
+                      buckets=(0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0))
 db_query_seconds = Histogram("kbju_db_query_seconds", "Duration of each named SQL statement", ["query"],
                              buckets=_DB_BUCKETS)
+# A turn's transaction (BEGIN ... COMMIT/ROLLBACK: two round trips besides its statements); a turn
+# that only moves the conversation on has none (bot.db.conversations).
+db_transactions = Counter("kbju_db_transactions", "Turn transactions, by how they ended", ["outcome"])
 db_pool_connections = Gauge("kbju_db_pool_connections", "asyncpg pool connections", ["state"])
 errors = Counter("kbju_errors", "Errors, by kind", ["kind"])
 survey_started = Counter("kbju_survey_started", "Registration surveys started")
@@ -98,6 +108,12 @@ for _outcome in REMINDER_OUTCOMES:
     reminders.labels(_outcome)
 for _source in ("funnel", "reminder"):
     blocked.labels(_source)
+for _outcome in ("commit", "rollback"):
+    db_transactions.labels(_outcome)
+for _scope in ("chat", "bulk", "global"):
+    bot_api_flood_waits.labels(_scope)
+for _lane in ("reply", "bulk", "bulk_budget"):
+    send_wait.labels(_lane)
 
 
 def command_label(command: str) -> str:

@@ -14,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from telegram import InputFile, Update
@@ -31,7 +32,10 @@ from bot.domain import texts
 from bot.flows.engine import FORGET, Answer, Document, Edit, Outcome, Photo, Reply, Send, Turn
 from bot.report import ReportRenderer
 from bot.transport import botapi, markup
-from bot.transport.ratelimit import transient
+from bot.transport.sender import transient
+
+if TYPE_CHECKING:
+    from bot.bulk import BulkLane
 
 log = logging.getLogger(__name__)
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -49,6 +53,7 @@ class BotContext:
     funnel_photo: Path
     probe: DatabaseProbe  # /healthz's own connection
     reports: ReportRenderer = field(default_factory=lambda: ReportRenderer())  # /export's PDF, off the loop
+    bulk: BulkLane  # every message that is not a reply goes through it (bot.bulk)
     funnel_file_id: str | None = None  # Telegram's id of the uploaded image, reused after the first send
     background: set = field(default_factory=set)
 
@@ -159,15 +164,17 @@ async def _locking_turn(conn, update_id: int, chat_id: int, user_id: int, action
     async with conn.transaction():
         conv = await conversations.claim_and_lock(conn, update_id, chat_id, user_id)
         if conv is None:
-            return None
-        turn = turn_for(conn, conv)
-        outcome = await action(turn)
-        if outcome.state == FORGET:
-            await conversations.delete(conn, chat_id)
+            outcome = None
         else:
-            await events.record(conn, user_id, events.persisted(outcome.events), turn.now)
-            await conversations.save_turn(conn, conv, outcome.state)
-    return conv, outcome
+            turn = turn_for(conn, conv)
+            outcome = await action(turn)
+            if outcome.state == FORGET:
+                await conversations.delete(conn, chat_id)
+            else:
+                await events.record(conn, user_id, events.persisted(outcome.events), turn.now)
+                await conversations.save_turn(conn, conv, outcome.state)
+    metrics.db_transactions.labels("commit").inc()
+    return None if outcome is None else (conv, outcome)
 
 
 def _count(events: list[str]) -> None:
@@ -192,39 +199,49 @@ async def send_replies(context, ctx: BotContext, chat_id: int, query, replies: l
             if query is not None and not answered:
                 answered = True
                 await _answer_quietly(query, reply.text)
-        elif isinstance(reply, Send):
-            await botapi.call(bot, "sendMessage", {"chat_id": chat_id, "text": reply.text, "parse_mode": HTML,
-                                                   "reply_markup": markup.render(reply.markup)})
-        elif isinstance(reply, Edit):
-            try:  # no reply_markup: the keyboard is removed
-                await botapi.call(bot, "editMessageText", {"chat_id": chat_id, "message_id": reply.message_id,
-                                                           "text": reply.text, "parse_mode": HTML})
-            except BadRequest as exc:  # already shows this (a re-delivered press), or too old to edit
-                log.debug("edit of message %s skipped: %s", reply.message_id, exc.message)
-        elif isinstance(reply, Photo):
-            await send_photo(bot, ctx, chat_id, reply)
         elif isinstance(reply, Document):
             await send_document(bot, ctx, chat_id, reply)
+        else:
+            await send_reply(bot, ctx, chat_id, reply)
     if query is not None and not answered:
         await _answer_quietly(query)
 
 
-async def send_photo(bot, ctx: BotContext, chat_id: int, photo: Photo, rate_limit_args=None) -> None:
-    """`rate_limit_args`: bot.transport.ratelimit.BULK for a message that is not a reply."""
+async def send_reply(bot, ctx: BotContext, chat_id: int, reply: Send | Edit | Photo, *,
+                     rate_limit_args: dict | None = None) -> None:
+    """One message to the chat. `rate_limit_args` tells bot.transport.sender what kind of send
+    it is (bot.bulk passes sender.BULK); a reply to the update being handled passes nothing."""
+    if isinstance(reply, Send):
+        await botapi.call(bot, "sendMessage", {"chat_id": chat_id, "text": reply.text, "parse_mode": HTML,
+                                               "reply_markup": markup.render(reply.markup)},
+                          rate_limit_args=rate_limit_args)
+    elif isinstance(reply, Edit):
+        try:  # no reply_markup: the keyboard is removed
+            await botapi.call(bot, "editMessageText", {"chat_id": chat_id, "message_id": reply.message_id,
+                                                       "text": reply.text, "parse_mode": HTML},
+                              rate_limit_args=rate_limit_args)
+        except BadRequest as exc:  # already shows this (a re-delivered press), or too old to edit
+            log.debug("edit of message %s skipped: %s", reply.message_id, exc.message)
+    elif isinstance(reply, Photo):
+        await send_photo(bot, ctx, chat_id, reply, rate_limit_args=rate_limit_args)
+
+
+async def send_photo(bot, ctx: BotContext, chat_id: int, photo: Photo, *, rate_limit_args: dict | None = None) -> None:
+    markup_ = markup.render(photo.markup)
     if photo.chart is not None:
-        png = await ctx.charts.weight_chart(list(photo.chart))
-        await bot.send_photo(chat_id, png, caption=photo.caption, parse_mode=HTML,
-                             reply_markup=markup.render(photo.markup), rate_limit_args=rate_limit_args)
+        png = await ctx.charts.progress_chart(photo.chart)
+        await bot.send_photo(chat_id, png, caption=photo.caption, parse_mode=HTML, reply_markup=markup_,
+                             rate_limit_args=rate_limit_args)
         return
     if ctx.funnel_file_id is not None:
         try:
             await bot.send_photo(chat_id, ctx.funnel_file_id, caption=photo.caption, parse_mode=HTML,
-                                 reply_markup=markup.render(photo.markup), rate_limit_args=rate_limit_args)
+                                 reply_markup=markup_, rate_limit_args=rate_limit_args)
             return
         except BadRequest:
             ctx.funnel_file_id = None  # forgotten by the server: upload again
     sent = await bot.send_photo(chat_id, ctx.funnel_photo.read_bytes(), caption=photo.caption, parse_mode=HTML,
-                                reply_markup=markup.render(photo.markup), rate_limit_args=rate_limit_args)
+                                reply_markup=markup_, rate_limit_args=rate_limit_args)
     if sent.photo:
         ctx.funnel_file_id = sent.photo[-1].file_id
 
@@ -259,7 +276,7 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     update_id = getattr(update, "update_id", None)
     metrics.updates.labels("error").inc()
     if isinstance(context.error, NetworkError) and transient(context.error):
-        # Telegram kept failing past bot.transport.ratelimit's retries: an outage outside the bot, not a
+        # Telegram kept failing past bot.transport.sender's retries: an outage outside the bot, not a
         # bug. What the turn wrote is committed; the reply is lost, and so would an apology be.
         metrics.errors.labels("bot_api").inc()
         log.warning("update %s: reply lost, the Bot API kept failing (%s)", update_id, context.error.message)

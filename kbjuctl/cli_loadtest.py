@@ -47,18 +47,42 @@ def loadtest(
     think: Annotated[str, typer.Option("--think", help="Think time between a person's answers, MIN,MAX "
                                                        "seconds.")] = "3,15",
     seed: Annotated[int, typer.Option("--seed", help="Random seed of the simulated people.")] = 1,
+    telegram_limits: Annotated[bool, typer.Option(
+        "--telegram-limits/--no-telegram-limits",
+        help="The stand-in answers like Telegram's flood control: per chat, per group, bulk "
+             "(tgstandin/README.md).")] = True,
+    p95_ms: Annotated[float, typer.Option("--p95-ms", help="Every step's p95 must stay below this (ms).")] = 1000.0,
+    p99_ms: Annotated[float | None, typer.Option(
+        "--p99-ms", help="Every step's p99 must stay below this (ms); unset: reported only.",
+        show_default=False)] = None,
+    max_error_percent: Annotated[float, typer.Option(
+        "--max-error-percent", help="Failed steps must stay below this share; 0: none may fail.")] = 0.1,
+    seed_people: Annotated[int | None, typer.Option(
+        "--seed-people", help="Registered people in the database before the run (local; default: 2 x --users, "
+                              "the simulated ones). More are made by PostgreSQL, with a history each.",
+        show_default=False)] = None,
+    seed_records: Annotated[int | None, typer.Option(
+        "--seed-records", help="Measurement records in the database before the run, in all (local; default: "
+                               "10 for each person beyond the simulated ones).", show_default=False)] = None,
+    baseline: Annotated[Path | None, typer.Option(
+        "--baseline", help="summary.json of an earlier run: this run's p95 must stay within --baseline-ratio "
+                           "of it.", show_default=False)] = None,
+    baseline_ratio: Annotated[float, typer.Option("--baseline-ratio", help="See --baseline.")] = 1.2,
     dry_run: DryRun = False,
     as_json: JsonOutput = False,
 ) -> None:
     """Load-test the bot with Locust: simulated people talk to it through the Bot API stand-in.
 
     Writes Locust's HTML report and CSVs, summary.json and every process's log into --report;
-    exits 1 when an SLO (p95 < 1 s, errors < 0.1 %, 1000 requests/min at 1000 people) or the
-    consistency check fails, 2 on bad input.
+    prints the machine's cores and who used its CPU, and the bot's CPU per update; exits 1 when an
+    SLO (every step's p95 < --p95-ms, errors < --max-error-percent, 1000 requests/min at 1000
+    people), the consistency check or the --baseline comparison fails, 2 on bad input.
     """
     plan = Plan(users=users, spawn_rate=spawn_rate, duration_s=parse_duration(duration), replicas=replicas,
                 workers=workers, target=target, report_dir=report, web=web, fault=fault.value if fault else None,
-                database_url=database_url, think_s=_think(think), seed=seed).validate()
+                database_url=database_url, think_s=_think(think), seed=seed, telegram_limits=telegram_limits,
+                p95_ms=p95_ms, p99_ms=p99_ms, max_error_percent=max_error_percent, seed_people=seed_people,
+                seed_records=seed_records, baseline=baseline, baseline_ratio=baseline_ratio).validate()
     from kbjuctl.loadtest.locustrun import locust_command
     from kbjuctl.loadtest.service import run as run_loadtest  # Locust and the stack: only here
 
@@ -94,8 +118,7 @@ def render(summary: Summary) -> None:
     out.print(steps)
     res = summary.resources
     if summary.stack:
-        out.print(f"stack: {summary.stack.get('replicas')} replica(s); the bot's send budget "
-                  f"(BOT_MAX_SEND_RATE): {summary.stack.get('bot_max_send_rate')} messages/s per replica")
+        out.print(f"stack: {summary.stack.get('replicas', 'remote')} replica(s); {_limits_line(summary.stack)}")
     full = summary.requests_per_min_at_full_load
     out.print(f"requests/min: {summary.requests_per_min:.0f} over the run"
               + (f", {full:.0f} at full load" if full is not None else "")
@@ -105,6 +128,8 @@ def render(summary: Summary) -> None:
               + (f"; bot peak RSS {res.get('peak_rss_mib', 0):.0f} MiB per replica, "
                  f"peak CPU {res.get('peak_cpu_percent', 0):.0f} %, mean CPU {res.get('mean_cpu_percent', 0):.0f} %"
                  if res else ""))
+    for line in _machine_lines(summary.machine):
+        out.print(line)
     verdict = Table(title="Verdict")
     for column in ("check", "result", "detail"):
         verdict.add_column(column)
@@ -113,3 +138,30 @@ def render(summary: Summary) -> None:
         verdict.add_row(check.name, mark, check.detail)
     out.print(verdict)
     out.print("[bold green]PASSED[/]" if summary.passed else "[bold red]FAILED[/]")
+
+
+def _limits_line(stack: dict) -> str:
+    limits = stack.get("telegram_limits")
+    sent = stack.get("bot_send_settings") or {}
+    bot = ("the bot: " + ", ".join(f"{k}={v}" for k, v in sent.items())) if sent else ""
+    if not limits:
+        return "Telegram's limits off at the stand-in" + (f"; {bot}" if bot else "")
+    return (f"Telegram's limits on at the stand-in ({limits['per_chat_per_second']:g}/s per chat, burst "
+            f"{limits['per_chat_burst']}; bulk {limits['bulk_per_second']:g}/s)" + (f"; {bot}" if bot else ""))
+
+
+def _machine_lines(machine: dict) -> list[str]:
+    """Who used the CPU: on a shared machine a run's figures are only as good as what else ran."""
+    if not machine:
+        return []
+    load = machine.get("load_average_start") or [0, 0, 0]
+    load_end = machine.get("load_average_end") or [0, 0, 0]
+    programs = ", ".join(f"{name} {cores:.2f}" for name, cores in (machine.get("busy_cores_by_program") or {}).items())
+    lines = [f"machine: {machine.get('cores')} cores; load average {load[0]:.2f} at the start, {load_end[0]:.2f} at "
+             f"the end; busy {machine.get('busy_cores', 0):.2f} cores on average ({programs})"]
+    per_update = machine.get("bot_cpu_ms_per_update")
+    if per_update is not None:
+        lines.append(f"bot CPU per update: {per_update:.2f} ms ({machine.get('updates')} updates, "
+                     f"{machine.get('bot_cpu_seconds')} CPU s over {machine.get('wall_s')} s, every replica and "
+                     "its chart workers)")
+    return lines

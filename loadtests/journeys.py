@@ -6,11 +6,12 @@ decides what the person does next.
 
 Each step waits for exactly the bot's answer to it (bot/flows): a typed or pressed answer is
 followed by the next question (one message; a button question by its buttons), a wrong answer
-by the explanation and the same question again (two messages), and the end of a flow or a menu
-action by the message that carries the main menu again. The survey, and a measurement while the
-person has no reminder, may end with the offer of a weekly reminder instead (the message with
-"no, thanks"; a release without reminders ends at the menu): the person answers it (one in four
-sets one, a day and then an hour), and that answer ends at the menu.
+by the explanation and the same question again (one message), and the end of a flow or a menu
+action by the message that carries the main menu again (the summary, the data, the chart: the
+menu is that message's keyboard). The survey, and a measurement while the person has no reminder,
+may end with the offer of a weekly reminder instead (the message with "no, thanks"; a release
+without reminders ends at the menu): the person answers it (one in four sets one, a day and then
+an hour), and that answer ends at the menu.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ MENU_BUTTON = choices.build_menu(choices.MENU_PROGRESS)
 REMINDER_NO = choices.build_remind(choices.REMIND_NO)
 REMINDER_SHARE = 0.25  # of the people offered a weekly reminder, those who set one
 ASKED = new_messages(1)                       # the next question (one message)
-ASKED_AGAIN = new_messages(2)                 # what was wrong, and the same question again
+ASKED_AGAIN = new_messages(1)                 # what was wrong and the same question again, one message
 AT_MENU = message_with(has_button(MENU_BUTTON))  # a flow or menu action ended: the main menu again
 # The survey or a measurement ended: the menu again, or first the offer of a weekly reminder. Either
 # is the last message of the answer, the only one with buttons.

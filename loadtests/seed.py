@@ -72,3 +72,44 @@ def seed_to_folder(database_url: str, ids: range, seed_value: int, folder: Path)
         return seed(database_url, ids, seed_value, journal)
     finally:
         journal.close()
+
+
+# Background people: registered, with a history, never simulated. They make the database as big as a
+# real one (`kbjuctl loadtest --seed-people 100000 --seed-records 1000000`) so that a run shows whether
+# latency depends on its size. Made by PostgreSQL itself (generate_series): a million rows in seconds.
+BACKGROUND_USERS_SQL = """
+INSERT INTO users (telegram_id, username, first_name, last_name, sex, date_of_birth, created_at)
+SELECT %(first)s + g, 'bg' || g, 'Фон', 'Фонов', CASE WHEN g %% 2 = 0 THEN 'male' ELSE 'female' END,
+       date '1960-01-01' + (g %% 15000), now() - make_interval(days => (g %% 900)::int)
+FROM generate_series(0, %(people)s - 1) AS g
+"""
+# Person p gets `each` records (one more for the first `extra`), a week apart, ending this week.
+BACKGROUND_RECORDS_SQL = """
+INSERT INTO user_records (telegram_id, date, weight, waist, neck, hip, height, goal, steps, sport_type,
+                          sport_freq, bodyfat)
+SELECT %(first)s + p, current_date - 7 * k - (p %% 7), 55 + (p %% 50) + k * 0.1, 70 + (p %% 40), 32 + (p %% 10),
+       CASE WHEN p %% 2 = 1 THEN 90 + (p %% 25) END, 155 + (p %% 40), 'healthy', '5000-8000', 'walking', '1-2',
+       CASE WHEN k %% 9 = 4 THEN NULL ELSE 12 + (p %% 25) END
+FROM generate_series(0, %(people)s - 1) AS p,
+     generate_series(1, %(each)s + CASE WHEN p < %(extra)s THEN 1 ELSE 0 END) AS k
+"""
+BACKGROUND_CONVERSATIONS_SQL = """
+INSERT INTO conversations (chat_id, user_id, version)
+SELECT %(first)s + g, %(first)s + g, 1 FROM generate_series(0, %(people)s - 1) AS g
+"""
+
+
+def seed_background(database_url: str, first_id: int, people: int, records: int) -> None:
+    """`people` registered people with ids from `first_id` and `records` measurements among them."""
+    import psycopg
+
+    if people <= 0:
+        return
+    each, extra = divmod(max(records, people), people)  # at least one record each: they are registered
+    params = {"first": first_id, "people": people, "each": each, "extra": extra}
+    with psycopg.connect(database_url) as conn:
+        conn.execute(BACKGROUND_USERS_SQL, params)
+        conn.execute(BACKGROUND_RECORDS_SQL, params)
+        conn.execute(BACKGROUND_CONVERSATIONS_SQL, params)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")  # statistics and a visibility map, as a long-lived database has

@@ -1,4 +1,4 @@
--- depends: 0005.drop-redundant-records-index
+-- depends: 0010.send-budget
 -- One row per successful verification of a backup: `kbjuctl backup verify` of a logical (pg_dump)
 -- backup, or of the physical (pgBackRest) backups it checked, each by its type (full, diff, incr).
 -- The bot exports max(verified_at) per kind as kbju_backup_last_verified_timestamp_seconds{kind}, so

@@ -70,7 +70,7 @@ def test_every_imported_person_gets_an_answer_from_every_menu_button(small, data
         assert len(people) > 50
         registered = await asyncio.gather(*(_every_button(h.person(row["telegram_id"])) for row in people))
         assert 40 < sum(registered) < len(people)  # the two incomplete edge cases are offered the survey
-    run(database_url, scenario, bot_max_send_rate=0)  # 58 people at once: Telegram's 30 messages/s off
+    run(database_url, scenario)
 
 
 async def _every_button(person) -> bool:

@@ -103,8 +103,8 @@ def test_random_walks_never_break_the_bot(database_url, webhook, faults):
         if webhook:
             port = free_port()
             await h.start_bot(webhook=True, port=port, webhook_url=f"http://127.0.0.1:{port}/telegram/webhook",
-                              webhook_secret="monkey-secret", bot_max_send_rate=0)
+                              webhook_secret="monkey-secret")
         results = await asyncio.gather(*(_walk(h, seed) for seed in SEEDS))
         problems = [p for result in results for p in result]
         assert not problems, "\n\n".join(problems)
-    run(database_url, scenario, start=not webhook, bot_max_send_rate=0)
+    run(database_url, scenario, start=not webhook)

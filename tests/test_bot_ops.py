@@ -21,7 +21,8 @@ from telegram import Update
 
 from bot import buildinfo, metrics
 from bot.app import build_application, close_resources, open_resources
-from bot.transport import ratelimit
+from bot.config import load_settings
+from bot.transport import sender
 from kbjuctl import localpg
 from tests.helpers.bot_harness import (
     MAN,
@@ -85,8 +86,8 @@ def test_sigkill_mid_survey_then_restart_continues_at_the_same_question(database
                 await ivan.press(f"s:v1:{step}:{MAN[step]}")
             await ivan.say(MAN["waist"])
             await ivan.say(MAN["neck"])
-            events = await ivan.press("s:v1:goal:healthy", expect=2)
-            assert "Иванов Иван" in texts(events)[0] and "2792 ккал" in texts(events)[1]
+            events = await ivan.press("s:v1:goal:healthy")
+            assert "Иванов Иван" in texts(events)[0] and "2792 ккал" in texts(events)[0]
             second.send_signal(signal.SIGKILL)  # before the funnel is due: it must survive
             second.wait(10)
             third = start_kbjuctl(["run"], env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -238,7 +239,7 @@ def test_a_reply_refused_once_by_a_bot_api_server_error_is_sent_again(database_u
 def test_a_reply_lost_to_a_bot_api_outage_is_one_warning_not_a_traceback(database_url, caplog, monkeypatch):
     """When Telegram keeps failing past the retries, that is an outage outside the bot, not a bug:
     one warning line and a metric, no traceback, and the bot serves on when Telegram is back."""
-    monkeypatch.setattr(ratelimit, "NETWORK_BACKOFF", (0.05, 0.05, 0.05))
+    monkeypatch.setattr(sender, "NETWORK_BACKOFF", (0.05, 0.05, 0.05))
 
     async def scenario(h):
         ivan = h.person(3005)
@@ -501,25 +502,31 @@ def test_sandbox_on_the_embedded_postgresql_stops_the_server_it_started(tmp_path
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
-def test_time_zone_http_backend_and_send_rate_come_from_settings(database_url):
-    """BOT_TIMEZONE, BOT_HTTP_BACKEND and BOT_MAX_SEND_RATE are read through Settings only."""
+def test_time_zone_http_backend_and_send_limits_come_from_settings(database_url):
+    """BOT_TIMEZONE, BOT_HTTP_BACKEND and the send limits are read through Settings only; the older
+    BOT_MAX_SEND_RATE is read as the bulk budget when BOT_BULK_RATE is not set."""
     from telegram.request import HTTPXRequest
 
     async def scenario(h):
         settings = bot_settings(database_url, h.url, bot_timezone="Asia/Tokyo", bot_http_backend="httpx",
-                                bot_max_send_rate=0)
+                                bot_max_send_rate=7, bot_chat_rate=0.5, bot_chat_burst=2)
         app = build_application(settings, job_worker=False)
         await app.initialize()
         await open_resources(app)
         try:
             assert app.bot_data["backend"] == "httpx" and isinstance(app.bot.request.inner, HTTPXRequest)
-            assert app.bot.rate_limiter.overall is None  # 0 turns the overall budget off
+            assert (app.bot.rate_limiter.chat_rate, app.bot.rate_limiter.chat_burst) == (0.5, 2)
+            assert app.bot_data["kbju"].bulk.rate == 7
             assert app.bot_data["kbju"].tz.key == "Asia/Tokyo"
         finally:
             await close_resources(app)
             await app.shutdown()
-        default = build_application(bot_settings(database_url, h.url), job_worker=False)
-        assert default.bot_data["backend"] == "aiohttp" and default.bot.rate_limiter.overall.rate == 30
+        default = build_application(load_settings(database_url=database_url, bot_token=TOKEN, telegram_api_url=h.url),
+                                    job_worker=False)
+        assert default.bot_data["backend"] == "aiohttp"
+        assert (default.bot.rate_limiter.chat_rate, default.bot.rate_limiter.chat_burst) == (1.0, 3)
+        assert load_settings(bot_max_send_rate=7, bot_bulk_rate=20).bot_bulk_rate == 20
+        assert load_settings().bot_bulk_rate == 30
     run(database_url, scenario, start=False)
 
 

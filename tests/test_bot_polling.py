@@ -83,7 +83,7 @@ def test_updates_behind_a_slow_one_are_answered_without_waiting_for_it(database_
             await anna.say("/menu")
         assert not [e for e in await ivan.sync() if e["kind"] == "message"]  # the photo is not there yet
         assert (await ivan.wait(expect=1))[-1]["message"].get("photo")
-    run(database_url, scenario, bot_max_send_rate=0)
+    run(database_url, scenario)
 
 
 def test_an_update_the_library_cannot_read_is_skipped_not_fatal(database_url, caplog):

@@ -247,26 +247,3 @@ def test_a_person_who_blocked_the_bot_gets_no_reminders_nor_funnel_until_they_wr
 async def _send_calls(h) -> int:
     """sendMessage calls the stand-in has had, refused ones included."""
     return (await h.client.stats())["methods"].get("sendMessage", 0)
-
-
-def test_bulk_messages_give_way_to_replies_in_the_send_budget():
-    """Reminders and the funnel take the send budget's tokens only while a reserve is left for replies:
-    a reply arriving behind a queue of bulk messages is sent at once, not after them."""
-    from bot.transport import ratelimit
-
-    async def main() -> list[str]:
-        bucket = ratelimit._TokenBucket(rate=20, capacity=5)
-        order: list[str] = []
-
-        async def take(name: str, bulk: bool) -> None:
-            await bucket.take(bulk=bulk)
-            order.append(name)
-
-        bulk = [asyncio.create_task(take(f"bulk {i}", True)) for i in range(10)]
-        await asyncio.sleep(0.01)  # two bulk messages went (5 tokens, 3 kept for replies); eight wait
-        reply = asyncio.create_task(take("reply", False))
-        await asyncio.gather(*bulk, reply)
-        return order
-
-    order = asyncio.run(main())
-    assert order.index("reply") == 2 and len(order) == 11, order

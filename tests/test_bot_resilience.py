@@ -11,7 +11,7 @@ import asyncpg
 import psutil
 
 from bot import logging as bot_logging
-from bot.charts import ChartRenderer
+from bot.charts import ChartRenderer, pool_size
 from bot.db.pool import is_unavailable
 
 
@@ -47,15 +47,15 @@ def test_a_chart_is_rendered_once_per_set_of_points_and_the_cache_is_bounded():
     async def scenario() -> None:
         renderer = ChartRenderer(cache_size=2)
         try:
-            a = [(date(2026, 1, 1), 80.0), (date(2026, 2, 1), 78.5)]
-            b = [(date(2026, 1, 1), 80.0), (date(2026, 3, 1), 77.0)]
-            c = [(date(2026, 1, 1), 81.0), (date(2026, 3, 1), 77.0)]
-            first, again = await asyncio.gather(renderer.weight_chart(a), renderer.weight_chart(a))
+            a = [(date(2026, 1, 1), 80.0, 25.0), (date(2026, 2, 1), 78.5, None)]
+            b = [(date(2026, 1, 1), 80.0, 25.0), (date(2026, 3, 1), 77.0, 24.1)]
+            c = [(date(2026, 1, 1), 81.0, None), (date(2026, 3, 1), 77.0, None)]
+            first, again = await asyncio.gather(renderer.progress_chart(a), renderer.progress_chart(a))
             assert first == again and first.startswith(b"\x89PNG")
             assert len(renderer._cache) == 1  # two requests in flight shared one render
-            other = await renderer.weight_chart(b)
+            other = await renderer.progress_chart(b)
             assert other != first
-            await renderer.weight_chart(c)
+            await renderer.progress_chart(c)
             assert len(renderer._cache) == 2 and tuple(a) not in renderer._cache  # oldest evicted
         finally:
             renderer.close()
@@ -63,19 +63,21 @@ def test_a_chart_is_rendered_once_per_set_of_points_and_the_cache_is_bounded():
     asyncio.run(scenario())
 
 
-def test_a_chart_worker_killed_from_outside_is_replaced_for_the_next_chart():
-    # The OOM killer (or an operator) can end the worker; the pool is then broken for good, and
+def test_charts_are_drawn_by_one_worker_per_core_and_a_killed_worker_is_replaced():
+    # The OOM killer (or an operator) can end a worker; the pool is then broken for good, and
     # without a new one every later Progress would fail until the bot restarts.
     async def scenario() -> None:
         renderer = ChartRenderer()
         try:
-            assert await renderer.warm_up()
-            [worker] = _chart_workers()
-            worker.kill()
-            worker.wait(10)
-            png = await renderer.weight_chart([(date(2026, 1, 1), 80.0), (date(2026, 2, 1), 78.5)])
+            pids = await renderer.warm_up()
+            assert len(set(pids)) == renderer.workers == pool_size()
+            workers = _chart_workers()
+            assert sorted(p.pid for p in workers) == sorted(set(pids))
+            workers[0].kill()
+            workers[0].wait(10)
+            png = await renderer.progress_chart([(date(2026, 1, 1), 80.0, 20.0), (date(2026, 2, 1), 78.5, 19.5)])
             assert png.startswith(b"\x89PNG")
-            assert [p.pid for p in _chart_workers()] not in ([], [worker.pid])
+            assert workers[0].pid not in [p.pid for p in _chart_workers()]
         finally:
             renderer.close()
 

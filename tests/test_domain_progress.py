@@ -76,7 +76,7 @@ def test_every_trend_and_tier_has_its_own_words():
     assert len(messages) == 12
 
 
-@pytest.mark.parametrize("n", [1, 2, 9])
+@pytest.mark.parametrize("n", [1, 2, CHART_MAX_LABELS])
 def test_a_short_history_labels_every_point(n):
     assert chart_label_indices([80.0 + i for i in range(n)]) == list(range(n))
 

@@ -109,7 +109,9 @@ def rendered_with(name: str, specialist: str = "нашим специалист�
             trend="lost", tier="long", first_date=day1, last_date=day2, first_weight=85, last_weight=80.5,
             first_waist=95, last_waist=90, first_neck=42, last_neck=41,
         ),
-        "chart_caption": texts.chart_caption(day1, day2, 12),
+        "chart_caption": texts.chart_caption(texts.progress_message(
+            trend="fat_loss", tier="medium", first_date=day1, last_date=day2, first_weight=185.5, last_weight=180.5,
+            first_waist=195, last_waist=190.5, first_neck=42.5, last_neck=41.5), 1000),
         "measurement_saved": texts.measurement_saved(
             record_date=day2, weight_kg=80.5, waist_cm=90, neck_cm=41, hip_cm=None, steps="0-3000",
             sport_type="none", sport_freq="1-2", body_fat=24.0, updated=True,

@@ -11,7 +11,7 @@ import pytest
 
 from kbjuctl.errors import BadInput
 from kbjuctl.loadtest import parse_duration
-from kbjuctl.loadtest.report import Summary, rate_at_full_load, read_stats, slo_checks
+from kbjuctl.loadtest.report import StepStats, Summary, baseline_check, rate_at_full_load, read_stats, slo_checks
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -23,6 +23,10 @@ from kbjuctl.loadtest.report import Summary, rate_at_full_load, read_stats, slo_
     (["--target", "http://standin:8081", "--fault", "pg-restart"], "needs --target local"),
     (["--think", "9,1"], "--think"),
     (["--replicas", "0"], "--replicas must be between"),
+    (["--p95-ms", "0"], "--p95-ms and --p99-ms must be more than 0"),
+    (["--max-error-percent", "101"], "--max-error-percent must be between"),
+    (["--target", "http://standin:8081", "--seed-people", "100000"], "--seed-people and --seed-records need"),
+    (["--baseline", "/nonexistent/summary.json"], "--baseline: /nonexistent/summary.json is not a file"),
 ])
 def test_bad_input_exits_2_with_a_message(args, message, tmp_path):
     result = subprocess.run([sys.executable, "-m", "kbjuctl", "loadtest", "--report", str(tmp_path / "r"), *args],
@@ -91,3 +95,32 @@ def test_tracebacks_are_counted_per_log_record_and_outage_noise_apart(tmp_path):
     # Outside a database outage we caused, asyncpg's reconnect tracebacks count like any other.
     assert count_tracebacks([log], outage=False) == ({"bot-1.log": 2}, {"bot-1.log": 0})
     assert count_tracebacks([tmp_path / "missing.log"]) == ({"missing.log": 0}, {"missing.log": 0})
+
+
+def _step(name: str, p95: float, p99: float, p50: float = 5.0) -> StepStats:
+    return StepStats(name=name, kind="message", requests=100, failures=0, p50_ms=p50, p95_ms=p95, p99_ms=p99,
+                     max_ms=p99)
+
+
+def test_the_run_s_own_latency_and_error_thresholds_decide_the_verdict():
+    summary = Summary(plan={}, steps=[_step("survey:height", 120, 400), _step("menu:progress", 280, 1200)],
+                      total=_step("Aggregated", 250, 900), answered_per_min_at_full_load=1100)
+    checks = {c.name: c for c in slo_checks(summary, users=1000, gate_latency=True, p95_ms=300, p99_ms=1000,
+                                            max_error_percent=0)}
+    assert checks["p95 < 300 ms (every step)"].ok
+    assert not checks["p99 < 1 s (every step)"].ok and "over: menu:progress" in checks["p99 < 1 s (every step)"].detail
+    assert checks["no errors"].ok and checks["throughput"].ok
+    summary.error_ratio = 0.0005  # 0.05 %: under the plan's 0.1 %, but not "no errors"
+    assert not {c.name: c for c in slo_checks(summary, 1000, True, max_error_percent=0)}["no errors"].ok
+    assert {c.name: c for c in slo_checks(summary, 1000, True)}["errors < 0.1 %"].ok
+    assert "p99 < 1 s (every step)" not in {c.name for c in slo_checks(summary, 1000, True)}  # reported only
+
+
+def test_a_run_is_compared_with_its_baseline_by_the_p95_of_all_steps():
+    summary = Summary(plan={}, total=_step("Aggregated", 23, 60, p50=6))
+    within = baseline_check(summary, {"total": {"p50_ms": 6, "p95_ms": 20, "p99_ms": 50}}, 1.2, "r1/summary.json")
+    assert within.ok and within.name == "p95 within 1.2x of the baseline" and "1.15x" in within.detail
+    assert summary.baseline["p95_ratio"] == 1.15 and summary.baseline["p95_ms"] == {"this": 23, "baseline": 20.0}
+    over = baseline_check(summary, {"total": {"p50_ms": 6, "p95_ms": 19, "p99_ms": 50}}, 1.2, "r1/summary.json")
+    assert not over.ok and "1.21x" in over.detail
+    assert not baseline_check(summary, {}, 1.2, "empty.json").ok

@@ -54,9 +54,30 @@ def test_a_small_local_run_writes_reports_and_a_verdict(tmp_path):
 def test_flood_control_429s_lose_nothing(tmp_path):
     _code, summary, stderr = loadtest(tmp_path / "r", "--users", "10", "--duration", "15s", "--fault", "flood")
     assert _checks(summary)["faults were injected"]["ok"], summary["fault"]
+    assert summary["stack"]["telegram_limits"]["enabled"]  # Telegram's limits as well as the random 429s
     # The bot waits out every retry_after: each step is still answered, nothing is lost.
     assert summary["total"]["failures"] == 0, summary["steps"]
     _assert_nothing_lost(summary, stderr)
+
+
+def test_the_verdict_follows_the_run_s_thresholds_and_says_who_used_the_machine(tmp_path):
+    """A bounded run (a few dozen people, 20 s) against a database grown with --seed-people, judged
+    by thresholds no run can meet: the verdict fails on exactly those checks, and says so."""
+    code, summary, stderr = loadtest(tmp_path / "r", "--users", "30", "--duration", "20s", "--p95-ms", "0.001",
+                                     "--p99-ms", "0.001", "--max-error-percent", "0", "--seed-people", "500",
+                                     "--seed-records", "4000")
+    checks = _checks(summary)
+    assert code == 1 and not summary["passed"]
+    assert not checks["p95 < 0.001 ms (every step)"]["ok"] and not checks["p99 < 0.001 ms (every step)"]["ok"]
+    assert "p95 < 0.001 ms (every step)" in stderr  # the failure names the check
+    failed = {name for name, c in checks.items() if c["gating"] and not c["ok"]}
+    assert failed <= {"p95 < 0.001 ms (every step)", "p99 < 0.001 ms (every step)", "no errors", "throughput"}
+    _assert_nothing_lost(summary, stderr)
+    assert summary["stack"]["telegram_limits"]["per_chat_per_second"] == 1  # on by default
+    machine = summary["machine"]
+    assert machine["cores"] >= 1 and machine["updates"] >= summary["total"]["requests"]
+    assert machine["bot_cpu_ms_per_update"] > 0 and "bot" in machine["busy_cores_by_program"]
+    assert "Seeded 440 more registered people" in stderr  # 500 in all: 60 simulated (2 x 30), 440 more
 
 
 def test_bot_api_server_errors_and_dropped_connections_lose_nothing(tmp_path):

@@ -8,6 +8,7 @@ import contextlib
 import logging
 import signal
 
+from .limits import LimitsConfig
 from .server import BotApiStandin
 
 
@@ -16,11 +17,14 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8081, help="port to listen on; 0 picks a free one")
     parser.add_argument("--log-level", default="WARNING", help="logging level (default WARNING)")
+    parser.add_argument("--telegram-limits", action="store_true",
+                        help="answer like Telegram's flood control from the start (429 + retry_after; "
+                             "see tgstandin/README.md; POST /_standin/limits changes it)")
     return parser.parse_args()
 
 
-async def _serve(host: str, port: int) -> None:
-    standin = BotApiStandin()
+async def _serve(host: str, port: int, limits: bool) -> None:
+    standin = BotApiStandin(limits=LimitsConfig() if limits else None)
     await standin.start(host, port)
     print(standin.url, flush=True)
     stop = asyncio.Event()
@@ -44,7 +48,7 @@ def main() -> None:
     else:
         runner = uvloop.run
     with contextlib.suppress(KeyboardInterrupt):
-        runner(_serve(args.host, args.port))
+        runner(_serve(args.host, args.port, args.telegram_limits))
 
 
 if __name__ == "__main__":

@@ -118,6 +118,16 @@ class StandinClient:
     async def clear_faults(self, token: str | None = None) -> dict:
         return await self._call("DELETE", "/faults", query={"token": token} if token else None)
 
+    async def set_limits(self, token: str | None = None, **settings: object) -> dict:
+        """Telegram's sending limits for one bot (token) or every bot; see tgstandin.limits.LimitsConfig."""
+        body = dict(settings)
+        if token:
+            body["token"] = token
+        return await self._call("POST", "/limits", body=body)
+
+    async def clear_limits(self, token: str | None = None) -> dict:
+        return await self._call("DELETE", "/limits", query={"token": token} if token else None)
+
     async def reset(self) -> dict:
         return await self._call("POST", "/reset")
 

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from . import people
 from .faults import FaultConfig
+from .limits import LimitsConfig
 from .params import is_unicode
 from .state import TOKEN_RE, BotState, StandinState
 
@@ -102,6 +103,9 @@ class Control:
         r.add_get(f"{PREFIX}/faults", _guard(self.get_faults))
         r.add_post(f"{PREFIX}/faults", _guard(self.set_faults))
         r.add_delete(f"{PREFIX}/faults", _guard(self.clear_faults))
+        r.add_get(f"{PREFIX}/limits", _guard(self.get_limits))
+        r.add_post(f"{PREFIX}/limits", _guard(self.set_limits))
+        r.add_delete(f"{PREFIX}/limits", _guard(self.clear_limits))
         r.add_post(f"{PREFIX}/reset", _guard(self.reset))
 
     def bot(self, values: dict) -> BotState:
@@ -190,6 +194,7 @@ class Control:
             "methods": dict(self.state.calls),
             "updates": totals,
             "faults": {"injected": dict(self.state.faults.injected), **self._faults()},
+            "limits": self._limits(),
             "files": len(self.state.files.by_id),
             "bots": bots,
         })
@@ -213,6 +218,26 @@ class Control:
         token = values.get("token")
         self.state.faults.clear(token if token else None)
         return reply({"ok": True, **self._faults()})
+
+    def _limits(self) -> dict:
+        return self.state.limits.describe({t: b.bot_id for t, b in self.state.bots.items()})
+
+    async def get_limits(self, request: web.Request) -> web.Response:
+        return reply(self._limits())
+
+    async def set_limits(self, request: web.Request) -> web.Response:
+        values = await _body(request)
+        token = values.get("token")
+        if token is not None:
+            self.bot(values)  # validates and registers the token
+        self.state.limits.configure(LimitsConfig.from_json(values), token)
+        return reply({"ok": True, **self._limits()})
+
+    async def clear_limits(self, request: web.Request) -> web.Response:
+        values = await _body(request)
+        token = values.get("token")
+        self.state.limits.clear(token if token else None)
+        return reply({"ok": True, **self._limits()})
 
     async def reset(self, request: web.Request) -> web.Response:
         await self.state.clear()

@@ -1,16 +1,14 @@
-"""Fault injection and Telegram-like flood control, both off unless configured.
+"""Fault injection, off unless configured.
 
 Load and fault tests need the Bot API to misbehave the way the real one does: 429 with
 retry_after, 500/502, slow answers, connections dropped before or after the call took
-effect, and the per-chat / global sending limits. Settings apply per bot token or globally;
-with nothing configured the per-request cost is one dictionary lookup.
+effect. (Telegram's sending limits are not a fault: tgstandin.limits.) Settings apply per bot
+token or globally; with nothing configured the per-request cost is one dictionary lookup.
 """
 
 from __future__ import annotations
 
-import math
 import random
-import time
 from collections import Counter
 from dataclasses import asdict, dataclass, fields
 
@@ -35,11 +33,7 @@ class FaultConfig:
     delay_ms: float = 0.0
     rate_delay: float = 1.0         # fraction of calls delayed by delay_ms
     methods: list[str] | None = None  # only these methods (case-insensitive); None = all
-    flood_control: bool = False     # enforce Telegram's sending limits on send* methods
-    per_chat_per_second: float = 1.0
-    per_chat_burst: int = 3
-    global_per_second: float = 30.0
-    global_burst: int = 30
+    chats: list[int] | None = None    # only calls to these chat ids; None = all
     seed: int | None = None
 
     @classmethod
@@ -60,34 +54,19 @@ class FaultConfig:
             if not isinstance(config.methods, list) or not all(isinstance(m, str) for m in config.methods):
                 raise ValueError("methods must be a list of method names")
             config.methods = [m.lower() for m in config.methods]
-        if config.per_chat_per_second <= 0 or config.global_per_second <= 0:
-            raise ValueError("per-second limits must be positive")
+        if config.chats is not None and (not isinstance(config.chats, list) or not all(
+                isinstance(c, int) and not isinstance(c, bool) for c in config.chats)):
+            raise ValueError("chats must be a list of chat ids")
         return config
 
     def to_json(self) -> dict:
         return asdict(self)
 
 
-class TokenBucket:
-    __slots__ = ("capacity", "rate", "stamp", "tokens")
-
-    def __init__(self, rate: float, capacity: int) -> None:
-        self.rate = rate
-        self.capacity = max(capacity, 1)
-        self.tokens = float(self.capacity)
-        self.stamp = time.monotonic()
-
-    def wait_time(self, now: float) -> float:
-        """Seconds until a token is available (0 when one is)."""
-        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-        return 0.0 if self.tokens >= 1 else (1 - self.tokens) / self.rate
-
-
 @dataclass(slots=True)
 class Decision:
     delay: float = 0.0
-    action: str | None = None  # one of ACTIONS or "flood"
+    action: str | None = None  # one of ACTIONS
     retry_after: int = 0
 
 
@@ -95,14 +74,13 @@ NOTHING = Decision()
 
 
 class _Rule:
-    __slots__ = ("chat_buckets", "config", "global_buckets", "methods", "rng")
+    __slots__ = ("chats", "config", "methods", "rng")
 
     def __init__(self, config: FaultConfig) -> None:
         self.config = config
         self.rng = random.Random(config.seed)
         self.methods = frozenset(config.methods) if config.methods is not None else None
-        self.chat_buckets: dict[tuple[str, str], TokenBucket] = {}
-        self.global_buckets: dict[str, TokenBucket] = {}
+        self.chats = frozenset(str(c) for c in config.chats) if config.chats is not None else None
 
 
 class FaultInjector:
@@ -134,7 +112,8 @@ class FaultInjector:
 
     def decide(self, token: str, method: str, chat_id: object) -> Decision:
         rule = self.rules.get(token) or self.global_rule
-        if rule is None or (rule.methods is not None and method not in rule.methods):
+        if rule is None or (rule.methods is not None and method not in rule.methods) \
+                or (rule.chats is not None and str(chat_id) not in rule.chats):
             return NOTHING
         config = rule.config
         decision = Decision()
@@ -150,27 +129,4 @@ class FaultInjector:
                 self.injected[action] += 1
                 return decision
             draw -= rate
-        if config.flood_control and method in SEND_METHODS:
-            wait = self._flood_wait(rule, token, str(chat_id))
-            if wait > 0:
-                decision.action = "flood"
-                decision.retry_after = max(1, math.ceil(wait))
-                self.injected["flood_429"] += 1
         return decision
-
-    @staticmethod
-    def _flood_wait(rule: _Rule, token: str, chat_id: str) -> float:
-        config = rule.config
-        now = time.monotonic()
-        chat = rule.chat_buckets.get((token, chat_id))
-        if chat is None:
-            chat = rule.chat_buckets[(token, chat_id)] = TokenBucket(config.per_chat_per_second,
-                                                                     config.per_chat_burst)
-        overall = rule.global_buckets.get(token)
-        if overall is None:
-            overall = rule.global_buckets[token] = TokenBucket(config.global_per_second, config.global_burst)
-        wait = max(chat.wait_time(now), overall.wait_time(now))
-        if wait == 0:
-            chat.tokens -= 1
-            overall.tokens -= 1
-        return wait

@@ -55,6 +55,7 @@ def press(bot: BotState, user_id: int, message_id: int, data: str, strict: bool 
         raise PersonError(
             f"message {message_id} has no inline button with callback_data {data!r} now; "
             f"its buttons: {button_summary(message) or 'none'} (pass strict=false to press a stale keyboard)")
+    chat.last_active = time.monotonic()
     query_id = bot.new_callback_id(chat.id)
     query = {"id": query_id, "from": chat.user, "message": message, "chat_instance": chat.instance, "data": data}
     update = {"update_id": bot.updates.new_id(), "callback_query": query}
@@ -92,4 +93,5 @@ def _chat_of(bot: BotState, user_id: int, profile: dict) -> Chat:
     chat = bot.chat(user_id)
     chat.set_profile(**profile)
     chat.known = True
+    chat.last_active = time.monotonic()  # what the bot sends now is a reply (tgstandin.limits)
     return chat

@@ -8,6 +8,7 @@ exactly as it would call api.telegram.org; tests act as people through the contr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import mimetypes
@@ -19,6 +20,7 @@ from .botapi import METHODS, Described
 from .control import Control
 from .errors import NOT_FOUND, UNAUTHORIZED, ApiError
 from .faults import NOTHING
+from .limits import LimitsConfig
 from .params import CLIENT_CONNECTED, Params, read_params
 from .state import TOKEN_RE, BotState, StandinState
 
@@ -37,9 +39,12 @@ class BotApiStandin:
     """The stand-in server. `async with BotApiStandin() as standin:` or start()/stop()."""
 
     def __init__(self, *, backoff_initial: float = 0.1, backoff_max: float = 2.0,
-                 webhook_timeout: float = 30.0, events_cap: int = 5000) -> None:
+                 webhook_timeout: float = 30.0, events_cap: int = 5000, limits: LimitsConfig | None = None) -> None:
+        """`limits`: Telegram's sending limits for every bot from the start (tgstandin.limits)."""
         self.state = StandinState(backoff_initial=backoff_initial, backoff_max=backoff_max,
                                   webhook_timeout=webhook_timeout, events_cap=events_cap)
+        if limits is not None:
+            self.state.limits.configure(limits)
         self.state.webhook_reply_handler = self._webhook_reply
         self._runner: web.AppRunner | None = None
         self._url: str | None = None
@@ -114,7 +119,7 @@ class BotApiStandin:
                 if decision.delay:
                     await asyncio.sleep(decision.delay)
                 action = decision.action
-                if action in ("429", "flood"):
+                if action == "429":
                     raise ApiError(429, f"Too Many Requests: retry after {decision.retry_after}",
                                    {"retry_after": decision.retry_after})
                 if action == "500":
@@ -124,6 +129,9 @@ class BotApiStandin:
                 if action == "drop":
                     self._drop(request)
                 drop_after = action == "drop_after"
+            retry_after = self._flood_control(token, bot, name.lower(), params.raw("chat_id"))
+            if retry_after:
+                raise ApiError(429, f"Too Many Requests: retry after {retry_after}", {"retry_after": retry_after})
             result = await method(self.state, bot, params)
         except ApiError as exc:
             return _json(_dumps(exc.envelope()), exc.code)
@@ -132,6 +140,15 @@ class BotApiStandin:
         if isinstance(result, Described):
             return _json(_dumps({"ok": True, "result": result.result, "description": result.description}))
         return _json(_dumps({"ok": True, "result": result}))
+
+    def _flood_control(self, token: str, bot: BotState, method: str, chat_id: object) -> int:
+        """Telegram's sending limits (tgstandin.limits): 0, or the retry_after of a 429."""
+        if self.state.limits.config_for(token) is None:
+            return 0
+        chat = None
+        with contextlib.suppress(TypeError, ValueError):
+            chat = bot.chats.get(int(chat_id))  # type: ignore[call-overload]
+        return self.state.limits.check(token, method, chat_id, chat.last_active if chat is not None else None)
 
     @staticmethod
     def _drop(request: web.Request) -> NoReturn:

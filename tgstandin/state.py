@@ -18,6 +18,7 @@ import aiohttp
 
 from .chatlog import ChatLog
 from .faults import FaultInjector
+from .limits import TelegramLimits
 from .media import FileStore
 from .updates import DEFAULT_ALLOWED, UpdateQueue
 from .webhook import WebhookConfig, WebhookPusher
@@ -42,6 +43,7 @@ class Chat:
         "id",
         "instance",
         "known",
+        "last_active",
         "log",
         "messages",
         "next_message_id",
@@ -53,6 +55,7 @@ class Chat:
         self.id = chat_id
         self.profile: dict = {"first_name": "Тест", "language_code": "ru"}
         self.known = False  # the person has written to (or pressed a button of) the bot
+        self.last_active: float | None = None  # time.monotonic() of their latest message or press
         self.blocked = False
         self.next_message_id = 1
         self.messages: dict[int, dict] = {}
@@ -183,6 +186,7 @@ class StandinState:
     bots: dict[str, BotState] = field(default_factory=dict)
     files: FileStore = field(default_factory=FileStore)
     faults: FaultInjector = field(default_factory=FaultInjector)
+    limits: TelegramLimits = field(default_factory=TelegramLimits)
     calls: Counter = field(default_factory=Counter)
     session: aiohttp.ClientSession | None = None
     webhook_reply_handler: object = None  # set by the server: (bot, payload) -> None
@@ -210,3 +214,6 @@ class StandinState:
         self.faults.clear()
         self.calls.clear()
         self.faults.injected.clear()
+        self.limits.clear()
+        self.limits.refused.clear()
+        self.limits.admitted.clear()

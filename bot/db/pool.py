@@ -90,11 +90,13 @@ class TurnConnection:
         if self._tx is not None:
             tx, self._tx = self._tx, None
             await tx.commit()
+            metrics.db_transactions.labels("commit").inc()
 
     async def rollback(self) -> None:
         if self._tx is not None:
             tx, self._tx = self._tx, None
             await tx.rollback()
+            metrics.db_transactions.labels("rollback").inc()
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:

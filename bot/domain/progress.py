@@ -83,7 +83,7 @@ def motivational_message(first: Measurement, last: Measurement) -> str:
     )
 
 
-CHART_MAX_LABELS = 9  # "weight, date" labels that fit side by side on the chart's width
+CHART_MAX_LABELS = 5  # "weight, date" labels that fit side by side on the chart (720 px, bot.chart_image)
 
 
 def chart_label_indices(weights: Sequence[float], max_labels: int = CHART_MAX_LABELS) -> list[int]:

@@ -455,7 +455,9 @@ def progress_message(
     )
 
 
-CHART_TITLE = "Вес, кг"  # drawn on the chart image (plain text, not HTML)
+CHART_TITLE = "Вес, кг"  # drawn on the chart image (plain text, not HTML), above the weight panel
+CHART_BODY_FAT_TITLE = "Жир в теле, %"  # above the body fat panel
+CHART_NO_BODY_FAT = "Нет данных о проценте жира"  # the body fat panel of a history without any value
 
 
 def chart_point_label(weight_kg: float, day: date) -> str:
@@ -463,12 +465,14 @@ def chart_point_label(weight_kg: float, day: date) -> str:
     return f"{format_number(weight_kg)} кг\n{format_date(day)}"
 
 
-def chart_caption(first_date: date, last_date: date, count: int) -> str:
-    """Caption of the weight chart."""
-    return (
-        f"📈 Вес с {format_date(first_date)} по {format_date(last_date)} — "
-        f"{count} {plural(count, 'замер', 'замера', 'замеров')}"
-    )
+def chart_body_fat_label(percent: float) -> str:
+    """The label drawn next to one point of the body fat chart (plain text)."""
+    return f"{format_number(percent)} %"
+
+
+def chart_caption(progress: str, count: int) -> str:
+    """Caption of the chart: the progress message (progress_message) and what the chart shows."""
+    return f"{progress}\n\n📈 На графике — вес и процент жира, {count} {plural(count, 'замер', 'замера', 'замеров')}"
 
 
 # --- New measurements ------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from bot.flows.engine import (
     answer_choice,
     answer_text,
     food_keyboard,
+    menu_keyboard,
     menu_message,
     start_flow,
     start_keyboard,
@@ -168,7 +169,7 @@ async def on_menu(turn: Turn, action: str) -> Outcome:
             out = Outcome([Answer(), Send(texts.food_preferences(saved.likes, saved.dislikes), food_keyboard())],
                           (FOOD_VIEW, "choice", {}))
     elif action == choices.MENU_PROGRESS:
-        out = await _progress(turn)
+        out = await _progress(turn, user)
     else:
         latest = await records.latest_record(turn.conn, turn.user_id)
         if latest is None:  # registered a moment ago, but the record is gone since (deleted by hand)
@@ -205,15 +206,17 @@ def _my_data(user: users.User, r: records.Record | None) -> str:
                          hip_cm=r.hip, goal=r.goal, body_fat=_body_fat(user, r))
 
 
-async def _progress(turn: Turn) -> Outcome:
+async def _progress(turn: Turn, user: users.User) -> Outcome:
+    """The weekly statistics, then the chart (weight and body fat) with the progress message as its caption
+    and the menu."""
     history = await records.list_records(turn.conn, turn.user_id)
     if len(history) < 2:
-        return Outcome.idle(Answer(), Send(texts.PROGRESS_NEED_MORE), menu_message())
+        return Outcome.idle(Answer(), menu_message(texts.PROGRESS_NEED_MORE))
     first, last = (progress.Measurement(r.date, r.weight, r.waist, r.neck, r.hip) for r in (history[0], history[-1]))
-    chart = tuple((r.date, r.weight) for r in history)
-    message = f"{progress.motivational_message(first, last)}\n\n{_weekly(history)}"
-    return Outcome.idle(Answer(), Send(message), Photo(texts.chart_caption(first.date, last.date, len(history)),
-                                                       chart=chart), menu_message())
+    chart = tuple((r.date, r.weight, _body_fat(user, r)) for r in history)
+    caption = texts.chart_caption(progress.motivational_message(first, last), len(history))
+    # The weekly statistics first (too long for a caption), then the chart with the menu.
+    return Outcome.idle(Answer(), Send(_weekly(history)), Photo(caption, menu_keyboard(), chart=chart))
 
 
 def _weekly(history: list[records.Record]) -> str:

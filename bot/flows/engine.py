@@ -52,11 +52,12 @@ class Edit:
 
 @dataclass(frozen=True)
 class Photo:
-    """The funnel image, or (with `chart`) a progress chart rendered after commit."""
+    """The funnel image, or (with `chart`: day, weight, body fat % or None) a progress chart
+    rendered after commit (bot.charts)."""
 
     caption: str
     markup: Keyboard | None = None
-    chart: tuple[tuple[date, float], ...] | None = None
+    chart: tuple[tuple[date, float, float | None], ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -232,10 +233,9 @@ async def start_flow(turn: Turn, flow: Flow, answers: dict[str, Any] | None = No
 
 async def advance(turn: Turn, flow: Flow, answers: dict[str, Any], after: str, lead: list[Reply],
                   refusal: Refusal | None) -> Outcome:
-    if refusal is not None:  # the reason, then the question asked again
+    if refusal is not None:  # the reason and the question asked again, in one message
         again = flow.question(refusal.step)
-        return Outcome([*lead, Send(refusal.message), again.ask(refusal.answers)],
-                       (flow.name, refusal.step, refusal.answers))
+        return Outcome([*lead, again.ask(refusal.answers, refusal.message)], (flow.name, refusal.step, refusal.answers))
     nxt = flow.next_question(answers, after)
     if nxt is not None:
         return Outcome([*lead, nxt.ask(answers)], (flow.name, nxt.step, answers))
@@ -250,14 +250,16 @@ async def answer_text(turn: Turn, flow: Flow) -> Outcome:
     question = flow.question(turn.conv.step)
     if question is None:  # a state written by another version of the bot
         return Outcome.idle(Send(texts.GENERIC_ERROR))
+    # What was wrong and the same question again, in one message (one Bot API call, one of the
+    # chat's per-second share).
     if question.parse is None:  # buttons pending
-        return Outcome([Send(texts.USE_BUTTONS), question.ask(answers)])
+        return Outcome([question.ask(answers, texts.USE_BUTTONS)])
     if turn.text is None:  # a sticker or photo instead of the typed answer
-        return Outcome([Send(texts.TEXT_EXPECTED), question.ask(answers)])
+        return Outcome([question.ask(answers, texts.TEXT_EXPECTED)])
     try:
         value = question.parse(turn.text, turn)
     except InvalidInput as exc:
-        return Outcome([Send(exc.message), question.ask(answers)])
+        return Outcome([question.ask(answers, exc.message)])
     answers = {**answers, question.step: value}
     return await advance(turn, flow, answers, question.step, [], await flow.refusal(turn, answers, question.step))
 

@@ -97,10 +97,11 @@ async def _finish_survey(turn: Turn, a: dict[str, Any]) -> Outcome:
         hip_cm=a.get("hip"), goal=a["goal"], body_fat=a["bodyfat"])
     events = ["survey_completed"] + (["registration"] if created else [])
     offer = await reminders.offer(turn)  # a weekly reminder, unless the person has one on
+    done = f"{summary}\n\n{_kbju(a['goal'], targets)}"
     if offer is None:
-        return Outcome.idle(Send(summary), Send(_kbju(a["goal"], targets), menu_keyboard()), events=events)
+        return Outcome.idle(Send(done, menu_keyboard()), events=events)
     # The offer's answer brings the menu: only the last message has buttons, as after every flow.
-    return Outcome([Send(summary), Send(_kbju(a["goal"], targets)), *offer[0]], offer[1], events)
+    return Outcome([Send(done), *offer[0]], offer[1], events)
 
 
 def _kbju(goal: str, t: formulas.Targets) -> str:

@@ -13,12 +13,31 @@ from bot import metrics
 log = logging.getLogger(__name__)
 ALLOWED_UPDATES = ["message", "callback_query"]
 UPDATE_SLOTS = "update_slots"  # bot_data key: asyncio.Semaphore(CONCURRENT_UPDATES)
+IN_FLIGHT = "updates_in_flight"  # bot_data key: InFlight, read by bot.bulk to give way to people
+
+
+class InFlight:
+    """Updates this process has taken and not finished (waiting for a slot or being handled)."""
+
+    __slots__ = ("count",)
+
+    def __init__(self) -> None:
+        self.count = 0
 
 
 async def process(app, update: Update) -> None:
     """Handle one update, at most CONCURRENT_UPDATES at once in this process (the rest wait)."""
-    async with app.bot_data[UPDATE_SLOTS]:
-        await app.process_update(update)
+    in_flight = app.bot_data.get(IN_FLIGHT)
+    if in_flight is None:
+        async with app.bot_data[UPDATE_SLOTS]:
+            await app.process_update(update)
+        return
+    in_flight.count += 1
+    try:
+        async with app.bot_data[UPDATE_SLOTS]:
+            await app.process_update(update)
+    finally:
+        in_flight.count -= 1
 
 
 # What PostgreSQL text (and jsonb) cannot hold: NUL, and a lone surrogate, which JSON can spell

@@ -1,8 +1,10 @@
-"""Samples the bot replicas' memory and CPU (with their children) once a second during a run."""
+"""Samples the bot replicas' memory and CPU (with their children) once a second during a run, and
+accounts for the whole machine's CPU between the start and the end of a run (CpuAccount)."""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -88,4 +90,78 @@ class ResourceMonitor:
             "per_replica": {n: {"peak_rss_mib": round(u.peak_rss_mib, 1),
                                 "peak_cpu_percent": round(u.peak_cpu_percent, 1),
                                 "cpu_seconds": round(u.cpu_seconds, 1)} for n, u in self.usage.items()},
+        }
+
+
+def _tree(pid: int, cpu: dict[int, float]) -> set[int]:
+    """A process and its descendants; records each one's CPU seconds so far into `cpu`."""
+    try:
+        root = psutil.Process(pid)
+        members = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return set()
+    pids = set()
+    for member in members:
+        with contextlib.suppress(psutil.Error):
+            times = member.cpu_times()
+            cpu[member.pid] = times.user + times.system
+            pids.add(member.pid)
+    return pids
+
+
+@dataclass
+class CpuAccount:
+    """Who used the machine's CPU during a run: the bot, the stand-in, the front, Locust (with this
+    kbjuctl process), PostgreSQL and every other program, from snapshots at the start and the end.
+    On a shared machine the figures of a run are only as good as what else ran: this says what did."""
+
+    groups: dict[str, list[int]]   # name -> root pids (each with its descendants)
+    start: dict[str, float] = field(default_factory=dict)
+    machine_start: float = 0.0
+    wall_start: float = 0.0
+    load_start: tuple[float, float, float] = (0.0, 0.0, 0.0)
+
+    def _snapshot(self) -> tuple[dict[str, float], float]:
+        cpu: dict[int, float] = {}
+        own = _tree(os.getpid(), cpu)
+        used: dict[str, float] = {}
+        claimed: set[int] = set()
+        for name, pids in self.groups.items():
+            members = set().union(*(_tree(pid, cpu) for pid in pids)) if pids else set()
+            used[name] = sum(cpu[m] for m in members)
+            claimed |= members
+        used["locust"] = sum(cpu[p] for p in own - claimed)  # Locust, its workers and this kbjuctl process
+        postgres = 0.0
+        for proc in psutil.process_iter(["name", "cpu_times"]):
+            if proc.info["name"] in ("postgres", "postmaster") and proc.info["cpu_times"] is not None:
+                postgres += proc.info["cpu_times"].user + proc.info["cpu_times"].system
+        used["postgresql"] = postgres
+        times = psutil.cpu_times()
+        busy = times.user + times.system + getattr(times, "nice", 0) + getattr(times, "irq", 0) \
+            + getattr(times, "softirq", 0) + getattr(times, "steal", 0)
+        return used, busy
+
+    def begin(self) -> CpuAccount:
+        self.start, self.machine_start = self._snapshot()
+        self.wall_start = time.monotonic()
+        self.load_start = os.getloadavg()
+        return self
+
+    def end(self, updates: int | None) -> dict:
+        used, busy = self._snapshot()
+        wall = max(time.monotonic() - self.wall_start, 1e-9)
+        cores = {name: round(max(0.0, used[name] - self.start.get(name, 0.0)) / wall, 2) for name in used}
+        machine = round((busy - self.machine_start) / wall, 2)
+        cores["other programs"] = round(max(0.0, machine - sum(cores.values())), 2)
+        bot_cpu = max(0.0, used.get("bot", 0.0) - self.start.get("bot", 0.0))
+        return {
+            "cores": os.cpu_count(),
+            "load_average_start": [round(x, 2) for x in self.load_start],
+            "load_average_end": [round(x, 2) for x in os.getloadavg()],
+            "busy_cores": machine,
+            "busy_cores_by_program": cores,
+            "updates": updates,
+            "bot_cpu_seconds": round(bot_cpu, 2),
+            "bot_cpu_ms_per_update": round(1000 * bot_cpu / updates, 3) if updates else None,
+            "wall_s": round(wall, 1),
         }

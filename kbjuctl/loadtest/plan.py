@@ -62,6 +62,14 @@ class Plan:
     reply_timeout_s: float = 30.0
     seed: int = 1
     bot_args: tuple[str, ...] = ()
+    telegram_limits: bool = True         # the stand-in answers like Telegram's flood control
+    p95_ms: float = 1000.0               # every step's p95 must stay below
+    p99_ms: float | None = None          # every step's p99 must stay below (None: reported only)
+    max_error_percent: float = 0.1       # failed steps must stay below this share (0: none at all)
+    seed_people: int | None = None       # registered people in the database (default: 2 x users)
+    seed_records: int | None = None      # their measurement records in all (default: 10 per extra person)
+    baseline: Path | None = None         # summary.json of an earlier run whose latency this one must keep
+    baseline_ratio: float = 1.2
     cluster_dir: Path | None = None  # cluster faults: a running drill cluster to use, else one is started
 
     @property
@@ -75,7 +83,7 @@ class Plan:
     def describe(self) -> dict:
         """The plan as summary.json, --json and --dry-run show it (the database password masked)."""
         return {**asdict(self), "report_dir": str(self.report_dir), "think_s": list(self.think_s),
-                "bot_args": list(self.bot_args),
+                "bot_args": list(self.bot_args), "baseline": str(self.baseline) if self.baseline else None,
                 "database_url": dburl.redact(self.database_url) if self.database_url else None}
 
     @property
@@ -104,6 +112,21 @@ class Plan:
                 raise BadInput(f"--fault {self.fault} needs --target local (it stops processes it started)")
             if self.replicas != 1:
                 raise BadInput("--replicas applies to --target local only")
+        if self.p95_ms <= 0 or (self.p99_ms is not None and self.p99_ms <= 0):
+            raise BadInput("--p95-ms and --p99-ms must be more than 0")
+        if not 0 <= self.max_error_percent <= 100:
+            raise BadInput("--max-error-percent must be between 0 and 100")
+        if self.seed_people is not None or self.seed_records is not None:
+            if not self.local:
+                raise BadInput("--seed-people and --seed-records need --target local (a database of our own)")
+            if self.seed_people is not None and self.seed_people < 0:
+                raise BadInput("--seed-people must be 0 or more")
+            if self.seed_records is not None and self.seed_records < 0:
+                raise BadInput("--seed-records must be 0 or more")
+        if self.baseline is not None and not self.baseline.is_file():
+            raise BadInput(f"--baseline: {self.baseline} is not a file (the summary.json of an earlier run)")
+        if self.baseline_ratio < 1:
+            raise BadInput("--baseline-ratio must be 1 or more")
         lo, hi = self.think_s
         if not 0 <= lo <= hi:
             raise BadInput("--think: expected MIN,MAX seconds with 0 <= MIN <= MAX")

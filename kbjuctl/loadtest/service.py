@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
@@ -11,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from kbjuctl.loadtest import faults, locustrun, report
-from kbjuctl.loadtest.monitor import ResourceMonitor
+from kbjuctl.loadtest.monitor import CpuAccount, ResourceMonitor
 from kbjuctl.loadtest.plan import CLUSTER_FAULTS, Plan
 from kbjuctl.loadtest.report import Check, Summary
 from kbjuctl.loadtest.stack import LocalStack, wait_idle
@@ -21,6 +22,8 @@ from loadtests.journal import journal_files
 # Telegram ids are below 2**52; each run gets its own block of 10**7 ids, from the clock.
 ID_BLOCK = 10**7
 SEEDED_BLOCK = 10**6
+BACKGROUND_FIRST_ID = 5 * 10**14  # --seed-people beyond the simulated ones: below every run's block
+BACKGROUND_RECORDS_EACH = 10
 TRACEBACK = "Traceback (most recent call last):"
 # A log record's first line in the bot's text format: "2026-01-01 12:00:00,000 LEVEL logger: message".
 RECORD = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d[,.]\d+ (?P<level>[A-Z]+) (?P<logger>[\w.]+): ")
@@ -57,6 +60,45 @@ def count_tracebacks(log_paths: list[Path], outage: bool = False) -> tuple[dict[
                 else:
                     found[path.name] += 1
     return found, noise
+
+
+def _seed_background(plan: Plan, database_url: str, simulated: int, say: Progress) -> None:
+    """--seed-people/--seed-records: registered people beyond the simulated ones, made in the database."""
+    if plan.seed_people is None and plan.seed_records is None:
+        return
+    people = max(0, (plan.seed_people if plan.seed_people is not None else simulated) - simulated)
+    import psycopg
+
+    with psycopg.connect(database_url) as conn:
+        have = conn.execute("SELECT count(*) FROM user_records").fetchone()[0]
+    records = (plan.seed_records - have if plan.seed_records is not None else BACKGROUND_RECORDS_EACH * people)
+    if people == 0:
+        if records > 0:
+            say("--seed-records without more people than the simulated ones: nothing more seeded")
+        return
+    started = time.monotonic()
+    seed.seed_background(database_url, BACKGROUND_FIRST_ID, people, max(records, people))
+    say(f"Seeded {people} more registered people with {max(records, people)} records "
+        f"({time.monotonic() - started:.0f} s; the database now holds {simulated + people} people)")
+
+
+def _delivered(standin_url: str) -> int | None:
+    """Updates the stand-in has delivered to the bot so far (each one handled by a replica)."""
+    try:
+        stats = faults.standin_call(f"{standin_url}/_standin/stats")
+    except OSError:
+        return None
+    return int((stats.get("updates") or {}).get("delivered") or 0)
+
+
+def _limits(standin_url: str) -> dict | None:
+    """The stand-in's Telegram limits for this run (None: off)."""
+    try:
+        described = faults.standin_call(f"{standin_url}/_standin/limits")
+    except OSError:
+        return None
+    configs = [described.get("global"), *(described.get("per_bot") or {}).values()]
+    return next((c for c in configs if c and c.get("enabled")), None)
 
 
 def locust_environment(plan: Plan, standin_url: str, token: str | None, id_base: int, seeded: int,
@@ -109,6 +151,7 @@ def _run(plan: Plan, progress: Progress | None, bot_token: str | None) -> Summar
     id_base = new_id_base()
     stack: LocalStack | None = None
     monitor: ResourceMonitor | None = None
+    cpu: CpuAccount | None = None
     started = time.monotonic()
     try:
         if plan.local:
@@ -116,20 +159,26 @@ def _run(plan: Plan, progress: Progress | None, bot_token: str | None) -> Summar
             stack = LocalStack(log_dir=log_dir, replicas=plan.replicas, dedicated_postgres=plan.fault == "pg-restart",
                                polling=plan.polling,
                                cluster_dir=(plan.cluster_dir or report_dir / "cluster") if plan.on_cluster else None,
-                               ).start()
+                               telegram_limits=plan.telegram_limits).start()
             summary.stack = stack.describe()
             standin_url, token, database_url = stack.standin_url, stack.token, stack.database_url
             seeded = seed.seed_to_folder(database_url, range(id_base, id_base + 2 * plan.users), plan.seed,
                                          report_dir)
             say(f"Seeded {seeded} registered people")
+            _seed_background(plan, database_url, seeded, say)
         else:
             standin_url, token, database_url, seeded = plan.target.rstrip("/"), bot_token, plan.database_url, 0
+            if plan.telegram_limits:
+                faults.standin_call(f"{standin_url}/_standin/limits", "POST", {"token": token} if token else {})
+        summary.stack["telegram_limits"] = _limits(standin_url)
         fault = faults.make(plan.fault, stack=stack, standin_url=standin_url, token=token,
                             duration_s=plan.duration_s) if plan.fault else None
         if fault is not None:
             fault.before()
         if stack is not None:
             monitor = ResourceMonitor(stack.bot_pids()).start()
+            cpu = CpuAccount(stack.program_pids()).begin()
+            delivered_before = _delivered(standin_url)
         say(f"Locust: {plan.users} people, spawn rate {plan.spawn_rate}/s, {plan.duration_s:.0f} s"
             + (f", {plan.workers} workers" if plan.workers else "") + (" (web UI on http://127.0.0.1:8089)"
                                                                        if plan.web else ""))
@@ -137,6 +186,10 @@ def _run(plan: Plan, progress: Progress | None, bot_token: str | None) -> Summar
         locustrun.run(plan, standin_url, env, report_dir, log_dir)
         say("Locust finished; letting the bot finish what it was sent")
         drained = wait_idle(standin_url, timeout_s=30)
+        if cpu is not None:
+            delivered = _delivered(standin_url)
+            summary.machine = cpu.end(None if delivered is None or delivered_before is None
+                                      else delivered - delivered_before)
         if fault is not None:
             fault.after()
             fault.observe(report_dir)
@@ -172,7 +225,16 @@ def _judge(plan: Plan, summary: Summary, report_dir: Path, database_url: str | N
         summary.answered_per_min_at_full_load = whole_answered
     if summary.total is not None and summary.total.requests:
         summary.error_ratio = summary.total.failures / summary.total.requests
-    summary.checks[:0] = report.slo_checks(summary, plan.users, gate_latency=plan.fault is None)
+    summary.checks[:0] = report.slo_checks(summary, plan.users, gate_latency=plan.fault is None, p95_ms=plan.p95_ms,
+                                           p99_ms=plan.p99_ms, max_error_percent=plan.max_error_percent)
+    if plan.baseline is not None:
+        try:
+            baseline = json.loads(plan.baseline.read_text())
+        except (OSError, ValueError) as exc:
+            baseline, source = {}, f"{plan.baseline} (unreadable: {exc})"
+        else:
+            source = str(plan.baseline)
+        summary.checks.append(report.baseline_check(summary, baseline, plan.baseline_ratio, source))
 
     if database_url:
         result = consistency.check(database_url, journal_files(report_dir))

@@ -65,6 +65,7 @@ class LocalStack:
     log_dir: Path
     replicas: int = 1
     dedicated_postgres: bool = False
+    telegram_limits: bool = True  # the stand-in answers like Telegram's flood control (tgstandin/limits.py)
     bot_env: dict[str, str] = field(default_factory=dict)
     token: str = field(default_factory=bot_token)
     secret: str = field(default_factory=lambda: secrets.token_urlsafe(24))
@@ -127,8 +128,10 @@ class LocalStack:
     def _start_standin(self) -> None:
         port = procs.free_port()
         self.standin_url = f"http://127.0.0.1:{port}"
-        self.standin = procs.start("standin", [sys.executable, "-m", "tgstandin", "--host", "127.0.0.1",
-                                               "--port", str(port)], self.log_dir)
+        argv = [sys.executable, "-m", "tgstandin", "--host", "127.0.0.1", "--port", str(port)]
+        if self.telegram_limits:
+            argv.append("--telegram-limits")
+        self.standin = procs.start("standin", argv, self.log_dir)
         procs.wait_http(f"{self.standin_url}/_standin/stats", self.standin)
 
     def _start_front(self) -> None:
@@ -175,6 +178,12 @@ class LocalStack:
     def bot_pids(self) -> dict[str, int]:
         return {child.name: child.pid for child in self.bots}
 
+    def program_pids(self) -> dict[str, list[int]]:
+        """The programs of the stack, for monitor.CpuAccount."""
+        return {"bot": [child.pid for child in self.bots],
+                "stand-in": [self.standin.pid] if self.standin else [],
+                "front": [self.front.pid] if self.front else []}
+
     def kill_bot(self, index: int) -> None:
         self.bots[index].kill()
 
@@ -218,12 +227,17 @@ class LocalStack:
             drill_cluster.down(self.cluster.folder)  # its logs stay in the report
 
     def describe(self) -> dict[str, object]:
+        settings = {name: self.bot_env.get(name) or os.environ.get(name) or default
+                    for name, default in BOT_SEND_SETTINGS.items()}
         return {"database": dburl.redact(self.database_url), "standin": self.standin_url, "front": self.front_url,
                 "replicas": self.replicas, "dedicated_postgres": self.postgres is not None,
                 "polling": self.polling, "cluster": str(self.cluster.folder) if self.cluster is not None else None,
-                # The bot's own Bot API send budget (messages/s per replica; 0: off), from the environment.
-                "bot_max_send_rate": self.bot_env.get("BOT_MAX_SEND_RATE")
-                or os.environ.get("BOT_MAX_SEND_RATE") or "30 (the bot's default)"}
+                # How the bot sends (from the environment the replicas inherit, else the bot's default).
+                "bot_send_settings": settings}
+
+
+# The bot's sending settings (bot/config.py) and their defaults, shown with every run.
+BOT_SEND_SETTINGS = {"BOT_CHAT_RATE": "1", "BOT_CHAT_BURST": "3", "BOT_BULK_RATE": "30"}
 
 
 def wait_idle(standin_url: str, timeout_s: float = 30.0, cap_s: float = 180.0) -> bool:

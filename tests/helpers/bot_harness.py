@@ -36,8 +36,11 @@ WOMAN = {"full_name": "Петрова Анна Сергеевна", "birth_date"
 
 
 def bot_settings(database_url: str, api_url: str, **overrides: object) -> Settings:
+    """The bot's settings for a test. People here answer at once, faster than anyone types, and the
+    stand-in enforces no limits unless a test turns them on: so no per-chat pacing either (tests of
+    the sender turn it on)."""
     values = {"database_url": database_url, "bot_token": TOKEN, "telegram_api_url": api_url, "metrics_port": 0,
-              "funnel_delay_seconds": 1, "db_pool_min": 1, "db_pool_max": 10}
+              "funnel_delay_seconds": 1, "db_pool_min": 1, "db_pool_max": 10, "bot_chat_rate": 0}
     values.update(overrides)
     return load_settings(**values)
 
@@ -132,7 +135,7 @@ async def survey(person: Person, answers: dict[str, str], *, upto: str | None = 
         if step not in answers:
             continue
         if step in ("sex", "steps", "sport", "freq", "goal"):
-            expect = 3 if step == "goal" else 1
+            expect = 2 if step == "goal" else 1  # the summary with the targets, and the reminder offer
             events = await person.press(f"s:v1:{step}:{answers[step]}", expect=expect)
         else:
             events = await person.say(answers[step])
