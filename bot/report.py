@@ -21,8 +21,9 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 # The chart worker's rules, shared: end with the bot even after SIGKILL; leave Ctrl-C to the bot.
-from bot.charts import _exit_with_parent, _worker_ignores_ctrl_c
+from bot.charts import _worker_ignores_ctrl_c
 from bot.domain.export import Report
+from bot.procutil import die_with_parent
 
 log = logging.getLogger(__name__)
 A4_INCHES = (8.27, 11.69)
@@ -99,7 +100,7 @@ class ReportRenderer:
         if self._executor is None:
             # spawn: forking a process that runs an event loop and threads is unsafe.
             self._executor = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-                                                 initializer=_exit_with_parent, initargs=(os.getpid(),))
+                                                 initializer=die_with_parent, initargs=(os.getpid(),))
         return self._executor
 
     async def pdf(self, report: Report, chart_png: bytes | None) -> bytes:

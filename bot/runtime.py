@@ -52,8 +52,8 @@ class BotContext:
     clock: Clock  # the day a record belongs to; only the sandbox moves it
     funnel_photo: Path
     probe: DatabaseProbe  # /healthz's own connection
-    reports: ReportRenderer = field(default_factory=lambda: ReportRenderer())  # /export's PDF, off the loop
     bulk: BulkLane  # every message that is not a reply goes through it (bot.bulk)
+    reports: ReportRenderer = field(default_factory=lambda: ReportRenderer())  # /export's PDF, off the loop
     funnel_file_id: str | None = None  # Telegram's id of the uploaded image, reused after the first send
     background: set = field(default_factory=set)
 

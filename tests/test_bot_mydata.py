@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from bot.clock import Clock
 from bot.domain import export
 from bot.domain import texts as domain_texts
-from tests.bot_harness import MAN, WOMAN, db_rows, run, survey, texts
+from tests.helpers.bot_harness import MAN, WOMAN, db_rows, run, survey, texts
 
 MSK = ZoneInfo("Europe/Moscow")
 OPERATOR = "ИП Петрова А. А."

@@ -13,7 +13,7 @@ import asyncpg
 from bot import metrics
 from bot.clock import Clock
 from bot.domain import texts as domain_texts
-from tests.bot_harness import MAN, WOMAN, db_rows, run, survey, texts
+from tests.helpers.bot_harness import MAN, WOMAN, db_rows, run, survey, texts
 
 MSK = ZoneInfo("Europe/Moscow")
 REMINDER = domain_texts.REMINDER_MESSAGE.split("</b>")[0].removeprefix("⏰ <b>")  # "Пора сделать замеры!"

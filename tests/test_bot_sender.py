@@ -15,7 +15,7 @@ import asyncpg
 
 from bot import metrics
 from bot.domain import texts as t
-from tests.bot_harness import TOKEN, free_port, run, texts
+from tests.helpers.bot_harness import TOKEN, free_port, run, texts
 
 FUNNEL_SQL = """
 INSERT INTO scheduled_jobs (kind, chat_id, run_at, dedupe_key)

@@ -12,7 +12,7 @@ import jsonschema
 import psycopg
 
 from kbjuctl import stats
-from tests.bot_harness import ROOT, kbjuctl_env
+from tests.helpers.bot_harness import ROOT, kbjuctl_env
 
 MSK = ZoneInfo("Europe/Moscow")
 AS_OF = datetime(2026, 11, 30, 12, 0, tzinfo=MSK)  # a Monday
@@ -118,7 +118,7 @@ def test_the_exporter_login_may_read_the_statistics_but_not_the_people(database_
     import secrets
 
     from kbjuctl import roles
-    from tests.test_ops_roles import as_role
+    from tests.helpers.roles import as_role
 
     login, password = f"kbju_mon_t_{secrets.token_hex(3)}", secrets.token_urlsafe(24)
     roles.ensure_login(database_url, login, password, "pg_monitor")

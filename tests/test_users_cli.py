@@ -10,7 +10,7 @@ from pathlib import Path
 import psycopg
 
 from bot.domain import export
-from tests.bot_harness import ROOT, kbjuctl_env
+from tests.helpers.bot_harness import ROOT, kbjuctl_env
 
 ANNA, IVAN, OLGA = 8001, 8002, 8003
 
