@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bot import report as report_module  # noqa: E402
-from bot.charts import render_weight_chart  # noqa: E402
+from bot.chart_image import render_progress_chart  # noqa: E402
 from bot.domain import export  # noqa: E402
 
 
@@ -82,9 +82,9 @@ def main() -> None:
     data = person_data(args.weeks)
     rows = export.measurements(data)
     report = export.report(export.person(data), rows, date(2026, 12, 31), "ИП Иванова А. А.")
-    chart = render_weight_chart(list(report.chart))
+    chart = render_progress_chart(report.chart)
     results = {
-        "chart (PNG, bot.charts)": timed(lambda: render_weight_chart(list(report.chart)), args.repeat),
+        "chart (PNG, bot.chart_image)": timed(lambda: render_progress_chart(report.chart), args.repeat),
         "report as PDF (sent)": timed(lambda: report_module.render_pdf(report, chart), args.repeat),
         "report as PNG, 150 dpi": timed(lambda: png_page(report, chart), args.repeat),
         "CSV": timed(lambda: export.csv_bytes(rows), args.repeat),

@@ -249,7 +249,7 @@ async def send_photo(bot, ctx: BotContext, chat_id: int, photo: Photo, *, rate_l
 async def send_document(bot, ctx: BotContext, chat_id: int, document: Document) -> None:
     content = document.content
     if document.report is not None:
-        chart = await ctx.charts.weight_chart(list(document.report.chart)) if len(document.report.chart) > 1 else None
+        chart = await ctx.charts.progress_chart(document.report.chart) if len(document.report.chart) > 1 else None
         content = await ctx.reports.pdf(document.report, chart)
     await bot.send_document(chat_id, InputFile(content, filename=document.filename), caption=document.caption,
                             parse_mode=HTML)

@@ -84,10 +84,10 @@ def export_person(url: str, telegram_id: int, folder: Path, today: date, operato
 
 
 def _report_pdf(report) -> bytes:
-    from bot.charts import render_weight_chart
+    from bot.chart_image import render_progress_chart
     from bot.report import render_pdf
 
-    chart = render_weight_chart(list(report.chart)) if len(report.chart) > 1 else None
+    chart = render_progress_chart(report.chart) if len(report.chart) > 1 else None
     return render_pdf(report, chart)
 
 

@@ -41,7 +41,7 @@ def test_the_report_names_the_person_targets_and_progress():
     headings = [heading for heading, _ in report.sections]
     assert headings == [texts.REPORT_PERSON, texts.REPORT_LATEST, texts.REPORT_TARGETS, texts.REPORT_PROGRESS]
     assert report.history[0][0] == "09.11.2026" and len(report.history) == 2  # newest first
-    assert report.chart == ((date(2026, 11, 2), 60.5), (date(2026, 11, 9), 60.30000000000001))
+    assert report.chart == ((date(2026, 11, 2), 60.5, 25.1), (date(2026, 11, 9), 60.30000000000001, 24.2))
     assert "ИП Иванов" in report.footer and "10.11.2026" in report.footer
 
 

@@ -139,7 +139,7 @@ class Report:
     history_columns: tuple[str, ...]
     history: tuple[tuple[str, ...], ...]
     history_note: str
-    chart: tuple[tuple[dt.date, float], ...]  # (day, weight) for the progress chart
+    chart: tuple[tuple[dt.date, float, float | None], ...]  # (day, kg, body fat %): the progress chart's points
     footer: str
 
 
@@ -195,4 +195,4 @@ def report(who: Person, rows: list[Measurement], today: dt.date, operator: str |
                     for m in reversed(shown))
     note = texts.report_more_rows(len(shown), len(rows)) if len(rows) > len(shown) else ""
     return Report(f"{texts.REPORT_TITLE}: {name}", tuple(sections), texts.REPORT_HISTORY_COLUMNS, history, note,
-                  tuple((m.date, m.weight) for m in rows), texts.report_generated(today, operator))
+                  tuple((m.date, m.weight, m.body_fat) for m in rows), texts.report_generated(today, operator))
