@@ -60,7 +60,7 @@ def test_same_day_measurements_update_one_record_and_progress_needs_two_days(dat
                 await ivan.say(value)
             for step in ("steps", "sport"):
                 await ivan.press(f"s:v1:{step}:{MAN[step]}")
-            events = await ivan.press("s:v1:freq:daily")
+            events = await ivan.press("s:v1:freq:daily", expect=2)  # the record, and the reminder offer
             assert f"Вес: {weight} кг" in texts(events)[0] and ivan.buttons(ivan.last_message())
         rows = await _db(h, "SELECT weight, sport_freq, height, goal FROM user_records WHERE telegram_id = 2003")
         assert [tuple(r) for r in rows] == [(83.5, "daily", 180, "healthy")]
@@ -70,9 +70,10 @@ def test_same_day_measurements_update_one_record_and_progress_needs_two_days(dat
         await _db(h, "INSERT INTO user_records (telegram_id, date, weight, waist, neck, height, goal, steps, "
                      "sport_type, sport_freq, bodyfat) VALUES (2003, current_date - 40, 90, 100, 42, 180, "
                      "'healthy', '0-3000', 'none', '1-2', 30)")
-        # One message: the chart, the progress text as its caption, the menu as its buttons.
-        events = await ivan.press("m:v1:progress", timeout=30)
-        [chart] = [e["message"] for e in events if e["kind"] == "message"]
+        # The weekly averages, then the chart with the progress text as its caption and the menu as its buttons.
+        events = await ivan.press("m:v1:progress", expect=2, timeout=30)
+        weekly, chart = [e["message"] for e in events if e["kind"] == "message"]
+        assert "По неделям" in weekly["text"]
         assert chart.get("photo") and "минус 6,5 кг" in chart["caption"] and "вес и процент жира" in chart["caption"]
         assert ivan.buttons(chart)
     run(database_url, scenario)
