@@ -106,32 +106,45 @@ def _call(url: str, method: str = "GET", body: dict | None = None, timeout: floa
 def probe_until_answered(standin_url: str, token: str, since: float, timeout_s: float = 120,
                          wait_s: float = 3.0) -> dict:
     """Ask /data until the bot answers with something other than "try again". Returns the seconds from
-    `since` (a time.time()) to that answer, and how many "try again" answers came before it."""
+    `since` (a time.time()) to that answer, and how many "try again" answers came before it.
+
+    Like a person, the probe waits for the answer to its question before it asks again: the chat's
+    log also holds the probe's own messages, so only the bot's messages after its question count."""
     token_q = urllib.parse.urlencode({"token": token})
     chat_url = f"{standin_url}/_standin/chats/{PROBE_CHAT}/events"
     try_again = apologies = 0
     deadline = time.time() + timeout_s
     while time.time() < deadline:
         try:
-            last = _call(f"{chat_url}?{token_q}&min=0&timeout=0")["last_seq"]
-        except OSError:
-            last = 0
-        try:
-            _call(f"{standin_url}/_standin/send", "POST", {"token": token, "user_id": PROBE_CHAT, "text": "/data",
-                                                           "first_name": "Проба"})
-            found = _call(f"{chat_url}?{token_q}&after={last}&min=1&timeout={wait_s}", timeout=wait_s + 10)
+            after = _call(f"{standin_url}/_standin/send", "POST", {"token": token, "user_id": PROBE_CHAT,
+                                                                   "text": "/data", "first_name": "Проба"})["seq"]
         except OSError:
             time.sleep(0.2)
             continue
-        replies = [_plain(e["message"].get("text") or "") for e in found["events"] if e.get("kind") == "message"]
-        if not replies:
-            continue
-        if replies[0] == TRY_AGAIN:
+        reply = _next_bot_message(chat_url, token_q, after, deadline, wait_s)
+        if reply is None:
+            break
+        if reply == TRY_AGAIN:
             try_again += 1
             time.sleep(0.2)
             continue
-        if replies[0] == APOLOGY:
+        if reply == APOLOGY:
             apologies += 1
             continue
         return {"seconds": round(time.time() - since, 2), "try_again_replies": try_again, "apologies": apologies}
     return {"seconds": None, "try_again_replies": try_again, "apologies": apologies}
+
+
+def _next_bot_message(chat_url: str, token_q: str, after: int, deadline: float, wait_s: float) -> str | None:
+    """The text of the bot's first message in the chat after event `after`; None at the deadline."""
+    while time.time() < deadline:
+        try:
+            found = _call(f"{chat_url}?{token_q}&after={after}&min=1&timeout={wait_s}", timeout=wait_s + 10)
+        except OSError:
+            time.sleep(0.2)
+            continue
+        for event in found["events"]:
+            after = max(after, event["seq"])
+            if event.get("kind") == "message":
+                return _plain(event["message"].get("text") or event["message"].get("caption") or "")
+    return None
