@@ -101,7 +101,7 @@ class HAProxy:
         binary = require()
         self.folder.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(config(self.port, self.servers, self.socket_path, self.check_ms))
-        checked = subprocess.run([binary, "-c", "-q", "-f", str(self.config_path)], capture_output=True, text=True,
+        checked = subprocess.run([binary, "-c", "-f", str(self.config_path)], capture_output=True, text=True,
                                  check=False, timeout=30)
         if checked.returncode != 0:
             raise OperationFailed(f"haproxy refused {self.config_path}: {(checked.stderr or checked.stdout).strip()}")
