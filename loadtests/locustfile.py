@@ -30,6 +30,7 @@ import gevent
 from locust import User, events, task
 
 from loadtests.chat import Chat, ControlApi, NoReply, StepFailed
+from loadtests.consistency import RUN_ENDED
 from loadtests.journal import Journal, journal_path
 from loadtests.journeys import STRAY, Journey
 from loadtests.people import make_person
@@ -179,9 +180,9 @@ class Person(User):
         person = journey.person.telegram_id
         if chat.in_flight is not None:
             Shared.journal.write(person, "unanswered", update_id=chat.in_flight, flow=journey.flow,
-                                 step=journey.step_name, then=journey.pending_then, error="the run ended")
+                                 step=journey.step_name, then=journey.pending_then, error=RUN_ENDED)
         elif journey.flow:
-            Shared.journal.write(person, "abandoned", flow=journey.flow, step=journey.step_name, error="the run ended")
+            Shared.journal.write(person, "abandoned", flow=journey.flow, step=journey.step_name, error=RUN_ENDED)
 
 
 class NewPerson(Person):

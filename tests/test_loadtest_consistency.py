@@ -95,6 +95,18 @@ def test_an_unanswered_update_is_lost_unless_processed(database_url, tmp_path):
     assert consistency.check(database_url, [journal.path]).ok
 
 
+def test_a_step_still_awaited_when_the_run_ended_is_not_a_lost_reply(database_url, tmp_path):
+    person = make_person(BASE + 201, random.Random(3))
+    journal = _journal(tmp_path)
+    journal.write(person.telegram_id, "unanswered", update_id=556, flow="menu", step="menu:data", then=None,
+                  error=consistency.RUN_ENDED)
+    journal.close()
+    with psycopg.connect(database_url) as conn:
+        conn.execute("INSERT INTO processed_updates (update_id) VALUES (556)")
+    report = consistency.check(database_url, [journal.path])
+    assert report.ok and report.replies_lost == 0 and report.in_flight_at_end == 1
+
+
 def test_food_preferences_must_match_the_last_entry(seeded):
     url, folder = seeded
     journal = _journal(folder)

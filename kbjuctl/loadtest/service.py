@@ -242,7 +242,7 @@ def _judge(plan: Plan, summary: Summary, report_dir: Path, database_url: str | N
         summary.checks.append(Check("consistency: every person's state equals what they entered", result.ok,
                                     f"{result.people} people, {len(result.mismatches)} mismatches, "
                                     f"{len(result.lost_updates)} lost updates, {result.replies_lost} replies lost "
-                                    "after commit"))
+                                    f"after commit, {result.in_flight_at_end} in flight when the run ended"))
     else:
         summary.checks.append(Check("consistency", False, "not checked: give --database-url for a remote target",
                                     gating=False))
