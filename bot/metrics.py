@@ -52,6 +52,9 @@ db_query_seconds = Histogram("kbju_db_query_seconds", "Duration of each named SQ
 # A turn's transaction (BEGIN ... COMMIT/ROLLBACK: two round trips besides its statements); a turn
 # that only moves the conversation on has none (bot.db.conversations).
 db_transactions = Counter("kbju_db_transactions", "Turn transactions, by how they ended", ["outcome"])
+# The replica's own view of its database (its /healthz connection, asked every few seconds): the
+# exporter may still reach a database this replica cannot (a revoked login, a network policy).
+db_up = Gauge("kbju_db_up", "1 while this replica's own connection to the database answers SELECT 1")
 db_pool_connections = Gauge("kbju_db_pool_connections", "asyncpg pool connections", ["state"])
 errors = Counter("kbju_errors", "Errors, by kind", ["kind"])
 survey_started = Counter("kbju_survey_started", "Registration surveys started")
