@@ -7,6 +7,7 @@ declare -A need=(
   [prometheus-postgres-exporter]=prometheus-postgres-exporter
   [prometheus-alertmanager]=prometheus-alertmanager
   [amtool]=prometheus-alertmanager
+  [prometheus-blackbox-exporter]=prometheus-blackbox-exporter
   [pgloader]=pgloader
   [docker-compose]=docker-compose
   [etcd]=etcd-server

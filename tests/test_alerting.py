@@ -84,6 +84,15 @@ def test_a_database_outage_silences_what_follows_from_it(rendered):
             assert consequence in targets, (source, consequence)
         assert source not in targets, "an alert that silences itself is never heard"
     assert "KbjuBotDatabaseUnreachable" in silenced_by("KbjuDatabaseDown")
+    # Every name an inhibition matches is an alert of the rules (a renamed alert would slip through).
+    from tests.helpers.monitoring import rule_exprs
+
+    alerts = {name for name in rule_exprs() if ":" not in name}
+    for rule in rules:
+        for matcher in rule["source_matchers"] + rule["target_matchers"]:
+            if matcher.startswith("alertname"):
+                names = set(matcher.split("=", 1)[1].lstrip("~").strip('"').split("|"))
+                assert names <= alerts, names - alerts
 
 
 @pytest.mark.parametrize(("settings", "named"), [
