@@ -120,6 +120,7 @@ async def open_resources(app: Application) -> None:
     warm.add_done_callback(ctx.background.discard)
     await _build_info(pool)
     ctx.background.add(asyncio.create_task(jobs.maintenance_loop(app, ctx), name="kbju-maintenance"))
+    ctx.background.add(asyncio.create_task(jobs.database_probe_loop(ctx), name="kbju-db-probe"))
     if app.bot_data.get("job_worker", True):
         ctx.background.add(asyncio.create_task(jobs.funnel_loop(app, ctx), name="kbju-funnel"))
         ctx.background.add(asyncio.create_task(jobs.reminders_loop(app, ctx), name="kbju-reminders"))

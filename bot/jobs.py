@@ -44,6 +44,7 @@ LEASE_SECONDS = 60.0
 BATCH = 20  # jobs claimed at once by one replica; more are claimed as soon as these are sent
 SENDING_AT_ONCE = 8  # a replica's bulk sends in flight (each waits for its slot of the bulk budget)
 STATS_EVERY = 15.0
+DB_PROBE_EVERY = 5.0
 PRUNE_EVERY = 3600.0
 
 
@@ -183,6 +184,14 @@ async def _remind(app, ctx: BotContext, r: reminder_repo.DueReminder) -> None:
                                     schedule.due_at(next_slot, r.telegram_id))
     if outcome is not None:
         metrics.reminders.labels(outcome).inc()
+
+
+async def database_probe_loop(ctx: BotContext) -> None:
+    """kbju_db_up every DB_PROBE_EVERY seconds, on /healthz's own connection (never the pool's, so a
+    busy replica is not reported as cut off): what KbjuBotDatabaseUnreachable watches."""
+    while True:
+        metrics.db_up.set(1 if await ctx.probe.answers(timeout=2.0) else 0)
+        await asyncio.sleep(DB_PROBE_EVERY)
 
 
 async def maintenance_loop(app, ctx: BotContext) -> None:

@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import logging
 
-from prometheus_client import REGISTRY, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram, disable_created_metrics, start_http_server
 
 log = logging.getLogger(__name__)
+
+# No `<counter>_created` series: a second series per counter and histogram, holding the process's start
+# time, which nothing here queries (process_start_time_seconds says it once per replica).
+disable_created_metrics()
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _DB_BUCKETS = (0.0002, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0)
@@ -37,8 +41,10 @@ turn_conflicts = Counter("kbju_turn_conflicts", "Turns that lost their write to 
 active_users = Gauge("kbju_active_users", "Chats that sent an update within the window", ["window"])
 bot_api_requests = Counter("kbju_bot_api_requests", "Bot API requests, by method and outcome",
                            ["method", "outcome"])
-bot_api_request_seconds = Histogram("kbju_bot_api_request_seconds", "Bot API request duration", ["method"],
-                                    buckets=_LATENCY_BUCKETS)
+# getUpdates is left out: its long poll lasts as long as Telegram has nothing to send (up to the poll
+# timeout), which is no latency of Telegram's and would drown the methods people wait for.
+bot_api_request_seconds = Histogram("kbju_bot_api_request_seconds", "Bot API request duration (getUpdates excepted)",
+                                    ["method"], buckets=_LATENCY_BUCKETS)
 bot_api_retry_after = Counter("kbju_bot_api_retry_after_seconds", "Seconds waited because of flood control")
 # scope: chat (a 429 on a reply: that chat waits), bulk (on a bulk send: every replica's bulk sends
 # wait), global (on a call without a chat: every call waits).
@@ -52,7 +58,13 @@ db_query_seconds = Histogram("kbju_db_query_seconds", "Duration of each named SQ
 # A turn's transaction (BEGIN ... COMMIT/ROLLBACK: two round trips besides its statements); a turn
 # that only moves the conversation on has none (bot.db.conversations).
 db_transactions = Counter("kbju_db_transactions", "Turn transactions, by how they ended", ["outcome"])
-db_pool_connections = Gauge("kbju_db_pool_connections", "asyncpg pool connections", ["state"])
+# The replica's own view of its database (its /healthz connection, asked every few seconds): the
+# exporter may still reach a database this replica cannot (a revoked login, a network policy).
+db_up = Gauge("kbju_db_up", "1 while this replica's own connection to the database answers SELECT 1")
+# Parts only (idle + in_use = the connections open), so sum() over state is the total; the limit is its
+# own gauge.
+db_pool_connections = Gauge("kbju_db_pool_connections", "asyncpg pool connections open, by state", ["state"])
+db_pool_max = Gauge("kbju_db_pool_max_connections", "Most connections the pool opens (DB_POOL_MAX)")
 errors = Counter("kbju_errors", "Errors, by kind", ["kind"])
 survey_started = Counter("kbju_survey_started", "Registration surveys started")
 survey_completed = Counter("kbju_survey_completed", "Registration surveys completed")

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Make ./secrets/ for docker-compose.yml: a random value for every password and the webhook secret
 # (kept when the file exists: run it again after adding a service), and the bot token asked for
-# without echo. The folder is private to root (700); the files are 644 so the services' own users
+# without echo; the operators' alert bot token (another bot) asked for on a terminal, else left empty
+# to fill in, as the SMTP password of e-mail alerts (empty: e-mail off). The folder is private to root (700); the files are 644 so the services' own users
 # (postgres, the bot's uid 10001, grafana, nobody) can read the ones mounted into them, since a
 # bind-mounted file keeps the host's mode. Rotation: remove a file, run this again, docs/operations.md.
 set -euo pipefail
@@ -36,4 +37,19 @@ if [ ! -s "$dir/bot_token" ]; then
   echo "made $dir/bot_token" >&2
 fi
 chmod 644 "$dir/bot_token"
+
+# Alertmanager's: the operators' own bot (not the product bot: its own @BotFather token) and the SMTP
+# password. An empty file is valid: alerts then fail to reach Telegram (Alertmanager logs why) until
+# the token is written there.
+if [ ! -e "$dir/alertmanager_telegram_token" ]; then
+  alert_token=""
+  if [ -t 0 ]; then
+    read -rsp "Token of the operators' alert bot, another bot than the above (empty: later): " alert_token; echo >&2
+  fi
+  printf '%s' "${alert_token:+$alert_token
+}" > "$dir/alertmanager_telegram_token"
+  [ -n "$alert_token" ] || echo "made $dir/alertmanager_telegram_token empty: write the alert bot's token there" >&2
+fi
+[ -e "$dir/alertmanager_smtp_password" ] || : > "$dir/alertmanager_smtp_password"
+chmod 644 "$dir/alertmanager_telegram_token" "$dir/alertmanager_smtp_password"
 echo "Secrets are ready in $dir." >&2

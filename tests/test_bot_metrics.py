@@ -63,6 +63,20 @@ def test_metrics_expose_the_contract_without_ids_and_the_last_backup_time(databa
         samples = [s for f in families if f.name.startswith("kbju_") for s in f.samples]
         assert {s.labels.get("kind") for s in samples if s.name == "kbju_updates_received_total"} >= {
             "message", "command", "callback"}
+        # Hygiene: no _created series; the long poll is counted but kept out of the latency histogram;
+        # the pool's gauge has parts only (they add up to the open connections), its limit apart.
+        every = {s.name for f in families for s in f.samples}
+        assert not [n for n in every if n.endswith("_created")]
+        polls = [s.value for s in samples if s.name == "kbju_bot_api_requests_total"
+                 and s.labels["method"] == "getUpdates"]
+        assert sum(polls) >= 1, "the harness's bot polls"
+        assert not [s for s in samples if s.name.startswith("kbju_bot_api_request_seconds")
+                    and s.labels.get("method") == "getUpdates"]
+        assert any(s.name == "kbju_bot_api_request_seconds_count" and s.labels["method"] == "sendMessage"
+                   for s in samples)
+        pool = {s.labels["state"]: s.value for s in samples if s.name == "kbju_db_pool_connections"}
+        assert set(pool) == {"idle", "in_use"} and sum(pool.values()) >= 1, pool
+        assert [s.value for s in samples if s.name == "kbju_db_pool_max_connections"] == [10]  # the harness's
         ids = {str(CHAT_ID), "ivan_metrics", "Иван"}
         for sample in samples:
             for name, value in sample.labels.items():

@@ -269,6 +269,7 @@ def test_network_policies_deny_by_default_and_let_the_bot_reach_postgresql_and_h
     assert _egress_ports(docs, pods["kbju-bot"]) == {53, 443, 5432}
     assert _egress_ports(docs, pods["kbju-backup"]) == {53, 5432}
     assert _egress_ports(docs, pods["kbju-postgres-exporter"]) == {53, 5432}
+    assert _egress_ports(docs, pods["kbju-alertmanager"]) == {53, 443, 587}  # the Bot API, SMTP
     clients = one(docs, "NetworkPolicy", "kbju-database-clients")
     assert [p["port"] for p in clients["spec"]["egress"][0]["ports"]] == [5432]
     assert PLACEHOLDER_DB_CIDR not in str(clients), f"{overlay}: set the database's address"
@@ -297,7 +298,8 @@ def test_in_cluster_postgresql_accepts_only_the_database_clients_its_peers_and_t
 def _normalised(doc: dict) -> dict:
     doc = copy.deepcopy(doc)
     doc["metadata"].pop("namespace", None)
-    text = re.sub(r"(kbju-(?:bot-config|database|exporter-queries))-[a-z0-9]{10}", r"\1", yaml.safe_dump(doc))
+    text = re.sub(r"(kbju-(?:bot-config|database|exporter-queries|alertmanager-settings))-[a-z0-9]{10}", r"\1",
+                  yaml.safe_dump(doc))
     doc = yaml.safe_load(text)
     if doc["kind"] == "Deployment" and doc["metadata"]["name"] == "kbju-bot":
         doc["spec"]["template"]["spec"]["containers"][0].pop("resources")
@@ -310,6 +312,8 @@ def _normalised(doc: dict) -> dict:
     if doc["kind"] == "ConfigMap" and doc["metadata"]["name"] in ("kbju-bot-config", "kbju-database"):
         allowed = {"WEBHOOK_URL", "DB_POOL_MAX", "DATABASE_URL", "DATABASE_OWNER_URL", "DATA_SOURCE_URI"}
         doc["data"] = {k: v for k, v in doc["data"].items() if k not in allowed}
+    if doc["kind"] == "ConfigMap" and doc["metadata"]["name"] == "kbju-alertmanager-settings":
+        doc["data"].pop("ALERT_TELEGRAM_CHAT_ID")  # each environment tells its own operators' chat
     if doc["kind"] == "Namespace":
         doc["metadata"].pop("name")
     return doc
@@ -327,6 +331,24 @@ def test_the_overlays_differ_only_in_token_replicas_resources_webhook_url_and_da
     assert set(production) - set(staging) - namespaces == monitoring_only
     for key in set(staging) & set(production):
         assert _normalised(staging[key]) == _normalised(production[key]), key
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_alertmanager_runs_the_tested_configuration_for_the_overlays_chat(rendered, overlay):
+    docs = rendered[overlay]
+    deployment = one(docs, "Deployment", "kbju-alertmanager")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert "render.sh /etc/alertmanager/kbju" in container["args"][0]
+    maps = {re.sub(r"-[a-z0-9]{10}$", "", c["metadata"]["name"]): c["data"] for c in objects(docs, "ConfigMap")}
+    chat = maps["kbju-alertmanager-settings"]["ALERT_TELEGRAM_CHAT_ID"]
+    assert re.fullmatch(r"-?\d+", chat), f"{overlay}: set the operators' chat"
+    config = {"data": maps["kbju-alertmanager-config"]}
+    monitoring = ROOT / "monitoring" / "alertmanager"
+    assert config["data"]["alertmanager.yml"] == (monitoring / "alertmanager.yml").read_text()
+    assert config["data"]["kbju.tmpl"] == (monitoring / "templates" / "kbju.tmpl").read_text()
+    assert config["data"]["render.sh"] == (monitoring / "render.sh").read_text()
+    service = one(docs, "Service", "kbju-alertmanager")
+    assert service["spec"]["ports"][0]["port"] == 9093
 
 
 def test_the_exporters_queries_are_the_tested_ones():

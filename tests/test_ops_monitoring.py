@@ -26,6 +26,7 @@ from tests.helpers.monitoring import (
     dashboard_panels,
     exposed_names,
     metric_names,
+    recorded_names,
     rule_exprs,
 )
 
@@ -79,6 +80,24 @@ def promtool(*args: str) -> subprocess.CompletedProcess:
 
 
 @needs_promtool
+def test_the_blackbox_exporter_accepts_its_config_and_refuses_a_broken_one(tmp_path):
+    exporter = shutil.which("prometheus-blackbox-exporter") or shutil.which("blackbox_exporter")
+    if exporter is None:
+        pytest.skip("prometheus-blackbox-exporter missing: ./scripts/system-deps.sh installs it")
+
+    def check(path: Path) -> subprocess.CompletedProcess:
+        return subprocess.run([exporter, "--config.check", f"--config.file={path}"], capture_output=True, text=True,
+                              timeout=30, check=False)
+
+    ours = check(MONITORING / "blackbox" / "blackbox.yml")
+    assert ours.returncode == 0, ours.stderr
+    broken = tmp_path / "blackbox.yml"
+    broken.write_text((MONITORING / "blackbox" / "blackbox.yml").read_text().replace("valid_status_codes",
+                                                                                     "valid_status_code"))
+    assert check(broken).returncode != 0
+
+
+@needs_promtool
 def test_promtool_accepts_the_rules_and_the_prometheus_config():
     checked = promtool("check", "rules", *map(str, RULES))
     assert checked.returncode == 0, checked.stdout + checked.stderr
@@ -93,7 +112,7 @@ def test_promtool_unit_tests_of_the_alerts_pass():
 
 
 def test_every_alert_is_unit_tested_firing_and_not_firing():
-    alerts = {name for name in rule_exprs()}
+    alerts = {name for name in rule_exprs() if ":" not in name}
     firing, quiet = set(), set()
     for path in RULE_TESTS:
         for group in yaml.safe_load(path.read_text())["tests"]:
@@ -108,10 +127,29 @@ def test_every_alert_says_what_is_wrong_and_what_to_do():
     for path in RULES:
         for group in yaml.safe_load(path.read_text())["groups"]:
             for rule in group["rules"]:
+                if "record" in rule:
+                    continue
                 notes = rule.get("annotations", {})
                 assert notes.get("summary"), rule["alert"]
                 assert len(notes.get("description", "")) > 80, f"{rule['alert']}: say what to do"
                 assert rule.get("labels", {}).get("severity") in {"critical", "warning"}, rule["alert"]
+
+
+def test_the_slos_burn_rate_alerts_follow_the_sre_workbook():
+    rules = [rule for path in RULES for group in yaml.safe_load(path.read_text())["groups"]
+             for rule in group["rules"] if rule.get("alert", "").endswith("BudgetBurn")]
+    window = r"ratio_rate(\w+) > \(([\d.]+) \* ([\d.]+)\)"
+    pairs = {}
+    for rule in rules:
+        found = re.findall(window + r"\s+and \S+" + window, rule["expr"])
+        pairs[(rule["alert"], rule["labels"]["severity"])] = {(lw, sw, float(f)) for lw, f, _b, sw, _f, _ in found}
+        budget = "0.001" if rule["labels"]["slo"] == "availability" else "0.05"
+        assert {b for _lw, f, b, _sw, f2, b2 in found for b in (b, b2)} == {budget}, rule["alert"]
+        assert all(f == f2 for _lw, f, _b, _sw, f2, _b2 in found), rule["alert"]
+    page, ticket = {("1h", "5m", 14.4), ("6h", "30m", 6.0)}, {("1d", "2h", 3.0), ("3d", "6h", 1.0)}
+    assert pairs == {(alert, severity): page if severity == "critical" else ticket
+                     for alert in ("KbjuAvailabilityBudgetBurn", "KbjuLatencyBudgetBurn")
+                     for severity in ("critical", "warning")}
 
 
 def test_the_required_alerts_exist():
@@ -181,4 +219,6 @@ def test_replica_gauges_from_the_database_are_never_summed():
 def test_no_name_is_used_that_is_not_prometheus_own_or_a_bot_or_exporter_name():
     """Cheap static half of test_ops_stack's live check: only our namespaces appear."""
     for name, where in all_used_names().items():
-        assert name in PROMETHEUS_SERIES or name.startswith(("kbju_", "pg_", "process_")), (name, where)
+        known = PROMETHEUS_SERIES | recorded_names()
+        assert name in known or name.startswith(("kbju_", "pg_", "process_", "probe_")), (name, where)
+    assert all(name.startswith("kbju:") for name in recorded_names())

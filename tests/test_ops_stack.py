@@ -10,19 +10,14 @@ or a dashboard uses must be on the bot's or the exporter's /metrics page.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
-import re
 import secrets
 import shutil
-import subprocess
 import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from datetime import datetime
 from pathlib import Path
 
 import psycopg
@@ -30,101 +25,48 @@ import pytest
 import yaml
 
 from kbjuctl import localpg, roles
-from tests.helpers.bot_harness import TOKEN, free_port, kbjuctl_env
-from tests.helpers.monitoring import MONITORING, PROMETHEUS_SERIES, all_used_names, exposed_names, rule_exprs
+from tests.helpers.bot_harness import TOKEN, kbjuctl_env
+from tests.helpers.monitoring import (
+    MONITORING,
+    PROMETHEUS_SERIES,
+    all_used_names,
+    exposed_names,
+    recorded_names,
+    rule_exprs,
+)
 from tests.helpers.roles import as_role
+from tests.helpers.stack import Stack, get, timestamp, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPORTER = shutil.which("prometheus-postgres-exporter") or shutil.which("postgres_exporter")
 PROMETHEUS = shutil.which("prometheus")
+BLACKBOX = shutil.which("prometheus-blackbox-exporter") or shutil.which("blackbox_exporter")
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not (EXPORTER and PROMETHEUS),
-                       reason="prometheus / prometheus-postgres-exporter missing: ./scripts/system-deps.sh"),
+    pytest.mark.skipif(not (EXPORTER and PROMETHEUS and BLACKBOX),
+                       reason="prometheus / prometheus-postgres-exporter / prometheus-blackbox-exporter missing: "
+                              "./scripts/system-deps.sh"),
 ]
-
-
-def get(url: str, timeout: float = 3.0) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
-
-
-def wait_for(what: str, check, timeout: float = 20.0, procs: dict | None = None):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        for name, proc in (procs or {}).items():
-            if proc.poll() is not None:
-                raise AssertionError(f"{name} exited with {proc.returncode} while waiting for {what}")
-        try:
-            last = check()
-            if last:
-                return last
-        except (OSError, ValueError, KeyError) as exc:
-            last = exc
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
-
-
-def timestamp(rfc3339: str) -> datetime:
-    """Prometheus's RFC 3339 times carry nanoseconds; Python reads microseconds."""
-    match = re.fullmatch(r"([^.]+?)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)", rfc3339)
-    fraction = (match.group(2) or "0")[:6].ljust(6, "0")
-    return datetime.fromisoformat(f"{match.group(1)}.{fraction}{match.group(3).replace('Z', '+00:00')}")
-
-
-class Stack:
-    def __init__(self, tmp: Path) -> None:
-        self.tmp = tmp
-        self.procs: dict[str, subprocess.Popen] = {}
-        self.ports = {name: free_port() for name in ("standin", "webhook", "metrics", "exporter", "prometheus")}
-
-    def start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
-        log = open(self.tmp / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
-        proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        self.procs[name] = proc
-        return proc
-
-    def log(self, name: str) -> str:
-        return (self.tmp / f"{name}.log").read_text(errors="replace")[-3000:]
-
-    def stop(self) -> None:
-        for proc in reversed(self.procs.values()):
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in self.procs.values():
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-    def url(self, name: str, path: str = "") -> str:
-        return f"http://127.0.0.1:{self.ports[name]}{path}"
-
-    def prometheus_api(self, path: str) -> dict:
-        status, body = get(self.url("prometheus", path))
-        assert status == 200, body
-        return json.loads(body)["data"]
 
 
 def prometheus_config(stack: Stack) -> dict:
     """monitoring/prometheus.yml with local static targets, 1 s intervals and absolute rule paths."""
     config = yaml.safe_load((MONITORING / "prometheus.yml").read_text())
     targets = {"kbju-bot": stack.ports["metrics"], "postgres": stack.ports["exporter"],
-               "prometheus": stack.ports["prometheus"]}
+               "prometheus": stack.ports["prometheus"], "kbju-healthz": stack.ports["webhook"]}
     assert {job["job_name"] for job in config["scrape_configs"]} == set(targets), \
         "a scrape job was added or renamed: start it here too"
     config["global"].update(scrape_interval="1s", evaluation_interval="1s", scrape_timeout="1s")
     config["rule_files"] = [str(MONITORING / pattern) for pattern in config["rule_files"]]
+    config.pop("alerting")  # no Alertmanager here: tests/test_alerting.py delivers alerts through one
     for job in config["scrape_configs"]:
         for key in [k for k in job if k.endswith("_sd_configs") or k == "static_configs"]:
             del job[key]
         job["static_configs"] = [{"targets": [f"127.0.0.1:{targets[job['job_name']]}"]}]
+        for relabel in job.get("relabel_configs", []):  # the probe's target stays the bot, the scrape goes
+            if relabel.get("target_label") == "__address__":  # to the local blackbox exporter
+                relabel["replacement"] = f"127.0.0.1:{stack.ports['blackbox']}"
     return config
 
 
@@ -145,7 +87,7 @@ def stack(pg_admin_url, migrated_template, tmp_path_factory) -> Iterator[Stack]:
                      "(4344, 'survey_abandoned', 'height', now())")
     roles.ensure_login(owner_url, bot_login, bot_password, "kbju_bot")
     roles.ensure_login(owner_url, monitor_login, monitor_password, "pg_monitor")
-    s = Stack(tmp)
+    s = Stack(tmp, ("standin", "webhook", "metrics", "exporter", "prometheus", "blackbox"))
     try:
         s.start("standin", [sys.executable, "-m", "tgstandin", "--port", str(s.ports["standin"])])
         wait_for("the stand-in", lambda: get(s.url("standin", "/")) is not None, procs=s.procs)
@@ -161,6 +103,8 @@ def stack(pg_admin_url, migrated_template, tmp_path_factory) -> Iterator[Stack]:
                              f"--extend.query-path={MONITORING / 'postgres-exporter' / 'queries.yaml'}",
                              "--log.level=warn"],
                 {"PATH": os.environ.get("PATH", ""), "DATA_SOURCE_NAME": exporter_dsn})
+        s.start("blackbox", [BLACKBOX, f"--config.file={MONITORING / 'blackbox' / 'blackbox.yml'}",
+                             f"--web.listen-address=127.0.0.1:{s.ports['blackbox']}", "--log.level=warn"])
         config = tmp / "prometheus.yml"
         config.write_text(yaml.safe_dump(prometheus_config(s)))
         s.start("prometheus", [PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={tmp / 'tsdb'}",
@@ -192,7 +136,9 @@ def scraped(stack) -> dict[str, set[str]]:
                         lambda: (p := get(stack.url("exporter", "/metrics")))[0] == 200
                         and "pg_stat_user_tables_n_live_tup" in p[1] and p)
     assert bot[0] == 200
-    return {"bot": exposed_names(bot[1]), "exporter": exposed_names(exporter[1])}
+    probe = get(stack.url("blackbox", "/probe?module=kbju_healthz&target=" + stack.url("webhook", "/healthz")))
+    assert probe[0] == 200 and "probe_success 1" in probe[1], probe
+    return {"bot": exposed_names(bot[1]), "exporter": exposed_names(exporter[1]) | exposed_names(probe[1])}
 
 
 def test_metrics_are_on_their_own_port_and_never_on_the_webhook(stack):
@@ -202,7 +148,7 @@ def test_metrics_are_on_their_own_port_and_never_on_the_webhook(stack):
 
 
 def test_every_name_in_rules_and_dashboards_is_exposed_by_the_bot_or_the_exporter(scraped):
-    exposed = scraped["bot"] | scraped["exporter"] | PROMETHEUS_SERIES
+    exposed = scraped["bot"] | scraped["exporter"] | PROMETHEUS_SERIES | recorded_names()
     missing = {name: sorted(where) for name, where in all_used_names().items()
                if name not in exposed}
     assert missing == {}, "used in monitoring/ but exposed by nobody"
@@ -229,10 +175,10 @@ def test_the_bot_exposes_the_whole_metric_contract(scraped):
 def test_prometheus_scrapes_every_target_and_evaluates_every_rule(stack):
     def targets_up():
         active = stack.prometheus_api("/api/v1/targets")["activeTargets"]
-        return len(active) == 3 and all(t["health"] == "up" for t in active) and active
+        return len(active) == 4 and all(t["health"] == "up" for t in active) and active
 
     targets = wait_for("every target up", targets_up, 20, stack.procs)
-    assert {t["labels"]["job"] for t in targets} == {"kbju-bot", "postgres", "prometheus"}
+    assert {t["labels"]["job"] for t in targets} == {"kbju-bot", "postgres", "prometheus", "kbju-healthz"}
     all_scraped = max(timestamp(t["lastScrape"]) for t in targets)
 
     def rules_evaluated():
@@ -245,8 +191,9 @@ def test_prometheus_scrapes_every_target_and_evaluates_every_rule(stack):
     rules = wait_for("every rule evaluated", rules_evaluated, 20, stack.procs)
     assert {r["name"] for r in rules} == set(rule_exprs())
     # The bot and the database are healthy, so their down-alerts stay quiet.
-    firing = {r["name"] for r in rules if r["state"] != "inactive"}
-    assert not firing & {"KbjuBotDown", "KbjuBotNotScraped", "KbjuDatabaseDown", "KbjuPostgresExporterDown"}
+    firing = {r["name"] for r in rules if r["type"] == "alerting" and r["state"] != "inactive"}
+    assert not firing & {"KbjuBotDown", "KbjuBotNotScraped", "KbjuDatabaseDown", "KbjuPostgresExporterDown",
+                         "KbjuHealthzProbeFailing", "KbjuBotDatabaseUnreachable"}
 
 
 def test_dashboard_queries_return_the_bots_data_through_prometheus(stack, scraped):

@@ -181,7 +181,7 @@ async def ping(pool: asyncpg.Pool, timeout: float = 1.0) -> bool:
 def record_pool_gauges(pool: asyncpg.Pool) -> None:
     size = pool.get_size()
     idle = pool.get_idle_size()
-    metrics.db_pool_connections.labels("size").set(size)
+    metrics.db_pool_max.set(pool.get_max_size())
     metrics.db_pool_connections.labels("idle").set(idle)
     metrics.db_pool_connections.labels("in_use").set(size - idle)
 

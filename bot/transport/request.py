@@ -136,7 +136,8 @@ class InstrumentedRequest(BaseRequest):
             return code, payload
         finally:
             metrics.bot_api_requests.labels(api_method, outcome).inc()
-            metrics.bot_api_request_seconds.labels(api_method).observe(time.perf_counter() - start)
+            if api_method != "getUpdates":  # a long poll's wait is no latency (bot.metrics)
+                metrics.bot_api_request_seconds.labels(api_method).observe(time.perf_counter() - start)
 
 
 def make_request(backend: str, *, pool_size: int = 256, read_timeout: float | None = 5.0) -> BaseRequest:

@@ -108,6 +108,13 @@ def rule_exprs() -> dict[str, str]:
 
 
 
+def recorded_names() -> set[str]:
+    """The series the recording rules make (kbju:...): used by alerts and panels, exposed by nobody."""
+    return {rule["record"] for path in RULES for group in yaml.safe_load(path.read_text())["groups"]
+            for rule in group["rules"] if "record" in rule}
+
+
+
 def dashboard_panels() -> list[tuple[str, dict]]:
     """(dashboard file name, panel) of every panel, rows' nested panels included."""
     out = []
