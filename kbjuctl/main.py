@@ -99,11 +99,14 @@ def _given_urls(argv: list[str]) -> list[str]:
 
 
 def _safe(message: object) -> str:
-    """A message as shown: whatever a driver or tool quoted back, never a password of a given URL."""
+    """A message as shown: whatever a driver or tool quoted back, never a password of a given URL, and
+    as plain text inside the console's markup (a tool's "[file:3]" is not a closing tag)."""
+    from rich.markup import escape
+
     text = str(message)
     for url in _given_urls(sys.argv):
         text = dburl.mask(text, url)
-    return text
+    return escape(text)
 
 
 def _warn_password_in_argv(argv: list[str]) -> None:
