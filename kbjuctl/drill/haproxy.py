@@ -15,6 +15,7 @@ import io
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,7 +89,12 @@ class HAProxy:
         self.folder = folder
         self.port = listen_port
         self.servers = servers
+        # A Unix socket path holds at most 97 characters for haproxy (sun_path): a deep report folder
+        # (pytest-xdist's tmp paths) is too long, so the socket lives in a short private folder.
         self.socket_path = folder / "haproxy.sock"
+        if len(str(self.socket_path)) > 97:
+            short = "/tmp" if Path("/tmp").is_dir() else None  # nosec B108  # a private mkdtemp folder; TMPDIR may be deep
+            self.socket_path = Path(tempfile.mkdtemp(prefix="kbju-haproxy-", dir=short)) / "haproxy.sock"
         self.config_path = folder / "haproxy.cfg"
         self.check_ms = check_ms
         self.child: procs.Child | None = None
@@ -114,7 +120,10 @@ class HAProxy:
         return self
 
     def stop(self) -> int | None:
-        return self.child.stop() if self.child is not None else None
+        code = self.child.stop() if self.child is not None else None
+        if self.socket_path.parent != self.folder:
+            shutil.rmtree(self.socket_path.parent, ignore_errors=True)
+        return code
 
     # -- the runtime API ----------------------------------------------------------------------------
     def command(self, line: str) -> str:
