@@ -95,7 +95,8 @@ def build_application(settings: Settings, *, backend: str | None = None, job_wor
         .build()
     )
     app.bot_data[UPDATE_SLOTS] = asyncio.Semaphore(settings.concurrent_updates)
-    app.bot_data[IN_FLIGHT] = InFlight()
+    in_flight = app.bot_data[IN_FLIGHT] = InFlight()
+    metrics.oldest_unhandled_update_age.set_function(in_flight.oldest_age)
     app.bot_data["settings"] = settings
     app.bot_data["job_worker"] = job_worker
     app.bot_data["backend"] = backend

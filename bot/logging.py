@@ -1,4 +1,11 @@
-"""Logging setup: text or JSON lines, quiet per-request libraries, the bot token and database passwords masked.
+"""Logging setup: text or JSON lines with context, quiet per-request libraries, secrets masked.
+
+Every line carries the process's identity (service, version, replica) and the context bound for
+the work it belongs to: `bound(update_id=..., user=...)` around one update (bot.transport.updates)
+makes every line logged while it is handled carry the update id, the person's salted ref
+(bot.privacy.user_ref, never the id), and the flow and step once `annotate` names them. The context
+lives in a contextvars.ContextVar, so concurrent updates on one event loop never mix theirs. A line
+adds its own fields with `extra={"fields": {...}}`.
 
 httpx, aiohttp and PTB put request URLs (which contain the token) into log records and
 exception texts. A filter on every handler of the root logger rewrites each record's final text,
@@ -7,11 +14,17 @@ so no line can carry `bot<digits>:<secret>` or the configured token, whatever lo
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import logging
+import os
 import re
+import socket
 import sys
 import time
+from collections.abc import Iterator
+from typing import Any
 
 from bot import privacy
 
@@ -57,13 +70,89 @@ class SecretMaskingFilter(logging.Filter):
         return True
 
 
+_context: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("kbju_log_context", default=None)
+_process: dict[str, str] = {}
+
+
+def identify(service: str, version: str | None = None, replica: str | None = None) -> None:
+    """Who writes the lines: the service, its version and the replica (pod or host name)."""
+    if version is None:
+        from bot import buildinfo
+
+        version = buildinfo.version()
+    _process.update(service=service, version=version,
+                    replica=replica or os.environ.get("POD_NAME") or os.environ.get("HOSTNAME") or socket.gethostname())
+
+
+@contextlib.contextmanager
+def bound(**fields: Any) -> Iterator[dict[str, Any]]:
+    """A new context for the lines logged inside (the current one's fields, plus these)."""
+    token = _context.set({**(_context.get() or {}), **fields})
+    try:
+        yield _context.get()
+    finally:
+        _context.reset(token)
+
+
+def annotate(**fields: Any) -> None:
+    """Add fields to the current context (the update's flow and step, its outcome); no context: nothing."""
+    current = _context.get()
+    if current is not None:
+        current.update(fields)
+
+
+def context() -> dict[str, Any]:
+    return dict(_context.get() or {})
+
+
+def _fields(record: logging.LogRecord) -> dict[str, Any]:
+    """The record's context (taken when it was made, see ContextStamp) and its own extra fields."""
+    fields = dict(getattr(record, "context", None) or {})
+    fields.update(getattr(record, "fields", None) or {})
+    return fields
+
+
+class ContextStamp(logging.Filter):
+    """Copies the current context onto the record as it is made (formatting may happen later, elsewhere)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "context"):
+            record.context = dict(_context.get() or {})
+        return True
+
+
 class JsonFormatter(logging.Formatter):
+    """One JSON object a line: ts, level, logger, message, the process's identity, the context, exc."""
+
     def format(self, record: logging.LogRecord) -> str:
         entry = {"ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
-                 "level": record.levelname, "logger": record.name, "message": record.getMessage()}
+                 "level": record.levelname, "logger": record.name, "message": record.getMessage(), **_process}
+        for key, value in _fields(record).items():
+            entry.setdefault(key, value)
         if record.exc_text:
             entry["exc"] = record.exc_text
-        return json.dumps(entry, ensure_ascii=False)
+        return mask_secrets(json.dumps(entry, ensure_ascii=False, default=str))
+
+
+class TextFormatter(logging.Formatter):
+    """The classic line, then the context as key=value pairs."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        fields = _fields(record)
+        if not fields:
+            return line
+        pairs = " ".join(f"{key}={_text_value(value)}" for key, value in fields.items())
+        head, sep, tail = line.partition("\n")  # a traceback stays below the line
+        return mask_secrets(f"{head} [{pairs}]{sep}{tail}")
+
+
+def _text_value(value: Any) -> str:
+    text = f"{value:.1f}" if isinstance(value, float) else str(value)
+    return json.dumps(text, ensure_ascii=False) if not text or any(c in text for c in ' "=[]') else text
 
 
 class OutageNoiseFilter(logging.Filter):
@@ -85,18 +174,23 @@ def install_filter(root: logging.Logger | None = None) -> None:
     """Put the privacy filter, then the masking filter, on every handler of the root logger (idempotent)."""
     root = root or logging.getLogger()
     for handler in root.handlers:
+        if not any(isinstance(f, ContextStamp) for f in handler.filters):
+            handler.filters.insert(0, ContextStamp())
         if not any(isinstance(f, privacy.PrivacyFilter) for f in handler.filters):
             handler.filters.insert(0, privacy.PrivacyFilter())
         if not any(isinstance(f, SecretMaskingFilter) for f in handler.filters):
             handler.addFilter(SecretMaskingFilter())
 
 
-def setup(level: str = "INFO", fmt: str = "text", stream=None) -> None:
+def setup(level: str = "INFO", fmt: str = "text", stream=None, service: str | None = None) -> None:
+    """The root logger's one handler (a second call keeps the first's format and stream) and filters.
+    `service` names the writer in every line (default kbju-bot)."""
     root = logging.getLogger()
+    if service is not None or not _process:
+        identify(service or "kbju-bot")
     if not root.handlers:
         handler = logging.StreamHandler(stream or sys.stderr)
-        handler.setFormatter(JsonFormatter() if fmt == "json" else
-                             logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
         root.addHandler(handler)
     root.setLevel(level)
     install_filter(root)

@@ -34,6 +34,12 @@ commands = Counter("kbju_commands", "Commands received", ["command"])
 update_handling = Histogram("kbju_update_handling_seconds", "Time to handle one update (DB work and replies)",
                             ["flow", "step"], buckets=_LATENCY_BUCKETS)
 updates = Counter("kbju_updates", "Updates handled, by outcome", ["outcome"])
+oldest_unhandled_update_age = Gauge(
+    "kbju_oldest_unhandled_update_age_seconds",
+    "Age of the oldest update this replica has taken and not finished handling (0: none)")
+# Requests the webhook server refused, by why: forbidden (wrong secret), too_large, bad_update, timeout.
+WEBHOOK_REJECTIONS = ("forbidden", "too_large", "bad_update", "timeout")
+webhook_rejected = Counter("kbju_webhook_rejected_requests", "Webhook requests refused, by reason", ["reason"])
 # A turn whose optimistic write lost to another turn of the same chat is run again ("retried");
 # after three losses it runs with the conversation row locked ("fallback").
 turn_conflicts = Counter("kbju_turn_conflicts", "Turns that lost their write to another turn of the chat",
@@ -126,6 +132,8 @@ for _scope in ("chat", "bulk", "global"):
     bot_api_flood_waits.labels(_scope)
 for _lane in ("reply", "bulk", "bulk_budget"):
     send_wait.labels(_lane)
+for _reason in WEBHOOK_REJECTIONS:
+    webhook_rejected.labels(_reason)
 
 
 def command_label(command: str) -> str:

@@ -22,6 +22,7 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, NetworkError, TelegramError
 from telegram.ext import ContextTypes
 
+from bot import logging as bot_logging
 from bot import metrics, privacy
 from bot.charts import ChartRenderer
 from bot.clock import Clock
@@ -82,6 +83,7 @@ async def run_turn(update: Update, context: ContextTypes.DEFAULT_TYPE, action: A
     chat, user, query = update.effective_chat, update.effective_user, update.callback_query
     if chat is None or user is None or chat.type != "private":
         metrics.updates.labels("ignored").inc()
+        bot_logging.annotate(outcome="ignored")
         return
     started = time.perf_counter()
     message = update.effective_message if query is None else None
@@ -102,23 +104,27 @@ async def run_turn(update: Update, context: ContextTypes.DEFAULT_TYPE, action: A
     except UNAVAILABLE_ERRORS as exc:
         metrics.updates.labels("db_unavailable").inc()
         metrics.errors.labels("db_unavailable").inc()
-        log.warning("update %s: database unavailable (%s)", update.update_id, type(exc).__name__)
+        bot_logging.annotate(outcome="db_unavailable")
+        log.warning("database unavailable (%s)", type(exc).__name__)
         await drop_if_demoted(ctx.pool, exc)
         await _send_quietly(context, chat.id, query, texts.DB_UNAVAILABLE)
         return
     if handled is None:  # handled before (re-delivery, or a second replica got it)
         metrics.updates.labels("duplicate").inc()
+        bot_logging.annotate(outcome="duplicate")
         if query is not None:
             await _answer_quietly(query)
         return
     conv, outcome = handled
-    if log.isEnabledFor(logging.DEBUG):  # never what was typed or shown: the step and the person's ref
-        log.debug("update %s of %s: %s at %s/%s, %d replies", update.update_id, privacy.user_ref(user.id), label,
-                  conv.flow or "idle", conv.step or "-", len(outcome.replies))
+    # Never what was typed or shown: the flow and step the update found, what it did.
+    bot_logging.annotate(flow=conv.flow or "idle", step=conv.step or label, handler=label)
+    log.debug("%d replies", len(outcome.replies))
     _count(outcome.events)
     await send_replies(context, ctx, chat.id, query, outcome.replies)
     metrics.updates.labels("ok").inc()
-    metrics.update_handling.labels(conv.flow or "idle", conv.step or label).observe(time.perf_counter() - started)
+    bot_logging.annotate(outcome="ok")
+    metrics.update_handling.labels(conv.flow or "idle", conv.step or label).observe(
+        time.perf_counter() - started, exemplar={"update_id": str(update.update_id)})
     if message is not None and message.date is not None:
         metrics.update_lag.observe(max(0.0, time.time() - message.date.timestamp()))
 
@@ -279,9 +285,11 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         # Telegram kept failing past bot.transport.sender's retries: an outage outside the bot, not a
         # bug. What the turn wrote is committed; the reply is lost, and so would an apology be.
         metrics.errors.labels("bot_api").inc()
+        bot_logging.annotate(outcome="reply_lost")
         log.warning("update %s: reply lost, the Bot API kept failing (%s)", update_id, context.error.message)
         return
     metrics.errors.labels("handler").inc()
+    bot_logging.annotate(outcome="error")
     user = getattr(update, "effective_user", None)
     log.error("update %s of %s failed", update_id, privacy.user_ref(user.id) if user else "nobody",
               exc_info=context.error)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import enum
+import logging
 import os
 import signal
 import sys
+import time
 from typing import Annotated
 
 import typer
@@ -38,6 +41,15 @@ app = typer.Typer(
     context_settings={"max_content_width": 120},
 )
 _debug = {"on": False}
+log = logging.getLogger("kbjuctl")
+
+
+class LogFormat(enum.StrEnum):
+    text = "text"
+    json = "json"
+
+
+_log = {"json": False}
 
 
 def _print_version(wanted: bool) -> None:
@@ -54,8 +66,22 @@ def _root(
     _version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
                                            help="Print the version (and git revision, when known) and exit.")]
     = False,
+    log_format: Annotated[LogFormat, typer.Option(
+        "--log-format", envvar="LOG_FORMAT", case_sensitive=False,
+        help="json: kbjuctl's log lines, its outcome and its errors as JSON objects on stderr, one a line, "
+             "with the fields of the bot's lines (for a log collector); what a command prints as its result "
+             "stays on stdout.")] = LogFormat.text,
+    log_level: Annotated[str, typer.Option("--log-level", envvar="LOG_LEVEL", help="Least level logged.")] = "INFO",
 ) -> None:
     _debug["on"] = debug
+    if log_format is LogFormat.json:
+        from bot import logging as bot_logging
+
+        if log_level.upper() not in logging.getLevelNamesMapping():
+            raise typer.BadParameter(f"{log_level!r}: expected DEBUG, INFO, WARNING, ERROR or CRITICAL",
+                                     param_hint="--log-level")
+        bot_logging.setup(log_level.upper(), "json", service="kbjuctl")
+        _log["json"] = True
 
 
 app.add_typer(cli_db.app, name="db")
@@ -98,15 +124,19 @@ def _given_urls(argv: list[str]) -> list[str]:
     return [u for u in urls + _argv_urls(argv) if u]
 
 
-def _safe(message: object) -> str:
-    """A message as shown: whatever a driver or tool quoted back, never a password of a given URL, and
-    as plain text inside the console's markup (a tool's "[file:3]" is not a closing tag)."""
-    from rich.markup import escape
-
+def _plain(message: object) -> str:
+    """A message as shown: whatever a driver or tool quoted back, never a password of a given URL."""
     text = str(message)
     for url in _given_urls(sys.argv):
         text = dburl.mask(text, url)
-    return escape(text)
+    return text
+
+
+def _safe(message: object) -> str:
+    """_plain, as plain text inside the console's markup (a tool's "[file:3]" is not a closing tag)."""
+    from rich.markup import escape
+
+    return escape(_plain(message))
 
 
 def _warn_password_in_argv(argv: list[str]) -> None:
@@ -117,32 +147,79 @@ def _warn_password_in_argv(argv: list[str]) -> None:
                   "(PGPASSFILE).", highlight=False)
 
 
+def _command(argv: list[str]) -> str:
+    """The command's name from the command line ("backup create"): command words only, never an
+    argument's value (a person's id, a path)."""
+    command = typer.main.get_command(app)
+    words = []
+    for arg in argv:
+        subcommands = getattr(command, "commands", None)
+        if subcommands is None:
+            break
+        if arg in subcommands:
+            words.append(arg)
+            command = subcommands[arg]
+    return " ".join(words) or "-"
+
+
+def _outcome(exit_code: int, started: float, error: str | None = None) -> None:
+    """--log-format json: how the command ended, as a log line (its error too: stderr is the log)."""
+    if not _log["json"]:
+        return
+    fields = {"command": _command(sys.argv[1:]), "exit_code": exit_code,
+              "outcome": "ok" if exit_code == 0 else "failed",
+              "duration_ms": round((time.monotonic() - started) * 1000, 1)}
+    if error is not None:
+        log.error(error, extra={"fields": fields})
+    else:
+        log.log(logging.INFO if exit_code == 0 else logging.ERROR, "command finished", extra={"fields": fields})
+
+
+def _fail(text: str, exit_code: int, started: float) -> None:
+    """An expected failure: a message (plain text) and the exit code."""
+    if _log["json"]:
+        _outcome(exit_code, started, error=text)
+    else:
+        err.print(f"[bold red]{_safe(text)}[/]", highlight=False)
+    sys.exit(exit_code)
+
+
 def main() -> None:
     """Console-script entry point: the one place expected errors become messages and exit codes."""
     signal.signal(signal.SIGTERM, _on_sigterm)  # `kbjuctl run` replaces it with its own drain while serving
+    started = time.monotonic()
     try:
         secret_files.resolve()  # X_FILE -> X for every secret, before any option reads its envvar
         _warn_password_in_argv(sys.argv)
-        app()
+        app(standalone_mode=True)
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        _outcome(code, started)
+        raise
     except KbjuctlError as exc:
+        if _log["json"]:
+            _fail(f"Error: {_plain(exc)}", exc.exit_code, started)
         err.print(f"[bold red]Error:[/] {_safe(exc)}", highlight=False)
         sys.exit(exc.exit_code)
     except ConfigError as exc:
-        err.print(f"[bold red]{_safe(exc)}[/]", highlight=False)
-        sys.exit(2)
+        _fail(_plain(exc), 2, started)
     except BrokenPipeError:
         # stdout closed early (`kbjuctl backup list | head`): not an error of the command.
         sys.stderr.close()
         sys.exit(0)
     except Terminated:
+        _outcome(143, started)
         err.print("Stopped (SIGTERM).")
         sys.exit(143)
     except KeyboardInterrupt:
+        _outcome(130, started)
         err.print("Interrupted.")
         sys.exit(130)
     except Exception as exc:  # the only place an unexpected error is reported
         if _debug["on"]:
             raise
+        if _log["json"]:
+            _fail(f"Unexpected error: {type(exc).__name__}: {_plain(exc)}", 1, started)
         err.print(f"[bold red]Unexpected error:[/] {type(exc).__name__}: {_safe(exc)}\n"
                   "Run again with --debug for details.", highlight=False)
         sys.exit(1)

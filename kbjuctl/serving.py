@@ -16,7 +16,7 @@ def serve_bot(settings, *, webhook: bool) -> None:
     from bot import logging as bot_logging
     from bot.app import serve
 
-    bot_logging.setup(settings.log_level, settings.log_format)
+    bot_logging.setup(settings.log_level, settings.log_format, service="kbju-bot")
     ensure_schema(settings.database_url, settings.db_auto_migrate)
     _install_uvloop()
     try:

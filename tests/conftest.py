@@ -29,7 +29,7 @@ FAST_MODULES = frozenset({
     "test_domain_validation", "test_config", "test_db_repositories", "test_lint", "test_devdata",
     "test_docs_settings", "test_migrate_mapping", "test_schema_compat", "test_release_lock",
     "test_release_version", "test_multihost_url", "test_loadtest_consistency", "test_migrations",
-    "test_cli",
+    "test_cli", "test_log_format",
 })
 
 

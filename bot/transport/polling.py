@@ -28,7 +28,7 @@ from telegram import Update
 from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, TelegramError, TimedOut
 
 from bot.transport import botapi
-from bot.transport.updates import ALLOWED_UPDATES, process, read_update
+from bot.transport.updates import ALLOWED_UPDATES, IN_FLIGHT, process, read_update
 
 log = logging.getLogger(__name__)
 POLL_TIMEOUT = 10  # seconds getUpdates may hold the connection
@@ -83,6 +83,9 @@ class Pipeline:
             update = read_update(data, self.app.bot)
             if update is None:
                 continue  # acknowledged with the next offset: it would come back after every restart
+            in_flight = self.app.bot_data.get(IN_FLIGHT)
+            if in_flight is not None:  # its age counts from here, queued behind its chat's earlier update too
+                in_flight.take(update_id)
             chat_id = _chat_id(update)
             previous = self.chains.get(chat_id) if chat_id is not None else None
             task = asyncio.create_task(self._run(update, previous))

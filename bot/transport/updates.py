@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from typing import Any
 
 from telegram import Update
 
-from bot import metrics
+from bot import logging as bot_logging
+from bot import metrics, privacy
 
 log = logging.getLogger(__name__)
 ALLOWED_UPDATES = ["message", "callback_query"]
@@ -17,27 +19,45 @@ IN_FLIGHT = "updates_in_flight"  # bot_data key: InFlight, read by bot.bulk to g
 
 
 class InFlight:
-    """Updates this process has taken and not finished (waiting for a slot or being handled)."""
+    """Updates this process has taken and not finished: `count` waiting for a slot or being handled,
+    `taken` (update id -> monotonic time it was taken) also those queued behind their chat's earlier
+    update (polling); the oldest of them is kbju_oldest_unhandled_update_age_seconds."""
 
-    __slots__ = ("count",)
+    __slots__ = ("count", "taken")
 
     def __init__(self) -> None:
         self.count = 0
+        self.taken: dict[int, float] = {}
+
+    def take(self, update_id: int) -> float:
+        return self.taken.setdefault(update_id, time.monotonic())
+
+    def oldest_age(self) -> float:
+        if not self.taken:
+            return 0.0
+        return max(0.0, time.monotonic() - min(self.taken.values()))
 
 
 async def process(app, update: Update) -> None:
-    """Handle one update, at most CONCURRENT_UPDATES at once in this process (the rest wait)."""
-    in_flight = app.bot_data.get(IN_FLIGHT)
-    if in_flight is None:
-        async with app.bot_data[UPDATE_SLOTS]:
-            await app.process_update(update)
-        return
+    """Handle one update, at most CONCURRENT_UPDATES at once in this process (the rest wait).
+
+    Every line logged meanwhile carries the update's id and the person's salted ref (bot.logging);
+    the last says how it ended ("update handled": flow, step, outcome, duration_ms from when it was
+    taken)."""
+    in_flight = app.bot_data.get(IN_FLIGHT) or InFlight()
+    user = update.effective_user
+    taken = in_flight.take(update.update_id)
     in_flight.count += 1
-    try:
-        async with app.bot_data[UPDATE_SLOTS]:
-            await app.process_update(update)
-    finally:
-        in_flight.count -= 1
+    with bot_logging.bound(update_id=update.update_id, user=privacy.user_ref(user.id) if user else None):
+        try:
+            async with app.bot_data[UPDATE_SLOTS]:
+                await app.process_update(update)
+        finally:
+            in_flight.count -= 1
+            in_flight.taken.pop(update.update_id, None)
+            context = bot_logging.context()
+            log.info("update handled", extra={"fields": {"outcome": context.get("outcome", "ignored"),
+                                                          "duration_ms": round((time.monotonic() - taken) * 1000, 1)}})
 
 
 # What PostgreSQL text (and jsonb) cannot hold: NUL, and a lone surrogate, which JSON can spell

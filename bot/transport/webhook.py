@@ -24,12 +24,14 @@ import hmac
 import json
 import logging
 import ssl
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from aiohttp import web
 
-from bot import buildinfo
+from bot import buildinfo, metrics
 from bot.transport import tls
 from bot.transport.updates import ALLOWED_UPDATES, process, read_update
 
@@ -43,6 +45,43 @@ READ_TIMEOUT_S = 10.0  # Telegram sends an update at once; a body trickling in l
 BAD_UPDATE = "bad update: expected a JSON object of Telegram's Update with an integer update_id"
 TOO_LARGE = f"request body too large: an update is at most {MAX_UPDATE_BYTES} bytes"
 SHUTDOWN_TIMEOUT_S = 30  # updates still in flight when the listener closes get this long to finish
+
+
+@dataclass
+class RejectionLog:
+    """Refused requests: every one counted (kbju_webhook_rejected_requests_total by reason), one log line
+    per source a minute at most, so a scanner or a misconfigured proxy cannot flood the log.
+
+    A line names the source address (the peer: a proxy's, behind one), the status and reason, and
+    `count`: the requests refused from that source since its previous line, this one included. At
+    most MAX_SOURCES sources are remembered; past that, a new source within the minute is counted,
+    not logged."""
+
+    WINDOW_S = 60.0
+    MAX_SOURCES = 1024
+    clock: Callable[[], float] = time.monotonic
+    seen: dict[str, list] = field(default_factory=dict)  # source -> [first line's time, refused since]
+    next_prune: float = float("-inf")
+
+    def record(self, source: str | None, status: int, reason: str) -> None:
+        metrics.webhook_rejected.labels(reason).inc()
+        source = source or "unknown"
+        now = self.clock()
+        entry = self.seen.get(source)
+        if entry is not None and now - entry[0] < self.WINDOW_S:
+            entry[1] += 1
+            return
+        if entry is None and len(self.seen) >= self.MAX_SOURCES:
+            if now < self.next_prune:  # full of sources seen this minute: no sweep per request in a flood
+                return
+            self.seen = {s: e for s, e in self.seen.items() if now - e[0] < self.WINDOW_S}
+            if len(self.seen) >= self.MAX_SOURCES:
+                self.next_prune = min(e[0] for e in self.seen.values()) + self.WINDOW_S
+                return
+        count = 1 + (entry[1] if entry is not None else 0)
+        self.seen[source] = [now, 0]
+        log.warning("webhook request rejected", extra={"fields": {"source": source, "status": status,
+                                                                   "reason": reason, "count": count}})
 
 
 @dataclass
@@ -98,20 +137,25 @@ def build_web_app(app, path: str, secret: str, state: ServerState | None = None,
     is compared, in constant time, whatever matched)."""
     accepted = [s.encode() for s in (secret, previous) if s]
     state = state or ServerState()
+    rejections = RejectionLog()
 
     async def on_update(request: web.Request) -> web.Response:
         given = request.headers.get(SECRET_HEADER, "").encode()
         matches = [hmac.compare_digest(given, expected) for expected in accepted]
         if not any(matches):
+            rejections.record(request.remote, 403, "forbidden")
             return _refuse(403, "forbidden")
         try:
             body = await _read_body(request)
         except TimeoutError:
+            rejections.record(request.remote, 408, "timeout")
             return _refuse(408, "request body not received in time")
         if body is None:
+            rejections.record(request.remote, 413, "too_large")
             return _refuse(413, TOO_LARGE)
         data = _update_data(body)
         if data is None:
+            rejections.record(request.remote, 400, "bad_update")
             return web.Response(status=400, text=BAD_UPDATE)
         update = read_update(data, app.bot)
         if update is not None:  # else logged and skipped: a 400 would make Telegram send it forever
