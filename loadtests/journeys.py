@@ -57,6 +57,21 @@ REMINDER_NO = choices.build_remind(choices.REMIND_NO)
 REMINDER_SHARE = 0.25  # of the people offered a weekly reminder, those who set one
 ASKED = new_messages(1)                       # the next question (one message)
 ASKED_AGAIN = new_messages(1)                 # what was wrong and the same question again, one message
+
+
+def _last_line(message: dict) -> str:
+    return (message.get("text") or message.get("caption") or "").rstrip().rsplit("\n", 1)[-1]
+
+
+def asked_again(question: Answer | None):
+    """The answer to a refused text: what was wrong, and the same question again. This release says
+    both in one message; 0.1.0 sent two (the refusal, then the question), and the upgrade drill runs
+    it. Either way the answer is complete with the message that ends as the question did."""
+    asked = question.messages[-1] if question is not None and question.messages else None
+    line = _last_line(asked) if asked is not None else ""
+    if not line:
+        return ASKED_AGAIN
+    return message_with(lambda message: _last_line(message) == line)
 AT_MENU = message_with(has_button(MENU_BUTTON))  # a flow or menu action ended: the main menu again
 # The survey or a measurement ended: the menu again, or first the offer of a weekly reminder. Either
 # is the last message of the answer, the only one with buttons.
@@ -146,7 +161,7 @@ class Journey:
             if self._leave(abandon_at, name):
                 return False
             if how == "text":
-                prompt = self._text_step(name, value, expect, name in invalid_steps)
+                prompt = self._text_step(name, value, expect, name in invalid_steps, prompt)
             else:
                 self.think()
                 prompt = self.choose(name, prompt, value, expect)
@@ -195,10 +210,11 @@ class Journey:
             return True
         return False
 
-    def _text_step(self, name: str, value: str, expect, invalid_first: bool) -> Answer:
+    def _text_step(self, name: str, value: str, expect, invalid_first: bool, question: Answer | None) -> Answer:
+        """`question`: the answer that asked for this text (what a refusal repeats)."""
         self.think()
         if invalid_first and name in ("full_name", "birth_date", "height", "weight", "waist", "neck", "hip"):
-            self.say(f"{name} (invalid)", self.person.invalid(name), expect=ASKED_AGAIN)
+            self.say(f"{name} (invalid)", self.person.invalid(name), expect=asked_again(question))
             self.think()
         return self.say(name, value, expect)
 
@@ -234,9 +250,9 @@ class Journey:
             steps, sport, frequency = self.rng.choice(STEPS), self.rng.choice(SPORTS), self.rng.choice(FREQUENCIES)
         lengths = [("waist", body.waist), ("neck", body.neck)] + ([("hip", body.hip)] if p.sex == "female" else [])
         for name, value in lengths:
-            prompt = self._text_step(name, f"{value:g}", ASKED, self.rng.random() < 0.05)
+            prompt = self._text_step(name, f"{value:g}", ASKED, self.rng.random() < 0.05, prompt)
         prompt = self._text_step("weight", weight_text(body.weight, self.rng), buttons_for(answer("steps", steps)),
-                                 False)
+                                 False, prompt)
         record = {**p.record_fact(), "weight": body.weight, "waist": body.waist, "neck": body.neck, "hip": body.hip,
                   "steps": steps, "sport_type": sport, "sport_freq": frequency}
         self.think()

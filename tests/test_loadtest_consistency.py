@@ -153,3 +153,22 @@ def test_a_reminder_set_must_be_on_with_its_day_and_hour_and_none_for_the_others
     with psycopg.connect(url) as conn:
         conn.execute("UPDATE reminders SET enabled = false WHERE telegram_id = %s", (BASE + 4,))
     assert consistency.check(url, folder.glob("journal-*.jsonl")).ok
+
+
+def test_a_refused_answer_is_complete_with_the_question_again_in_either_releases_shape():
+    """0.1.0 refused a text in two messages (why, then the question); later releases in one. A person
+    waiting for only the first message left the question to arrive as a 'stray' answer in the
+    upgrade drill from 0.1.0."""
+    from loadtests.chat import Answer
+    from loadtests.journeys import asked_again
+
+    def answer(*texts: str) -> Answer:
+        return Answer(1, [{"kind": "message", "message": {"text": text}} for text in texts])
+
+    question = answer("📏 Ваш рост в сантиметрах, целым числом.\nНапример: 172")
+    expect = asked_again(question)
+    assert expect(answer("Укажите рост в сантиметрах целым числом. Например: 172",
+                         "📏 Ваш рост в сантиметрах, целым числом.\nНапример: 172"))
+    assert not expect(answer("Укажите рост в сантиметрах целым числом. Например: 172"))  # the question is to come
+    assert expect(answer("Укажите рост целым числом.\n\n📏 Ваш рост в сантиметрах, целым числом.\nНапример: 172"))
+    assert asked_again(None)(answer("anything"))  # no question known: the first message, as before
