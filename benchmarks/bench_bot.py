@@ -14,6 +14,8 @@ Prints figures only (not a test). Usage:
 With --floors (the default in the burst) the same burst also drives two floor bots
 (benchmarks/floor_bots.py) that only send our bot's replies, one on raw aiohttp and one on
 python-telegram-bot without a database: what a step's p95 can be here at the least.
+BENCH_LOG_LEVEL=INFO runs the bot at the production default (a line per update, to stdout
+here; the default WARNING keeps the figures comparable with earlier runs).
 With BENCH_PYSPY=<file> the bot runs under `py-spy record` (raw format) for a profile; its CPU
 figures are then py-spy's, not the bot's.
 The burst also prints, for each step, the Bot API calls per update (from the stand-in, by method)
@@ -115,7 +117,8 @@ def start_bot(url: str, database_url: str, backend: str, webhook: bool, port: in
               metrics_port: int = 0) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BOT_", "WEBHOOK_", "DATABASE_"))}
     env.update(BOT_TOKEN=TOKEN, TELEGRAM_API_URL=url, DATABASE_URL=database_url, BOT_HTTP_BACKEND=backend,
-               METRICS_PORT=str(metrics_port), METRICS_HOST="127.0.0.1", LOG_LEVEL="WARNING",
+               METRICS_PORT=str(metrics_port), METRICS_HOST="127.0.0.1",
+               LOG_LEVEL=os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
                BOT_CHAT_RATE="0", BOT_MAX_SEND_RATE="0",  # BOT_MAX_SEND_RATE: an earlier bot's one budget
                DB_POOL_MAX="10", DB_POOL_MIN="10", FUNNEL_DELAY_SECONDS="3600")
     args = [sys.executable, "-m", "kbjuctl", "run"]
