@@ -16,7 +16,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot import buildinfo, handlers, jobs, metrics, privacy
+from bot import buildinfo, handlers, jobs, metrics, privacy, webhook_watch
 from bot.bulk import BulkLane
 from bot.charts import ChartRenderer
 from bot.clock import Clock
@@ -122,6 +122,7 @@ async def open_resources(app: Application) -> None:
     await _build_info(pool)
     ctx.background.add(asyncio.create_task(jobs.maintenance_loop(app, ctx), name="kbju-maintenance"))
     ctx.background.add(asyncio.create_task(jobs.database_probe_loop(ctx), name="kbju-db-probe"))
+    ctx.background.add(asyncio.create_task(webhook_watch.watch_loop(app.bot), name="kbju-webhook-watch"))
     if app.bot_data.get("job_worker", True):
         ctx.background.add(asyncio.create_task(jobs.funnel_loop(app, ctx), name="kbju-funnel"))
         ctx.background.add(asyncio.create_task(jobs.reminders_loop(app, ctx), name="kbju-reminders"))

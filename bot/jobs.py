@@ -228,8 +228,8 @@ def publish(s: stats.Stats) -> None:
         metrics.goal_users.labels(goal).set(n)
     metrics.scheduled_jobs.labels("pending").set(s.jobs_pending)
     metrics.scheduled_jobs.labels("overdue").set(s.jobs_overdue)
-    metrics.backup_last_success.set(s.last_backup or 0)
     for kind in metrics.BACKUP_KINDS:
+        metrics.backup_last_success.labels(kind).set(s.last_backup.get(kind) or 0)
         metrics.backup_last_verified.labels(kind).set(s.last_verified.get(kind) or 0)
     metrics.reminders_enabled.set(s.reminders_enabled)
     metrics.people_blocked.set(s.people_blocked)

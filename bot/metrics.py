@@ -34,6 +34,15 @@ commands = Counter("kbju_commands", "Commands received", ["command"])
 update_handling = Histogram("kbju_update_handling_seconds", "Time to handle one update (DB work and replies)",
                             ["flow", "step"], buckets=_LATENCY_BUCKETS)
 updates = Counter("kbju_updates", "Updates handled, by outcome", ["outcome"])
+# From getWebhookInfo (bot.webhook_watch), every replica once a minute.
+telegram_pending_updates = Gauge("kbju_telegram_pending_updates",
+                                 "Updates waiting at Telegram, not yet delivered or fetched (getWebhookInfo)")
+telegram_webhook_last_error = Gauge("kbju_telegram_webhook_last_error_timestamp_seconds",
+                                    "Unix time of Telegram's last failed delivery to the webhook (0: none)")
+telegram_webhook_errors = Counter("kbju_telegram_webhook_errors",
+                                  "New failed deliveries to the webhook seen in getWebhookInfo since start")
+telegram_webhook_info_success = Gauge("kbju_telegram_webhook_info_success_timestamp_seconds",
+                                      "Unix time of the last getWebhookInfo answer (0: none yet)")
 oldest_unhandled_update_age = Gauge(
     "kbju_oldest_unhandled_update_age_seconds",
     "Age of the oldest update this replica has taken and not finished handling (0: none)")
@@ -81,11 +90,13 @@ scheduled_jobs = Gauge("kbju_scheduled_jobs", "Scheduled jobs not yet done", ["s
 update_lag = Histogram("kbju_update_lag_seconds", "Reply sent minus the update's Telegram date",
                        buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0))
 goal_users = Gauge("kbju_goal_users", "People by the goal of their latest record", ["goal"])
-# 0 until a backup_runs row exists: "never backed up" reads as infinitely old, so KbjuBackupTooOld
-# fires on a deployment that has no backup at all (absent would silently never fire).
-backup_last_success = Gauge("kbju_backup_last_success_timestamp_seconds",
-                            "Unix time of the newest successful `kbjuctl backup create` (0: none recorded)")
 BACKUP_KINDS = ("logical", "full", "diff", "incr")
+# Per kind: pg_dump archives (logical) and pgBackRest's full/diff/incr backups (backup_runs.kind). 0
+# until a row of the kind exists: "never backed up" reads as infinitely old, so KbjuBackupTooOld fires
+# on a deployment that has no logical backup at all (absent would silently never fire).
+backup_last_success = Gauge("kbju_backup_last_success_timestamp_seconds",
+                            "Unix time of the newest successful `kbjuctl backup create` of each kind (0: none)",
+                            ["kind"])
 # Per kind of backup: pg_dump archives (logical) and pgBackRest's full/diff/incr backups. 0 until a
 # verification is recorded, so "never verified" reads as infinitely old.
 backup_last_verified = Gauge("kbju_backup_last_verified_timestamp_seconds",

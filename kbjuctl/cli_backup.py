@@ -117,9 +117,14 @@ def create(
     if physical:
         from kbjuctl.backup import physical as pgbr
 
+        from kbjuctl.backup.records import record_physical_backup
+
         made, seconds = pgbr.create(pgbr.Repository(pgbackrest_config, stanza), backup_type, repo)
+        warning = record_physical_backup(database_url, made.stopped, made.label, made.repo_size, made.type)
+        if warning:
+            err.print(f"[yellow]Warning:[/] {escape(warning)}", highlight=False)
         if json_output:
-            print_json({**made.to_json(), "seconds": round(seconds, 2)})
+            print_json({**made.to_json(), "seconds": round(seconds, 2), "recorded_in_backup_runs": not warning})
             return
         out.print(f"pgBackRest {made.type} backup in repo {made.repo}: {made.size:,} bytes of database, "
                   f"{made.repo_size:,} bytes stored, WAL {made.wal_start}..{made.wal_stop}, {seconds:.1f} s.",

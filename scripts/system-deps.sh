@@ -8,6 +8,7 @@ declare -A need=(
   [prometheus-alertmanager]=prometheus-alertmanager
   [amtool]=prometheus-alertmanager
   [prometheus-blackbox-exporter]=prometheus-blackbox-exporter
+  [prometheus-node-exporter]=prometheus-node-exporter
   [pgloader]=pgloader
   [docker-compose]=docker-compose
   [etcd]=etcd-server

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run the whole test suite. Installs what the tests need when it is missing: the venv with the
 # test extras, and the Debian tools the operations tests drive (promtool, prometheus,
-# postgres_exporter, pgloader, docker-compose, etcd, patroni, pgbackrest, stunnel4, haproxy; kubectl
+# postgres_exporter, node_exporter, pgloader, docker-compose, etcd, patroni, pgbackrest, stunnel4, haproxy; kubectl
 # comes from PyPI with the test extra). Extra arguments go to pytest.
 #   ./scripts/test.sh --fast    the fast tier only: no test that starts a process (tests/conftest.py)
 # The full suite runs its test files in parallel (pytest-xdist), one more worker than cores: most

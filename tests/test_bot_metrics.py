@@ -50,8 +50,8 @@ def test_metrics_expose_the_contract_without_ids_and_the_last_backup_time(databa
         await person.say("/nonsense")
         for _ in range(100):  # the maintenance loop's first tick runs at start
             families = await scrape(port)
-            backup = {s.name: s.value for f in families for s in f.samples}.get(
-                "kbju_backup_last_success_timestamp_seconds")
+            backup = {(s.name, s.labels.get("kind")): s.value for f in families for s in f.samples}.get(
+                ("kbju_backup_last_success_timestamp_seconds", "logical"))
             if backup == BACKUP_AT.timestamp():
                 break
             await asyncio.sleep(0.1)

@@ -268,13 +268,24 @@ def test_ping_tells_a_live_database_from_a_dead_one(database_url):
     run(body())
 
 
-def test_stats_report_the_newest_backup_or_none(rollback_database_url):
+def test_stats_report_the_newest_backup_of_each_kind_or_none(rollback_database_url):
     async def body(conn):
-        assert (await stats.collect(conn)).last_backup is None
-        for day in (2, 1):
+        assert (await stats.collect(conn)).last_backup == {}
+        for day in (2, 1):  # what the previous release writes: no kind, so logical
             await conn.execute("INSERT INTO backup_runs (finished_at, path, size_bytes, total_rows, archive_sha256) "
                                "VALUES ($1, '/b', 0, 0, $2)", datetime(2024, 5, day, tzinfo=UTC), "a" * 64)
-        assert (await stats.collect(conn)).last_backup == datetime(2024, 5, 2, tzinfo=UTC).timestamp()
+        await conn.execute("INSERT INTO backup_runs (finished_at, path, size_bytes, total_rows, kind) "
+                           "VALUES ($1, '20240503-010000F', 5, 0, 'full')", datetime(2024, 5, 3, tzinfo=UTC))
+        assert (await stats.collect(conn)).last_backup == {"logical": datetime(2024, 5, 2, tzinfo=UTC).timestamp(),
+                                                           "full": datetime(2024, 5, 3, tzinfo=UTC).timestamp()}
+    run(in_rollback(rollback_database_url, body))
+
+
+def test_a_logical_backup_row_still_needs_its_checksum(rollback_database_url):
+    async def body(conn):
+        with pytest.raises(asyncpg.CheckViolationError):
+            await conn.execute("INSERT INTO backup_runs (finished_at, path, size_bytes, total_rows) "
+                               "VALUES (now(), '/b', 0, 0)")
     run(in_rollback(rollback_database_url, body))
 
 

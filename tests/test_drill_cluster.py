@@ -110,8 +110,12 @@ def test_physical_backups_in_both_repositories_verify_and_restore(cluster, serve
     if not any(b["repo"] == 1 and b["type"] == "full" for b in before["backups"]):  # the PITR drill made one
         assert kbjuctl("backup", "create", "--physical", "--repo", "1", "--pgbackrest-config", conf).returncode == 0
     diff = kbjuctl("backup", "create", "--physical", "--type", "diff", "--repo", "1", "--pgbackrest-config", conf,
-                   "--json")
+                   "--database-url", cluster.url, "--json")
     assert diff.returncode == 0 and json.loads(diff.stdout)["type"] == "diff"
+    assert json.loads(diff.stdout)["recorded_in_backup_runs"]
+    with psycopg.connect(cluster.url) as conn:  # its age is what KbjuBackupTooOld watches, by kind
+        assert conn.execute("SELECT path FROM backup_runs WHERE kind = 'diff'").fetchall() == [
+            (json.loads(diff.stdout)["label"],)]
     listed = json.loads(kbjuctl("backup", "list", "--physical", "--pgbackrest-config", conf, "--json").stdout)
     assert {(b["repo"], b["type"]) for b in listed["backups"]} >= {(2, "full"), (1, "full"), (1, "diff")}
 

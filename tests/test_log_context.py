@@ -85,6 +85,13 @@ def test_every_line_of_an_update_carries_its_id_person_flow_and_step(database_ur
     text = seen["metrics"]
     assert 'kbju_webhook_rejected_requests_total{reason="forbidden"} 3.0' in text
     assert "kbju_oldest_unhandled_update_age_seconds 0.0" in text  # nothing was waiting then
+    # getWebhookInfo, asked at start (the person's first message may have been waiting then), no
+    # delivery failed.
+    gauges = {line.split(" ")[0]: float(line.split(" ")[1]) for line in text.splitlines()
+              if line.startswith("kbju_telegram_")}
+    assert gauges["kbju_telegram_pending_updates"] in (0, 1)
+    assert gauges["kbju_telegram_webhook_last_error_timestamp_seconds"] == 0
+    assert gauges["kbju_telegram_webhook_info_success_timestamp_seconds"] > 0
     # A latency sample links to its update's log lines: the histogram's exemplars name the update.
     exemplars = [line for line in text.splitlines()
                  if line.startswith("kbju_update_handling_seconds_bucket") and '# {update_id="' in line]

@@ -17,6 +17,7 @@ import yaml
 
 from tests.helpers.monitoring import (
     DASHBOARDS,
+    KUBERNETES_SERIES,
     MONITORING,
     PROMETHEUS_SERIES,
     RULE_TESTS,
@@ -220,5 +221,6 @@ def test_no_name_is_used_that_is_not_prometheus_own_or_a_bot_or_exporter_name():
     """Cheap static half of test_ops_stack's live check: only our namespaces appear."""
     for name, where in all_used_names().items():
         known = PROMETHEUS_SERIES | recorded_names()
-        assert name in known or name.startswith(("kbju_", "pg_", "process_", "probe_")), (name, where)
+        assert name in known or name.startswith(("kbju_", "pg_", "process_", "probe_", "node_filesystem_")) \
+            or name in KUBERNETES_SERIES, (name, where)
     assert all(name.startswith("kbju:") for name in recorded_names())

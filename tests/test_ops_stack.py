@@ -27,6 +27,7 @@ import yaml
 from kbjuctl import localpg, roles
 from tests.helpers.bot_harness import TOKEN, kbjuctl_env
 from tests.helpers.monitoring import (
+    KUBERNETES_SERIES,
     MONITORING,
     PROMETHEUS_SERIES,
     all_used_names,
@@ -41,12 +42,13 @@ ROOT = Path(__file__).resolve().parents[1]
 EXPORTER = shutil.which("prometheus-postgres-exporter") or shutil.which("postgres_exporter")
 PROMETHEUS = shutil.which("prometheus")
 BLACKBOX = shutil.which("prometheus-blackbox-exporter") or shutil.which("blackbox_exporter")
+NODE = shutil.which("prometheus-node-exporter") or shutil.which("node_exporter")
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not (EXPORTER and PROMETHEUS and BLACKBOX),
-                       reason="prometheus / prometheus-postgres-exporter / prometheus-blackbox-exporter missing: "
-                              "./scripts/system-deps.sh"),
+    pytest.mark.skipif(not (EXPORTER and PROMETHEUS and BLACKBOX and NODE),
+                       reason="prometheus / prometheus-postgres-exporter / prometheus-blackbox-exporter / "
+                              "prometheus-node-exporter missing: ./scripts/system-deps.sh"),
 ]
 
 
@@ -54,7 +56,8 @@ def prometheus_config(stack: Stack) -> dict:
     """monitoring/prometheus.yml with local static targets, 1 s intervals and absolute rule paths."""
     config = yaml.safe_load((MONITORING / "prometheus.yml").read_text())
     targets = {"kbju-bot": stack.ports["metrics"], "postgres": stack.ports["exporter"],
-               "prometheus": stack.ports["prometheus"], "kbju-healthz": stack.ports["webhook"]}
+               "prometheus": stack.ports["prometheus"], "kbju-healthz": stack.ports["webhook"],
+               "node": stack.ports["node"]}
     assert {job["job_name"] for job in config["scrape_configs"]} == set(targets), \
         "a scrape job was added or renamed: start it here too"
     config["global"].update(scrape_interval="1s", evaluation_interval="1s", scrape_timeout="1s")
@@ -87,7 +90,7 @@ def stack(pg_admin_url, migrated_template, tmp_path_factory) -> Iterator[Stack]:
                      "(4344, 'survey_abandoned', 'height', now())")
     roles.ensure_login(owner_url, bot_login, bot_password, "kbju_bot")
     roles.ensure_login(owner_url, monitor_login, monitor_password, "pg_monitor")
-    s = Stack(tmp, ("standin", "webhook", "metrics", "exporter", "prometheus", "blackbox"))
+    s = Stack(tmp, ("standin", "webhook", "metrics", "exporter", "prometheus", "blackbox", "node"))
     try:
         s.start("standin", [sys.executable, "-m", "tgstandin", "--port", str(s.ports["standin"])])
         wait_for("the stand-in", lambda: get(s.url("standin", "/")) is not None, procs=s.procs)
@@ -105,6 +108,8 @@ def stack(pg_admin_url, migrated_template, tmp_path_factory) -> Iterator[Stack]:
                 {"PATH": os.environ.get("PATH", ""), "DATA_SOURCE_NAME": exporter_dsn})
         s.start("blackbox", [BLACKBOX, f"--config.file={MONITORING / 'blackbox' / 'blackbox.yml'}",
                              f"--web.listen-address=127.0.0.1:{s.ports['blackbox']}", "--log.level=warn"])
+        s.start("node", [NODE, "--collector.disable-defaults", "--collector.filesystem",
+                         f"--web.listen-address=127.0.0.1:{s.ports['node']}", "--log.level=warn"])
         config = tmp / "prometheus.yml"
         config.write_text(yaml.safe_dump(prometheus_config(s)))
         s.start("prometheus", [PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={tmp / 'tsdb'}",
@@ -138,7 +143,10 @@ def scraped(stack) -> dict[str, set[str]]:
     assert bot[0] == 200
     probe = get(stack.url("blackbox", "/probe?module=kbju_healthz&target=" + stack.url("webhook", "/healthz")))
     assert probe[0] == 200 and "probe_success 1" in probe[1], probe
-    return {"bot": exposed_names(bot[1]), "exporter": exposed_names(exporter[1]) | exposed_names(probe[1])}
+    node = get(stack.url("node", "/metrics"))
+    assert node[0] == 200 and "node_filesystem_avail_bytes" in node[1]
+    return {"bot": exposed_names(bot[1]),
+            "exporter": exposed_names(exporter[1]) | exposed_names(probe[1]) | exposed_names(node[1])}
 
 
 def test_metrics_are_on_their_own_port_and_never_on_the_webhook(stack):
@@ -148,7 +156,7 @@ def test_metrics_are_on_their_own_port_and_never_on_the_webhook(stack):
 
 
 def test_every_name_in_rules_and_dashboards_is_exposed_by_the_bot_or_the_exporter(scraped):
-    exposed = scraped["bot"] | scraped["exporter"] | PROMETHEUS_SERIES | recorded_names()
+    exposed = scraped["bot"] | scraped["exporter"] | PROMETHEUS_SERIES | recorded_names() | KUBERNETES_SERIES
     missing = {name: sorted(where) for name, where in all_used_names().items()
                if name not in exposed}
     assert missing == {}, "used in monitoring/ but exposed by nobody"
@@ -175,10 +183,10 @@ def test_the_bot_exposes_the_whole_metric_contract(scraped):
 def test_prometheus_scrapes_every_target_and_evaluates_every_rule(stack):
     def targets_up():
         active = stack.prometheus_api("/api/v1/targets")["activeTargets"]
-        return len(active) == 4 and all(t["health"] == "up" for t in active) and active
+        return len(active) == 5 and all(t["health"] == "up" for t in active) and active
 
     targets = wait_for("every target up", targets_up, 20, stack.procs)
-    assert {t["labels"]["job"] for t in targets} == {"kbju-bot", "postgres", "prometheus", "kbju-healthz"}
+    assert {t["labels"]["job"] for t in targets} == {"kbju-bot", "postgres", "prometheus", "kbju-healthz", "node"}
     all_scraped = max(timestamp(t["lastScrape"]) for t in targets)
 
     def rules_evaluated():

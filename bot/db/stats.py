@@ -14,7 +14,7 @@ FROM conversations
 """)
 
 LAST_BACKUP = Query("stats_last_backup", """
-SELECT extract(epoch FROM max(finished_at))::float8 FROM backup_runs
+SELECT kind, extract(epoch FROM max(finished_at))::float8 AS at FROM backup_runs GROUP BY kind
 """)
 
 LAST_VERIFIED = Query("stats_last_verified", """
@@ -48,7 +48,7 @@ class Stats:
     goals: dict[str, int]
     jobs_pending: int
     jobs_overdue: int
-    last_backup: float | None  # unix time of the newest backup_runs row; None: no backup recorded
+    last_backup: dict[str, float]  # kind (logical, full, diff, incr) -> unix time of its newest backup_runs row
     last_verified: dict[str, float]  # kind (logical, full, diff, incr) -> unix time of its newest verification
     reminders_enabled: int = 0
     people_blocked: int = 0
@@ -59,7 +59,7 @@ async def collect(conn: Connection) -> Stats:
     steps = {row["step"] or "unknown": row["n"] for row in await fetch(conn, SURVEY_STEPS)}
     goals = {row["goal"]: row["n"] for row in await fetch(conn, GOALS)}
     jobs = await fetchrow(conn, JOBS)
-    last_backup = await fetchval(conn, LAST_BACKUP)
+    last_backup = {row["kind"]: row["at"] for row in await fetch(conn, LAST_BACKUP)}
     verified = {row["kind"]: row["at"] for row in await fetch(conn, LAST_VERIFIED)}
     reminders = await fetchrow(conn, REMINDERS)
     return Stats(active["m5"], active["h24"], active["d30"], steps, goals, jobs["pending"], jobs["overdue"],

@@ -32,6 +32,12 @@ PROMETHEUS_SERIES = {"up", "ALERTS", "ALERTS_FOR_STATE", "scrape_duration_second
 
 
 
+# Series only a Kubernetes cluster has (the kubelet's volume statistics, in KbjuDiskAlmostFull and
+# KbjuDiskFillingUp beside the node exporter's): no test here can scrape a kubelet.
+KUBERNETES_SERIES = {"kubelet_volume_stats_available_bytes", "kubelet_volume_stats_capacity_bytes"}
+
+
+
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`')
 
 
