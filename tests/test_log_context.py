@@ -14,6 +14,7 @@ import aiohttp
 
 from bot import buildinfo, privacy
 from tests.helpers.bot_harness import ROOT, TOKEN, free_port, kbjuctl_env, run, start_kbjuctl
+from tests.helpers.monitoring import dashboard_logql, logql_fields
 
 USER_ID = 7310042001
 LOG_SALT = "context-test-salt-0123456789"
@@ -78,6 +79,9 @@ def test_every_line_of_an_update_carries_its_id_person_flow_and_step(database_ur
     assert [(line["flow"], line["step"]) for line in handled][2:] == [("survey", "full_name"),
                                                                         ("survey", "birth_date")]
     assert str(USER_ID) not in log_path.read_text() and "Контекстова" not in log_path.read_text()
+    # What the dashboards' log panels filter on is in these lines.
+    used = {field for expr in dashboard_logql().values() for field in logql_fields(expr)}
+    assert used and all(used <= set(line) for line in handled)
 
     rejected = [line for line in lines if line["message"] == "webhook request rejected"]
     assert [(r["source"], r["status"], r["reason"], r["count"]) for r in rejected] == [("127.0.0.1", 403,

@@ -18,14 +18,18 @@ import yaml
 from tests.helpers.monitoring import (
     DASHBOARDS,
     KUBERNETES_SERIES,
+    LOG_FIELDS,
     MONITORING,
     PROMETHEUS_SERIES,
     RULE_TESTS,
     RULES,
     all_used_names,
     dashboard_exprs,
+    dashboard_logql,
     dashboard_panels,
     exposed_names,
+    logql_fields,
+    logql_stream_labels,
     metric_names,
     recorded_names,
     rule_exprs,
@@ -167,8 +171,10 @@ def test_the_required_alerts_exist():
 
 def test_dashboards_are_provisioned_from_files_with_the_provisioned_datasource():
     provisioning = MONITORING / "grafana" / "provisioning"
-    datasources = yaml.safe_load((provisioning / "datasources" / "prometheus.yml").read_text())["datasources"]
+    datasources = [d for path in sorted((provisioning / "datasources").glob("*.yml"))
+                   for d in yaml.safe_load(path.read_text())["datasources"]]
     uids = {d["uid"] for d in datasources}
+    assert {(d["uid"], d["type"]) for d in datasources} == {("prometheus", "prometheus"), ("loki", "loki")}
     (provider,) = yaml.safe_load((provisioning / "dashboards" / "kbju.yml").read_text())["providers"]
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     mounts = dict(v.rsplit(":", 1)[0].split(":", 1) for v in compose["services"]["grafana"]["volumes"]
@@ -224,3 +230,22 @@ def test_no_name_is_used_that_is_not_prometheus_own_or_a_bot_or_exporter_name():
         assert name in known or name.startswith(("kbju_", "pg_", "process_", "probe_", "node_filesystem_")) \
             or name in KUBERNETES_SERIES, (name, where)
     assert all(name.startswith("kbju:") for name in recorded_names())
+
+
+def test_log_panels_read_the_bots_lines_by_the_fields_it_writes():
+    """The LogQL of the dashboards selects the bot's stream and filters on fields of its JSON lines
+    (docs/bot.md, Logging; tests/test_log_context.py checks a real line has them)."""
+    queries = dashboard_logql()
+    assert queries, "the performance dashboard has log panels"
+    for where, expr in queries.items():
+        assert logql_stream_labels(expr) == {"service": "kbju-bot"}, where
+        assert logql_fields(expr) <= LOG_FIELDS, (where, logql_fields(expr) - LOG_FIELDS)
+    assert any("$update_id" in expr for expr in queries.values())
+    board = json.loads((MONITORING / "grafana" / "dashboards" / "kbju-performance.json").read_text())
+    assert "update_id" in {v["name"] for v in board["templating"]["list"]}
+    exemplars = [t for _, panel in dashboard_panels() for t in panel.get("targets", []) if t.get("exemplar")]
+    assert exemplars and all("kbju_update_handling_seconds_bucket" in t["expr"] for t in exemplars)
+    provisioned = yaml.safe_load((MONITORING / "grafana" / "provisioning" / "datasources" / "prometheus.yml")
+                                 .read_text())["datasources"][0]["jsonData"]["exemplarTraceIdDestinations"]
+    assert provisioned == [{"name": "update_id", "url": "/d/kbju-performance/kbju-performance?var-update_id="
+                            "$${__value.raw}", "urlDisplayLabel": "Log lines of update $${__value.raw}"}]

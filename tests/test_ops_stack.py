@@ -10,6 +10,8 @@ or a dashboard uses must be on the bot's or the exporter's /metrics page.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import os
 import secrets
 import shutil
@@ -31,6 +33,7 @@ from tests.helpers.monitoring import (
     MONITORING,
     PROMETHEUS_SERIES,
     all_used_names,
+    dashboard_exprs,
     exposed_names,
     recorded_names,
     rule_exprs,
@@ -225,3 +228,50 @@ def test_dashboard_queries_return_the_bots_data_through_prometheus(stack, scrape
     assert value('max by (cohort, week) (kbju_stats_retention_retained{week="1"})'
                  ' / max by (cohort, week) (kbju_stats_retention_eligible{week="1"})') == 0
     assert value('max by (step) (kbju_stats_survey_abandoned_30d_people{step="height"})') == 1
+
+
+# Panels that are empty on a stack where nothing went wrong and nobody finished a survey, each with why.
+# Everything else must return data: a panel that is empty here names a label value or a series that
+# does not exist (as a stat once did with datname="kbju", a database name the operator may not use).
+EMPTY_WHEN_ALL_IS_WELL = {
+    # The one person here sent /start and is not in a survey; a gauge with a label per step has no
+    # series until somebody is.
+    "kbju-users.json / In the survey now, by step / A",
+    # Nobody left a survey, and kbju_survey_abandoned_total gets a series per step only when one does.
+    "kbju-users.json / Survey funnel per hour / C",
+    "kbju-users.json / Survey abandoned, by step (in range) / A",
+    # Nothing fires.
+    "kbju-system.json / Firing alerts / A",
+}
+
+
+def _grafana_variables(stack: Stack) -> dict[str, str]:
+    """What Grafana puts for the dashboards' variables, with values this stack has."""
+    databases = wait_for("the exporter's databases in Prometheus", lambda: stack.prometheus_api(
+        "/api/v1/label/datname/values?" + urllib.parse.urlencode(
+            {"match[]": 'pg_database_size_bytes{job="postgres", datname!~"template.*|postgres"}'})), 20, stack.procs)
+    return {"$__rate_interval": "1m", "$__interval": "15s", "$__range": "1h", "$datname": databases[0]}
+
+
+def test_every_dashboard_query_is_accepted_and_shows_the_live_stacks_data(stack, scraped):
+    variables = _grafana_variables(stack)
+
+    def query(expr: str) -> list:
+        for name, value in sorted(variables.items(), key=lambda kv: -len(kv[0])):
+            expr = expr.replace(name, value)
+        assert "$" not in expr, f"a variable this test does not know: {expr}"
+        status, body = get(stack.url("prometheus", "/api/v1/query?" + urllib.parse.urlencode({"query": expr})))
+        assert status == 200, (expr, body)
+        return json.loads(body)["data"]["result"]
+
+    exprs = dashboard_exprs()
+    assert EMPTY_WHEN_ALL_IS_WELL <= set(exprs), "an allowed empty panel was renamed or removed"
+    seen: dict[str, set[str]] = {}
+
+    def all_have_data() -> bool:  # a rate needs two scrapes of a series: asked again until then
+        seen["empty"] = {where for where, expr in exprs.items() if not query(expr)}
+        return not seen["empty"] - EMPTY_WHEN_ALL_IS_WELL
+
+    with contextlib.suppress(AssertionError):
+        wait_for("data in every panel", all_have_data, 20, stack.procs)
+    assert seen["empty"] - EMPTY_WHEN_ALL_IS_WELL == set(), "panels without data on a working stack"

@@ -32,6 +32,12 @@ PROMETHEUS_SERIES = {"up", "ALERTS", "ALERTS_FOR_STATE", "scrape_duration_second
 
 
 
+# The fields of the bot's JSON log lines (bot/logging.py; docs/bot.md, Logging) a log panel may filter on.
+LOG_FIELDS = {"ts", "level", "logger", "message", "service", "version", "replica", "update_id", "user", "flow",
+              "step", "handler", "outcome", "duration_ms", "exc", "source", "status", "reason", "count"}
+
+
+
 # Series only a Kubernetes cluster has (the kubelet's volume statistics, in KbjuDiskAlmostFull and
 # KbjuDiskFillingUp beside the node exporter's): no test here can scrape a kubelet.
 KUBERNETES_SERIES = {"kubelet_volume_stats_available_bytes", "kubelet_volume_stats_capacity_bytes"}
@@ -134,9 +140,34 @@ def dashboard_panels() -> list[tuple[str, dict]]:
 
 
 
+def _source(panel: dict, target: dict) -> str:
+    return (target.get("datasource") or panel.get("datasource") or {}).get("type", "prometheus")
+
+
 def dashboard_exprs() -> dict[str, str]:
+    """{"board / panel / refId": PromQL} of every Prometheus target."""
     return {f"{name} / {panel['title']} / {target['refId']}": target["expr"]
-            for name, panel in dashboard_panels() for target in panel.get("targets", [])}
+            for name, panel in dashboard_panels() for target in panel.get("targets", [])
+            if _source(panel, target) == "prometheus"}
+
+
+def dashboard_logql() -> dict[str, str]:
+    """{"board / panel / refId": LogQL} of every Loki target."""
+    return {f"{name} / {panel['title']} / {target['refId']}": target["expr"]
+            for name, panel in dashboard_panels() for target in panel.get("targets", [])
+            if _source(panel, target) == "loki"}
+
+
+def logql_fields(expr: str) -> set[str]:
+    """The log line's fields a LogQL query filters on after `| json` (stream labels left out)."""
+    _, _, pipeline = expr.partition("| json")
+    return set(re.findall(r"\|\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:=~|!~|!=|=|>=|<=|>|<)", pipeline))
+
+
+def logql_stream_labels(expr: str) -> dict[str, str]:
+    selector = re.match(r"\s*\{([^}]*)\}", expr)
+    assert selector, f"a LogQL query starts with a stream selector: {expr}"
+    return dict(re.findall(r'([A-Za-z_][A-Za-z0-9_]*)\s*=\s*"([^"]*)"', selector.group(1)))
 
 
 
