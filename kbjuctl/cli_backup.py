@@ -116,7 +116,6 @@ def create(
     With --physical: one pgBackRest backup (--type full|diff|incr); its label is the last line printed."""
     if physical:
         from kbjuctl.backup import physical as pgbr
-
         from kbjuctl.backup.records import record_physical_backup
 
         made, seconds = pgbr.create(pgbr.Repository(pgbackrest_config, stanza), backup_type, repo)

@@ -61,10 +61,11 @@ def one(docs: list[dict], kind: str, name: str) -> dict:
 
 
 def pod_specs(docs: list[dict]) -> list[tuple[str, dict, dict]]:
-    """(workload name, pod template metadata, pod spec) of every Deployment and CronJob."""
+    """(workload name, pod template metadata, pod spec) of every Deployment, StatefulSet, DaemonSet and
+    CronJob."""
     pods = []
     for doc in docs:
-        if doc["kind"] == "Deployment":
+        if doc["kind"] in ("Deployment", "StatefulSet", "DaemonSet"):
             template = doc["spec"]["template"]
         elif doc["kind"] == "CronJob":
             template = doc["spec"]["jobTemplate"]["spec"]["template"]
@@ -89,7 +90,8 @@ def test_each_overlay_renders_into_its_own_namespace(rendered, overlay):
         if doc["kind"] != "Namespace":
             assert doc["metadata"]["namespace"] == namespace["metadata"]["name"], doc["metadata"]["name"]
     assert {"Deployment", "Service", "PodDisruptionBudget", "HorizontalPodAutoscaler", "CronJob",
-            "PersistentVolumeClaim", "NetworkPolicy", "ConfigMap", "ServiceAccount"} <= {d["kind"] for d in docs}
+            "PersistentVolumeClaim", "NetworkPolicy", "ConfigMap", "ServiceAccount", "StatefulSet",
+            "DaemonSet", "Role", "RoleBinding"} <= {d["kind"] for d in docs}
 
 
 @pytest.mark.parametrize("version", K8S_VERSIONS)
@@ -123,12 +125,16 @@ def test_the_custom_resources_have_the_fields_we_rely_on(rendered):
 
 # --- the policy of every workload ------------------------------------------------------------------
 
+# The one pod with an API token: Alloy reads the namespace's pods and their logs (its Role, nothing more).
+READS_THE_API = {"kbju-alloy"}
+
+
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_every_workload_runs_non_root_read_only_without_capabilities_with_limits(rendered, overlay):
     for name, _meta, spec in pod_specs(rendered[overlay]):
         assert spec["securityContext"]["runAsNonRoot"] is True, name
         assert spec["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault", name
-        assert spec["automountServiceAccountToken"] is False, name
+        assert spec["automountServiceAccountToken"] is (name in READS_THE_API), name
         for c in containers(spec):
             where = f"{name}/{c['name']}"
             sc = c["securityContext"]
@@ -178,9 +184,10 @@ def test_secrets_reach_pods_only_as_mounted_files_and_none_is_in_the_manifests(r
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_deployments_have_readiness_and_liveness_probes(rendered, overlay):
-    for deployment in objects(rendered[overlay], "Deployment"):
-        for c in deployment["spec"]["template"]["spec"]["containers"]:
-            assert c["readinessProbe"] and c["livenessProbe"], deployment["metadata"]["name"]
+    for kind in ("Deployment", "StatefulSet", "DaemonSet"):
+        for deployment in objects(rendered[overlay], kind):
+            for c in deployment["spec"]["template"]["spec"]["containers"]:
+                assert c["readinessProbe"] and c["livenessProbe"], deployment["metadata"]["name"]
 
 
 # --- the bot ---------------------------------------------------------------------------------------
@@ -271,6 +278,8 @@ def test_network_policies_deny_by_default_and_let_the_bot_reach_postgresql_and_h
     assert _egress_ports(docs, pods["kbju-backup"]) == {53, 5432}
     assert _egress_ports(docs, pods["kbju-postgres-exporter"]) == {53, 5432}
     assert _egress_ports(docs, pods["kbju-alertmanager"]) == {53, 443, 587}  # the Bot API, SMTP
+    assert _egress_ports(docs, pods["kbju-loki"]) == {53}  # filesystem storage: it goes nowhere
+    assert _egress_ports(docs, pods["kbju-alloy"]) == {53, 443, 6443, 3100}  # the API server, Loki
     clients = one(docs, "NetworkPolicy", "kbju-database-clients")
     assert [p["port"] for p in clients["spec"]["egress"][0]["ports"]] == [5432]
     assert PLACEHOLDER_DB_CIDR not in str(clients), f"{overlay}: set the database's address"
@@ -308,6 +317,9 @@ def _normalised(doc: dict) -> dict:
         doc["spec"].pop("minReplicas"), doc["spec"].pop("maxReplicas")
     if doc["kind"] == "Ingress":
         doc["spec"]["rules"][0].pop("host")
+    if doc["kind"] == "RoleBinding":  # its subject is in the overlay's namespace
+        for subject in doc["subjects"]:
+            subject.pop("namespace", None)
     if doc["kind"] == "NetworkPolicy" and doc["metadata"]["name"] == "kbju-database-clients":
         doc["spec"]["egress"][0].pop("to")
     if doc["kind"] == "ConfigMap" and doc["metadata"]["name"] in ("kbju-bot-config", "kbju-database"):
@@ -351,6 +363,41 @@ def test_alertmanager_runs_the_tested_configuration_for_the_overlays_chat(render
     assert config["data"]["render.sh"] == (monitoring / "render.sh").read_text()
     service = one(docs, "Service", "kbju-alertmanager")
     assert service["spec"]["ports"][0]["port"] == 9093
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_logs_are_shipped_by_alloy_to_loki_with_the_least_rights(rendered, overlay):
+    docs = rendered[overlay]
+    maps = {re.sub(r"-[a-z0-9]{10}$", "", c["metadata"]["name"]): c["data"] for c in objects(docs, "ConfigMap")}
+    assert maps["kbju-loki-config"]["loki.yml"] == (ROOT / "monitoring" / "loki" / "loki.yml").read_text()
+    alloy_config = maps["kbju-alloy-config"]["config.alloy"]
+    assert 'url = "http://kbju-loki:3100/loki/api/v1/push"' in alloy_config
+    assert "loki.source.kubernetes" in alloy_config and "own_namespace = true" in alloy_config
+    loki = one(docs, "StatefulSet", "kbju-loki")
+    (claim,) = loki["spec"]["volumeClaimTemplates"]
+    (container,) = loki["spec"]["template"]["spec"]["containers"]
+    assert {"name": claim["metadata"]["name"], "mountPath": "/loki"} in container["volumeMounts"]
+    assert "-config.file=/etc/loki/loki.yml" in container["args"]
+    assert one(docs, "Service", "kbju-loki")["spec"]["ports"][0]["port"] == 3100
+    alloy = one(docs, "DaemonSet", "kbju-alloy")["spec"]["template"]["spec"]
+    assert alloy["serviceAccountName"] == "kbju-alloy"
+    assert not [v for v in alloy["volumes"] if "hostPath" in v], "the restricted level allows no hostPath"
+    (env,) = alloy["containers"][0]["env"]
+    assert env == {"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}
+    assert "NODE_NAME" in alloy_config
+    # Least rights: a Role in the namespace (no ClusterRole), reading pods and their logs only.
+    assert not objects(docs, "ClusterRole") and not objects(docs, "ClusterRoleBinding")
+    role = one(docs, "Role", "kbju-alloy")
+    granted = {(resource, verb) for rule in role["rules"] for resource in rule["resources"] for verb in rule["verbs"]}
+    assert granted == {("pods", "get"), ("pods", "list"), ("pods", "watch"), ("pods/log", "get")}
+    binding = one(docs, "RoleBinding", "kbju-alloy")
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "kbju-alloy"}
+    namespace = objects(docs, "Namespace")[0]["metadata"]["name"]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "kbju-alloy", "namespace": namespace}]
+    # Loki takes lines only from Alloy (and queries from the monitoring namespace).
+    (ingress,) = one(docs, "NetworkPolicy", "kbju-loki")["spec"]["ingress"]
+    peers = [p.get("podSelector", {}).get("matchLabels") for p in ingress["from"] if "podSelector" in p]
+    assert peers == [{"app.kubernetes.io/name": "kbju-alloy"}]
 
 
 def test_the_exporters_queries_are_the_tested_ones():

@@ -25,15 +25,36 @@ def services(tmp_path_factory) -> dict:
     return yaml.safe_load(done.stdout)["services"]
 
 
+# The one service that may see Docker: Alloy lists the compose containers and reads their logs
+# (discovery.docker, loki.source.docker), through this socket only, mounted read-only, on the backend
+# network alone, with no capabilities and no published port (docs/monitoring.md, "Logs").
+DOCKER_SOCKET = "/var/run/docker.sock:/var/run/docker.sock:ro"
+SEES_DOCKER = {"alloy": DOCKER_SOCKET}
+
+
 def test_no_service_is_privileged_or_shares_the_hosts_namespaces_or_docker(services):
     for name, service in services.items():
         assert not service.get("privileged"), name
         assert not service.get("cap_add"), name
         for namespace in ("network_mode", "pid", "ipc", "userns_mode"):
             assert service.get(namespace) != "host", (name, namespace)
-        mounts = " ".join(str(v) for v in service.get("volumes", []))
-        own_config = re.sub(r":/etc/(prometheus|grafana|postgres-exporter|blackbox|alertmanager/kbju)\b", "", mounts)
+        volumes = [str(v) for v in service.get("volumes", [])]
+        if name in SEES_DOCKER:
+            assert SEES_DOCKER[name] in volumes, (name, volumes)
+            volumes.remove(SEES_DOCKER[name])
+        mounts = " ".join(volumes)
+        own_config = re.sub(r":/etc/(prometheus|grafana|postgres-exporter|blackbox|alertmanager/kbju|loki|alloy)\b",
+                            "", mounts)
         assert "docker.sock" not in mounts and ":/etc" not in own_config, (name, mounts)
+
+
+def test_the_service_that_sees_docker_is_confined(services):
+    for name in SEES_DOCKER:
+        service = services[name]
+        assert service.get("read_only") is True and service.get("cap_drop") == ["ALL"], name
+        assert set(service["networks"]) == {"backend"} and not service.get("ports"), name
+        sockets = [v for v in service["volumes"] if "docker.sock" in str(v)]
+        assert sockets == [DOCKER_SOCKET], name
 
 
 def test_every_service_forbids_new_privileges(services):
@@ -64,7 +85,7 @@ def test_only_the_webhook_is_published_and_the_backend_has_no_way_out(services, 
     assert published == {"bot"}
     rendered = yaml.safe_load(compose_config(filled_env(tmp_path)).stdout)
     assert rendered["networks"]["backend"].get("internal") is True
-    for name in ("postgres", "postgres-exporter", "prometheus"):
+    for name in ("postgres", "postgres-exporter", "prometheus", "loki", "alloy"):
         assert set(services[name]["networks"]) == {"backend"}, name
 
 

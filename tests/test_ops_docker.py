@@ -126,7 +126,8 @@ def test_every_secret_is_a_file_given_only_to_the_services_that_read_it(rendered
                                                             "monitor_db_password"},
              "bot": {"bot_db_password", "bot_token", "webhook_secret"}, "backup": {"postgres_password"},
              "postgres-exporter": {"monitor_db_password"}, "grafana": {"grafana_admin_password"},
-             "prometheus": set(), "blackbox-exporter": set(), "node-exporter": set(),
+             "prometheus": set(), "blackbox-exporter": set(), "node-exporter": set(), "loki": set(),
+             "alloy": set(),
              "alertmanager": {"alertmanager_telegram_token", "alertmanager_smtp_password"}}
     for name, service in rendered["services"].items():
         assert _secret_names(service) == needs[name], name

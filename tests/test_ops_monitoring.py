@@ -247,5 +247,4 @@ def test_log_panels_read_the_bots_lines_by_the_fields_it_writes():
     assert exemplars and all("kbju_update_handling_seconds_bucket" in t["expr"] for t in exemplars)
     provisioned = yaml.safe_load((MONITORING / "grafana" / "provisioning" / "datasources" / "prometheus.yml")
                                  .read_text())["datasources"][0]["jsonData"]["exemplarTraceIdDestinations"]
-    assert provisioned == [{"name": "update_id", "url": "/d/kbju-performance/kbju-performance?var-update_id="
-                            "$${__value.raw}", "urlDisplayLabel": "Log lines of update $${__value.raw}"}]
+    assert [d["name"] for d in provisioned] == ["update_id"]  # tests/test_logging.py reads its link's query
