@@ -122,7 +122,8 @@ async def open_resources(app: Application) -> None:
     await _build_info(pool)
     ctx.background.add(asyncio.create_task(jobs.maintenance_loop(app, ctx), name="kbju-maintenance"))
     ctx.background.add(asyncio.create_task(jobs.database_probe_loop(ctx), name="kbju-db-probe"))
-    ctx.background.add(asyncio.create_task(webhook_watch.watch_loop(app.bot), name="kbju-webhook-watch"))
+    if (watch := webhook_watch.start(app.bot, settings.telegram_info_interval_seconds)) is not None:
+        ctx.background.add(watch)
     if app.bot_data.get("job_worker", True):
         ctx.background.add(asyncio.create_task(jobs.funnel_loop(app, ctx), name="kbju-funnel"))
         ctx.background.add(asyncio.create_task(jobs.reminders_loop(app, ctx), name="kbju-reminders"))

@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     webhook_key: Path | None = Field(None, description="private key of WEBHOOK_CERT: the bot serves HTTPS itself")
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(9101, ge=0, le=65535, description="0 turns the metrics endpoint off")
+    telegram_info_interval_seconds: float = Field(
+        60.0, ge=0, le=3600, description="how often each replica reads getWebhookInfo for the pending-update and "
+        "webhook-error metrics (bot.webhook_watch); 0: never")
 
     db_pool_min: int = Field(2, ge=1, le=100)
     db_pool_max: int = Field(20, ge=1, le=500)

@@ -34,15 +34,7 @@ commands = Counter("kbju_commands", "Commands received", ["command"])
 update_handling = Histogram("kbju_update_handling_seconds", "Time to handle one update (DB work and replies)",
                             ["flow", "step"], buckets=_LATENCY_BUCKETS)
 updates = Counter("kbju_updates", "Updates handled, by outcome", ["outcome"])
-# From getWebhookInfo (bot.webhook_watch), every replica once a minute.
-telegram_pending_updates = Gauge("kbju_telegram_pending_updates",
-                                 "Updates waiting at Telegram, not yet delivered or fetched (getWebhookInfo)")
-telegram_webhook_last_error = Gauge("kbju_telegram_webhook_last_error_timestamp_seconds",
-                                    "Unix time of Telegram's last failed delivery to the webhook (0: none)")
-telegram_webhook_errors = Counter("kbju_telegram_webhook_errors",
-                                  "New failed deliveries to the webhook seen in getWebhookInfo since start")
-telegram_webhook_info_success = Gauge("kbju_telegram_webhook_info_success_timestamp_seconds",
-                                      "Unix time of the last getWebhookInfo answer (0: none yet)")
+# Telegram's getWebhookInfo as gauges: bot.webhook_watch defines and sets them.
 oldest_unhandled_update_age = Gauge(
     "kbju_oldest_unhandled_update_age_seconds",
     "Age of the oldest update this replica has taken and not finished handling (0: none)")

@@ -157,28 +157,3 @@ def test_the_oldest_unhandled_update_is_the_one_taken_first_and_none_waiting_is_
     in_flight.taken.pop(5)
     assert in_flight.oldest_age() < 1
 
-
-def test_what_getwebhookinfo_says_becomes_gauges_and_each_new_error_is_logged_once(caplog):
-    from bot.webhook_watch import WebhookWatch
-
-    def gauge(name: str) -> float:
-        return REGISTRY.get_sample_value(name) or 0.0
-
-    watch = WebhookWatch()
-    errors = gauge("kbju_telegram_webhook_errors_total")
-    with caplog.at_level(logging.WARNING, logger="bot.webhook_watch"):
-        watch.publish({"url": "https://bot.example.org/hook", "pending_update_count": 7})
-        assert gauge("kbju_telegram_pending_updates") == 7
-        assert gauge("kbju_telegram_webhook_last_error_timestamp_seconds") == 0
-        failed = {"pending_update_count": 40, "last_error_date": 1_800_000_000,
-                  "last_error_message": "Connection refused"}
-        watch.publish(failed)
-        watch.publish(failed)  # the same error asked about again: not new
-        watch.publish({**failed, "last_error_date": 1_800_000_060})
-    assert gauge("kbju_telegram_pending_updates") == 40
-    assert gauge("kbju_telegram_webhook_last_error_timestamp_seconds") == 1_800_000_060
-    assert gauge("kbju_telegram_webhook_errors_total") - errors == 1  # the first one may predate this start
-    assert [r.getMessage() for r in caplog.records] == [
-        "Telegram's last delivery to the webhook failed at 2027-01-15T08:00:00Z: Connection refused",
-        "Telegram's last delivery to the webhook failed at 2027-01-15T08:01:00Z: Connection refused"]
-    assert gauge("kbju_telegram_webhook_info_success_timestamp_seconds") > 0
