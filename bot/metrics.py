@@ -34,7 +34,8 @@ commands = Counter("kbju_commands", "Commands received", ["command"])
 update_handling = Histogram("kbju_update_handling_seconds", "Time to handle one update (DB work and replies)",
                             ["flow", "step"], buckets=_LATENCY_BUCKETS)
 updates = Counter("kbju_updates", "Updates handled, by outcome", ["outcome"])
-# Telegram's getWebhookInfo as gauges: bot.webhook_watch defines and sets them.
+# Per replica, from bot.transport.updates.InFlight (Telegram's own backlog, from getWebhookInfo, is
+# bot.webhook_watch's).
 oldest_unhandled_update_age = Gauge(
     "kbju_oldest_unhandled_update_age_seconds",
     "Age of the oldest update this replica has taken and not finished handling (0: none)")

@@ -82,8 +82,7 @@ async def run_turn(update: Update, context: ContextTypes.DEFAULT_TYPE, action: A
     ctx = get(context)
     chat, user, query = update.effective_chat, update.effective_user, update.callback_query
     if chat is None or user is None or chat.type != "private":
-        metrics.updates.labels("ignored").inc()
-        bot_logging.annotate(outcome="ignored")
+        _ended("ignored")
         return
     started = time.perf_counter()
     message = update.effective_message if query is None else None
@@ -102,16 +101,14 @@ async def run_turn(update: Update, context: ContextTypes.DEFAULT_TYPE, action: A
                 metrics.turn_conflicts.labels("fallback").inc()
                 handled = await _locking_turn(conn, update.update_id, chat.id, user.id, action, turn_for)
     except UNAVAILABLE_ERRORS as exc:
-        metrics.updates.labels("db_unavailable").inc()
+        _ended("db_unavailable")
         metrics.errors.labels("db_unavailable").inc()
-        bot_logging.annotate(outcome="db_unavailable")
         log.warning("database unavailable (%s)", type(exc).__name__)
         await drop_if_demoted(ctx.pool, exc)
         await _send_quietly(context, chat.id, query, texts.DB_UNAVAILABLE)
         return
     if handled is None:  # handled before (re-delivery, or a second replica got it)
-        metrics.updates.labels("duplicate").inc()
-        bot_logging.annotate(outcome="duplicate")
+        _ended("duplicate")
         if query is not None:
             await _answer_quietly(query)
         return
@@ -121,12 +118,17 @@ async def run_turn(update: Update, context: ContextTypes.DEFAULT_TYPE, action: A
     log.debug("%d replies", len(outcome.replies))
     _count(outcome.events)
     await send_replies(context, ctx, chat.id, query, outcome.replies)
-    metrics.updates.labels("ok").inc()
-    bot_logging.annotate(outcome="ok")
+    _ended("ok")
     metrics.update_handling.labels(conv.flow or "idle", conv.step or label).observe(
         time.perf_counter() - started, exemplar={"update_id": str(update.update_id)})
     if message is not None and message.date is not None:
         metrics.update_lag.observe(max(0.0, time.time() - message.date.timestamp()))
+
+
+def _ended(outcome: str) -> None:
+    """How the update ended: counted (kbju_updates_total) and named in its last log line."""
+    metrics.updates.labels(outcome).inc()
+    bot_logging.annotate(outcome=outcome)
 
 
 CONFLICTED = object()  # the optimistic attempts kept losing to other turns of the chat

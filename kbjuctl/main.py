@@ -8,7 +8,7 @@ import os
 import signal
 import sys
 import time
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -175,12 +175,13 @@ def _outcome(exit_code: int, started: float, error: str | None = None) -> None:
         log.log(logging.INFO if exit_code == 0 else logging.ERROR, "command finished", extra={"fields": fields})
 
 
-def _fail(text: str, exit_code: int, started: float) -> None:
-    """An expected failure: a message (plain text) and the exit code."""
+def _fail(exit_code: int, started: float, plain: str, shown: str) -> NoReturn:
+    """A failed command's message and exit code: `plain` as the error of its last JSON line under
+    --log-format json, else `shown` (console markup) on stderr."""
     if _log["json"]:
-        _outcome(exit_code, started, error=text)
+        _outcome(exit_code, started, error=plain)
     else:
-        err.print(f"[bold red]{_safe(text)}[/]", highlight=False)
+        err.print(shown, highlight=False)
     sys.exit(exit_code)
 
 
@@ -191,18 +192,15 @@ def main() -> None:
     try:
         secret_files.resolve()  # X_FILE -> X for every secret, before any option reads its envvar
         _warn_password_in_argv(sys.argv)
-        app(standalone_mode=True)
+        app()
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         _outcome(code, started)
         raise
     except KbjuctlError as exc:
-        if _log["json"]:
-            _fail(f"Error: {_plain(exc)}", exc.exit_code, started)
-        err.print(f"[bold red]Error:[/] {_safe(exc)}", highlight=False)
-        sys.exit(exc.exit_code)
+        _fail(exc.exit_code, started, f"Error: {_plain(exc)}", f"[bold red]Error:[/] {_safe(exc)}")
     except ConfigError as exc:
-        _fail(_plain(exc), 2, started)
+        _fail(2, started, _plain(exc), f"[bold red]{_safe(exc)}[/]")
     except BrokenPipeError:
         # stdout closed early (`kbjuctl backup list | head`): not an error of the command.
         sys.stderr.close()
@@ -218,11 +216,9 @@ def main() -> None:
     except Exception as exc:  # the only place an unexpected error is reported
         if _debug["on"]:
             raise
-        if _log["json"]:
-            _fail(f"Unexpected error: {type(exc).__name__}: {_plain(exc)}", 1, started)
-        err.print(f"[bold red]Unexpected error:[/] {type(exc).__name__}: {_safe(exc)}\n"
-                  "Run again with --debug for details.", highlight=False)
-        sys.exit(1)
+        _fail(1, started, f"Unexpected error: {type(exc).__name__}: {_plain(exc)}",
+              f"[bold red]Unexpected error:[/] {type(exc).__name__}: {_safe(exc)}\n"
+              "Run again with --debug for details.")
 
 
 if __name__ == "__main__":

@@ -17,27 +17,23 @@ def record_verifications(url: str | None, rows: list[tuple[str, str, bool]]) -> 
     """Insert (kind, label, deep) rows; returns a warning ("" when recorded or nothing to record)."""
     if not rows:
         return ""
-    if not url:
-        return ("Not recorded in backup_verifications (no --database-url): monitoring will not see this "
-                "verification.")
-    try:
-        with psycopg.connect(url, connect_timeout=10) as conn, conn.cursor() as cur:
-            cur.executemany(INSERT, rows)
-    except psycopg.Error as exc:
-        first = (str(exc).strip().splitlines() or ["error"])[0]
-        return f"Not recorded in backup_verifications on {dburl.redact(url)}: {first}"
-    return ""
+    return _insert(url, "backup_verifications", INSERT, rows, "monitoring will not see this verification.")
 
 
 def record_physical_backup(url: str | None, finished_at, label: str, repo_bytes: int, kind: str) -> str:
     """A backup_runs row for one pgBackRest backup; returns a warning ("" when recorded)."""
+    return _insert(url, "backup_runs", INSERT_PHYSICAL, [(finished_at, label, repo_bytes, kind)],
+                   "monitoring will not see this backup's age (KbjuBackupTooOld).")
+
+
+def _insert(url: str | None, table: str, sql: str, rows: list[tuple], unseen: str) -> str:
+    """The rows inserted into `table`, or a warning saying why not (what monitoring will miss)."""
     if not url:
-        return ("Not recorded in backup_runs (no --database-url): monitoring will not see this backup's age "
-                "(KbjuBackupTooOld).")
+        return f"Not recorded in {table} (no --database-url): {unseen}"
     try:
         with psycopg.connect(url, connect_timeout=10) as conn, conn.cursor() as cur:
-            cur.execute(INSERT_PHYSICAL, (finished_at, label, repo_bytes, kind))
+            cur.executemany(sql, rows)
     except psycopg.Error as exc:
         first = (str(exc).strip().splitlines() or ["error"])[0]
-        return f"Not recorded in backup_runs on {dburl.redact(url)}: {first}"
+        return f"Not recorded in {table} on {dburl.redact(url)}: {first}"
     return ""
