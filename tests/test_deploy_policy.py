@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.helpers.compose import COMPOSE_CLI, KBJU_SERVICES, compose_config, filled_env
+from tests.helpers.compose import KBJU_SERVICES, compose_config, filled_env, rendered_compose
 
 ROOT = Path(__file__).resolve().parents[1]
 K8S = ROOT / "deploy" / "k8s"
@@ -18,11 +18,7 @@ K8S = ROOT / "deploy" / "k8s"
 
 @pytest.fixture(scope="module")
 def services(tmp_path_factory) -> dict:
-    if COMPOSE_CLI is None:
-        pytest.skip("docker-compose missing: ./scripts/system-deps.sh installs it")
-    done = compose_config(filled_env(tmp_path_factory.mktemp("policy")))
-    assert done.returncode == 0, done.stderr
-    return yaml.safe_load(done.stdout)["services"]
+    return rendered_compose(tmp_path_factory.mktemp("policy"))["services"]
 
 
 # The one service that may see Docker: Alloy lists the compose containers and reads their logs

@@ -25,7 +25,7 @@ import jmespath
 import pytest
 import yaml
 
-from tests.helpers.compose import COMPOSE_CLI, compose_config, filled_env
+from tests.helpers.compose import rendered_compose
 
 ROOT = Path(__file__).resolve().parents[1]
 LOKI = ROOT / "monitoring" / "loki" / "loki.yml"
@@ -181,11 +181,7 @@ def test_the_kubernetes_component_runs_the_same_loki_configuration():
 
 @pytest.fixture(scope="module")
 def services(tmp_path_factory) -> dict:
-    if COMPOSE_CLI is None:
-        pytest.skip("docker-compose missing: ./scripts/system-deps.sh installs it")
-    done = compose_config(filled_env(tmp_path_factory.mktemp("logging")))
-    assert done.returncode == 0, done.stderr
-    return yaml.safe_load(done.stdout)["services"]
+    return rendered_compose(tmp_path_factory.mktemp("logging"))["services"]
 
 
 def test_compose_runs_loki_and_alloy_on_the_tested_files(services):

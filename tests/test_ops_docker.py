@@ -24,6 +24,7 @@ from tests.helpers.compose import (
     compose_config,
     env_example,
     filled_env,
+    rendered_compose,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,11 +34,7 @@ HADOLINT = shutil.which("hadolint", path=str(Path(sys.executable).parent)) or sh
 
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory) -> dict:
-    if COMPOSE_CLI is None:
-        pytest.skip("docker-compose missing: ./scripts/system-deps.sh installs it")
-    result = compose_config(filled_env(tmp_path_factory.mktemp("compose")))
-    assert result.returncode == 0, result.stderr
-    return yaml.safe_load(result.stdout)
+    return rendered_compose(tmp_path_factory.mktemp("compose"))
 
 
 # --- Dockerfile --------------------------------------------------------------------------------

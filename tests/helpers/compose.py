@@ -7,6 +7,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
+import yaml
+
 from tests.helpers.bot_harness import ROOT
 
 COMPOSE = ROOT / "docker-compose.yml"
@@ -57,3 +60,13 @@ def compose_config(env_file: Path) -> subprocess.CompletedProcess:
     return subprocess.run([COMPOSE_CLI, "-f", str(COMPOSE), "--env-file", str(env_file), "config"],
                           check=False, capture_output=True, text=True, timeout=60, cwd=ROOT)
 
+
+
+
+def rendered_compose(tmp_path: Path) -> dict:
+    """The compose file as docker-compose renders it with a filled-in .env (skips without docker-compose)."""
+    if COMPOSE_CLI is None:
+        pytest.skip("docker-compose missing: ./scripts/system-deps.sh installs it")
+    done = compose_config(filled_env(tmp_path))
+    assert done.returncode == 0, done.stderr
+    return yaml.safe_load(done.stdout)
